@@ -1,0 +1,82 @@
+"""Small records of what a delivery changed: the only thing handlers hand on to the store.
+
+Webhook payloads are large and loosely typed; these models keep only the fields the app uses,
+validated, so everything past the handlers works on known shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PullSnapshot(Record):
+    """A pull request as one delivery saw it."""
+
+    repo_id: int
+    repo: str  # owner/name
+    number: int
+    title: str
+    url: str
+    author: str
+    author_is_bot: bool
+    head_sha: str
+    draft: bool
+    open: bool
+    updated_at: datetime
+    additions: int | None = None  # absent from the PR inside review deliveries
+    deletions: int | None = None
+    labels: tuple[str, ...] = ()
+    requested_reviewers: tuple[str, ...] = ()
+
+
+PullAction = Literal[
+    "opened",
+    "reopened",
+    "closed",
+    "synchronize",
+    "ready_for_review",
+    "converted_to_draft",
+    "review_requested",
+    "review_request_removed",
+    "edited",
+]
+
+
+class PullChange(Record):
+    kind: Literal["pull"] = "pull"
+    action: PullAction
+    pull: PullSnapshot
+    at: datetime
+    reviewer: str | None = None  # the one requested or unrequested
+
+
+class ReviewChange(Record):
+    kind: Literal["review"] = "review"
+    action: Literal["submitted", "dismissed"]
+    pull: PullSnapshot
+    reviewer: str
+    state: Literal["approved", "changes_requested", "commented", "dismissed"]
+    commit_id: str
+    at: datetime
+
+
+class RepositoryRef(Record):
+    id: int
+    full_name: str
+
+
+class InstallationChange(Record):
+    kind: Literal["installation"] = "installation"
+    action: Literal["created", "deleted", "suspend", "unsuspend", "added", "removed"]
+    added: tuple[RepositoryRef, ...] = ()
+    removed: tuple[RepositoryRef, ...] = ()
+
+
+Change = PullChange | ReviewChange | InstallationChange

@@ -1,0 +1,1 @@
+"""What the app shows people: GitHub statuses and labels, later Slack notices."""

@@ -1,0 +1,104 @@
+"""The parts of GitHub's webhook payloads that the handlers read, validated by pydantic.
+
+A payload missing a field or carrying the wrong type fails here with a ValidationError that
+names the field, and the delivery changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from stoplight.changes import PullAction, PullSnapshot
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class User(Shape):
+    login: str
+    type: str = "User"
+
+
+class Label(Shape):
+    name: str
+
+
+class Head(Shape):
+    sha: str
+
+
+class Repository(Shape):
+    id: int
+    full_name: str
+
+
+class PullRequest(Shape):
+    number: int
+    title: str
+    html_url: str
+    state: str
+    draft: bool = False
+    user: User
+    head: Head
+    updated_at: datetime
+    additions: int | None = None
+    deletions: int | None = None
+    labels: list[Label] = []
+    requested_reviewers: list[User] = []
+
+    def snapshot(self, repository: Repository) -> PullSnapshot:
+        return PullSnapshot(
+            repo_id=repository.id,
+            repo=repository.full_name,
+            number=self.number,
+            title=self.title,
+            url=self.html_url,
+            author=self.user.login,
+            author_is_bot=self.user.type == "Bot",
+            head_sha=self.head.sha,
+            draft=self.draft,
+            open=self.state == "open",
+            updated_at=self.updated_at,
+            additions=self.additions,
+            deletions=self.deletions,
+            labels=tuple(label.name for label in self.labels),
+            requested_reviewers=tuple(user.login for user in self.requested_reviewers),
+        )
+
+
+class PullRequestEvent(Shape):
+    action: PullAction
+    pull_request: PullRequest
+    repository: Repository
+    requested_reviewer: User | None = None
+
+
+class Review(Shape):
+    user: User
+    state: Literal["approved", "changes_requested", "commented", "dismissed"]
+    commit_id: str
+    submitted_at: datetime | None = None
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        # Webhooks write review states in capitals ("APPROVED"), the REST API in lower case.
+        return value.lower() if isinstance(value, str) else value
+
+
+class PullRequestReviewEvent(Shape):
+    action: Literal["submitted", "dismissed"]
+    review: Review
+    pull_request: PullRequest
+    repository: Repository
+
+
+class InstallationEvent(Shape):
+    action: Literal["created", "deleted", "suspend", "unsuspend", "added", "removed"]
+    repositories: list[Repository] | None = None
+    repositories_added: list[Repository] = []
+    repositories_removed: list[Repository] = []

@@ -1,0 +1,20 @@
+"""RQ entry points. Each is a thin wrapper that runs the pipeline with the process runtime.
+
+Arguments are ids only: payloads and secrets never sit in a job stored in Redis.
+"""
+
+from __future__ import annotations
+
+from stoplight import pipeline, runtime
+
+
+def process_delivery(delivery_id: str) -> None:
+    pipeline.process_delivery(runtime.current(), delivery_id)
+
+
+def refresh_team(installation_id: int, team: str) -> None:
+    pipeline.refresh_team(runtime.current(), installation_id, team)
+
+
+def apply_effects(installation_id: int, team: str) -> None:
+    pipeline.apply_effects(runtime.current(), installation_id, team)

@@ -1,0 +1,76 @@
+"""Every Redis key the app writes, in one place. All state is scoped by installation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "stoplight"
+INSTALLATIONS = f"{PREFIX}:installations"
+
+
+def delivery(delivery_id: str) -> str:
+    return f"{PREFIX}:delivery:{delivery_id}"
+
+
+@dataclass(frozen=True)
+class InstallationKeys:
+    installation_id: int
+
+    @property
+    def root(self) -> str:
+        return f"{PREFIX}:i:{self.installation_id}"
+
+    @property
+    def teams(self) -> str:
+        return f"{self.root}:teams"
+
+    @property
+    def token(self) -> str:
+        return f"{self.root}:token"
+
+    def pull(self, pull_key: str) -> str:
+        return f"{self.root}:pr:{pull_key}"
+
+    def status_posted(self, repo: str, sha: str) -> str:
+        return f"{self.root}:posted:status:{repo}:{sha}"
+
+    def labels_on(self, pull_key: str) -> str:
+        return f"{self.root}:posted:labels:{pull_key}"
+
+    def labels_in_repo(self, repo: str) -> str:
+        return f"{self.root}:repo-labels:{repo}"
+
+    def team(self, team: str) -> TeamKeys:
+        return TeamKeys(f"{self.root}:t:{team}")
+
+
+@dataclass(frozen=True)
+class TeamKeys:
+    root: str
+
+    @property
+    def waiting(self) -> str:
+        """Sorted set: pull key -> moment it started waiting (epoch seconds)."""
+        return f"{self.root}:waiting"
+
+    @property
+    def lines(self) -> str:
+        """Integer: changed lines of the waiting PRs, kept in step with `waiting`."""
+        return f"{self.root}:lines"
+
+    @property
+    def open(self) -> str:
+        """Set: pull keys of the team's open PRs, drafts included."""
+        return f"{self.root}:open"
+
+    @property
+    def light(self) -> str:
+        return f"{self.root}:light"
+
+    @property
+    def effects_lock(self) -> str:
+        return f"{self.root}:effects:lock"
+
+    @property
+    def effects_dirty(self) -> str:
+        return f"{self.root}:effects:dirty"

@@ -1,0 +1,199 @@
+"""The work behind every job: delivery -> handlers -> store -> light -> effects.
+
+Each step takes the runtime explicitly, so tests drive it with a fake clock and real Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from pydantic import ValidationError
+
+from stoplight import intake, keys
+from stoplight.changes import Change, InstallationChange, PullSnapshot
+from stoplight.effects.github import TeamEffects
+from stoplight.handlers import router
+from stoplight.light import LightState, Measures, Policy, Verdict, evaluate
+from stoplight.pulls import Rules
+from stoplight.queue import QueueStore, Team
+from stoplight.router import Delivery
+from stoplight.runtime import Runtime, job_id
+
+log = logging.getLogger(__name__)
+
+# How long one effects pass may hold its team's lock without showing progress.
+EFFECTS_LOCK_SECONDS = 60
+DEFAULT_POLICY = Policy()
+DEFAULT_RULES = Rules()
+
+
+def process_delivery(rt: Runtime, delivery_id: str) -> None:
+    loaded = intake.load(rt.redis, delivery_id)
+    if loaded is None:
+        log.info("delivery %s already processed", delivery_id)
+        return
+    event, body = loaded
+    delivery = Delivery(id=delivery_id, event=event, payload=json.loads(body))
+    installation_id = delivery.installation_id
+    try:
+        if installation_id is None:
+            raise ValueError("installation.id: missing")
+        changes = router.dispatch(delivery)
+    except (ValidationError, ValueError) as error:
+        log.warning("delivery %s (%s) ignored: %s", delivery_id, delivery.name, _brief(error))
+    else:
+        for change in changes:
+            apply_change(rt, installation_id, change)
+    intake.finish(rt.redis, delivery_id)
+
+
+def _brief(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()[:3]
+        )
+    return str(error)
+
+
+def team_for(pull: PullSnapshot) -> Team:
+    """Each repository is its own team until teams are configured."""
+    return Team(key=pull.repo, name=pull.repo)
+
+
+def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
+    if isinstance(change, InstallationChange):
+        apply_installation_change(rt, installation_id, change)
+        return
+    team = team_for(change.pull)
+    store = QueueStore(rt.redis, installation_id)
+    transition = store.apply(change, team, DEFAULT_RULES, rt.clock.now())
+    before = transition.before
+    log.info(
+        "%s#%s %s: %s -> %s",
+        change.pull.repo,
+        change.pull.number,
+        change.action,
+        before.phase if before else "new",
+        transition.after.phase,
+    )
+    if before is not None and before.team != team.key:
+        refresh_team(rt, installation_id, before.team)
+    refresh_team(rt, installation_id, team.key)
+
+
+def apply_installation_change(
+    rt: Runtime, installation_id: int, change: InstallationChange
+) -> None:
+    store = QueueStore(rt.redis, installation_id)
+    if change.action == "deleted":
+        store.forget_installation()
+        log.info("installation %s deleted: its state is gone", installation_id)
+        return
+    rt.redis.sadd(keys.INSTALLATIONS, installation_id)
+    for repo in change.removed:
+        for team in store.forget_repository(repo.full_name):
+            refresh_team(rt, installation_id, team)
+    log.info(
+        "installation %s %s: +%d repositories, -%d",
+        installation_id,
+        change.action,
+        len(change.added),
+        len(change.removed),
+    )
+
+
+def refresh_team(rt: Runtime, installation_id: int, team: str) -> Verdict:
+    """Re-evaluate the team's light now, store it, and set the effects and next tick going."""
+    store = QueueStore(rt.redis, installation_id)
+    now = rt.clock.now()
+    verdicts: list[Verdict] = []
+
+    def decide(measures: Measures, previous: LightState | None) -> LightState:
+        verdicts.append(evaluate(measures, DEFAULT_POLICY, previous, now))
+        return verdicts[-1].state
+
+    previous, state = store.update_light(team, decide)
+    verdict = verdicts[-1]
+    if previous is None or previous.level != state.level:
+        log.info(
+            "team %s light %s -> %s (%s)",
+            team,
+            previous.level.label if previous else "none",
+            state.level.label,
+            "; ".join(verdict.reasons) or "queue within limits",
+        )
+    if verdict.next_change_at is not None:
+        rt.schedule(
+            verdict.next_change_at,
+            "stoplight.jobs.refresh_team",
+            installation_id,
+            team,
+            job_id=job_id("tick", installation_id, team),
+        )
+    request_effects(rt, installation_id, team)
+    return verdict
+
+
+def request_effects(rt: Runtime, installation_id: int, team: str) -> None:
+    """Mark the team's GitHub effects stale and make sure a pass will run."""
+    rt.redis.incr(keys.InstallationKeys(installation_id).team(team).effects_dirty)
+    rt.enqueue("stoplight.jobs.apply_effects", installation_id, team)
+
+
+def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
+    """Bring the team's statuses and labels in line with its state.
+
+    Requests coalesce: one pass at a time per team holds a lock; a request made meanwhile
+    bumps the dirty counter, and the holder runs again. The counter is cleared only after a
+    pass succeeds, so a pass that fails or is killed is redone by the job's retry.
+    """
+    if rt.github is None:
+        log.warning("no GitHub App credentials: effects for team %s skipped", team)
+        return
+    team_keys = keys.InstallationKeys(installation_id).team(team)
+    lock = rt.redis.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS)
+    while (generation := rt.redis.get(team_keys.effects_dirty)) is not None:
+        if not lock.acquire(blocking=False):
+            # Another pass runs and will see the counter. Should its worker have died, its lock
+            # expires, and this check runs the pass then.
+            rt.schedule(
+                rt.clock.now() + timedelta(seconds=EFFECTS_LOCK_SECONDS),
+                "stoplight.jobs.apply_effects",
+                installation_id,
+                team,
+                job_id=job_id("effects-check", installation_id, team),
+            )
+            return
+        try:
+            _effects_pass(rt, installation_id, team, lock.reacquire)
+            _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
+        finally:
+            lock.release()
+
+
+def _effects_pass(
+    rt: Runtime, installation_id: int, team: str, heartbeat: Callable[[], object]
+) -> None:
+    assert rt.github is not None
+    store = QueueStore(rt.redis, installation_id)
+    light = store.light(team)
+    if light is None:
+        return
+    effects = TeamEffects(rt.github.installation(installation_id), rt.settings.base_url)
+    writes = effects.apply(team, light.level, store.open_pulls(team), heartbeat)
+    if writes:
+        log.info("team %s: %d GitHub writes", team, writes)
+
+
+_CLEAR_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _clear_if_unchanged(rt: Runtime, key: str, generation: bytes) -> None:
+    rt.redis.eval(_CLEAR_IF_UNCHANGED, 1, key, generation)

@@ -1,0 +1,142 @@
+"""A pull request's record and how a change moves it: pure functions, no I/O.
+
+A PR is *waiting* while it is open, ready, and neither approved enough nor sitting with changes
+requested since its last push. Its wait starts each time it enters that state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from stoplight.changes import PullChange, PullSnapshot, ReviewChange
+
+
+class Phase(StrEnum):
+    WAITING = "waiting"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    DRAFT = "draft"
+    CLOSED = "closed"
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    state: str  # approved | changes_requested
+    commit_id: str
+    at: datetime
+
+
+class Rules(BaseModel):
+    """The parts of a team's configuration that decide whether one PR waits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    required_approvals: int = 1
+
+
+class PullRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    repo_id: int
+    repo: str
+    number: int
+    title: str
+    url: str
+    author: str
+    author_is_bot: bool
+    head_sha: str
+    draft: bool
+    open: bool
+    updated_at: datetime
+    additions: int = 0
+    deletions: int = 0
+    labels: tuple[str, ...] = ()
+    requested_reviewers: tuple[str, ...] = ()
+    reviews: dict[str, Review] = {}
+    team: str
+    phase: Phase
+    wait_since: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return pull_key(self.repo_id, self.number)
+
+    @property
+    def lines(self) -> int:
+        return self.additions + self.deletions
+
+    @property
+    def waiting(self) -> bool:
+        return self.phase is Phase.WAITING
+
+
+def pull_key(repo_id: int, number: int) -> str:
+    return f"{repo_id}#{number}"
+
+
+def advance(
+    record: PullRecord | None,
+    change: PullChange | ReviewChange,
+    team: str,
+    rules: Rules,
+    now: datetime,
+) -> PullRecord:
+    """The record after `change`. A snapshot older than the one held never overwrites it."""
+    fields = _snapshot_fields(record, change.pull)
+    reviews = dict(record.reviews) if record else {}
+    if isinstance(change, ReviewChange):
+        _apply_review(reviews, change)
+    elif change.action == "review_requested" and change.reviewer:
+        # Asking again means the earlier verdict no longer stands: the PR waits on them.
+        reviews.pop(change.reviewer, None)
+    phase = _phase(fields, reviews, rules)
+    entered = phase is Phase.WAITING and (record is None or not record.waiting)
+    if phase is not Phase.WAITING:
+        wait_since = None
+    elif entered:
+        wait_since = min(change.at, now)
+    else:
+        wait_since = record.wait_since if record else None
+    return PullRecord(**fields, reviews=reviews, team=team, phase=phase, wait_since=wait_since)
+
+
+def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str, object]:
+    if record is not None and pull.updated_at < record.updated_at:
+        kept = record.model_dump(exclude={"reviews", "team", "phase", "wait_since"})
+        return kept
+    fields = pull.model_dump()
+    for size in ("additions", "deletions"):
+        if fields[size] is None:
+            fields[size] = getattr(record, size) if record else 0
+    return fields
+
+
+def _apply_review(reviews: dict[str, Review], change: ReviewChange) -> None:
+    earlier = reviews.get(change.reviewer)
+    if earlier is not None and earlier.at > change.at:
+        return  # a late delivery of an older review
+    if change.state == "dismissed":
+        reviews.pop(change.reviewer, None)
+    elif change.state in ("approved", "changes_requested"):
+        reviews[change.reviewer] = Review(
+            state=change.state, commit_id=change.commit_id, at=change.at
+        )
+    # A plain comment neither grants nor withdraws approval.
+
+
+def _phase(fields: dict[str, object], reviews: dict[str, Review], rules: Rules) -> Phase:
+    if not fields["open"]:
+        return Phase.CLOSED
+    if fields["draft"]:
+        return Phase.DRAFT
+    head = fields["head_sha"]
+    on_head = [review.state for review in reviews.values() if review.commit_id == head]
+    if "changes_requested" in on_head:
+        return Phase.CHANGES_REQUESTED
+    if on_head.count("approved") >= rules.required_approvals:
+        return Phase.APPROVED
+    return Phase.WAITING

@@ -1,0 +1,192 @@
+"""The Redis store of each team's review queue. The only writer of queue state.
+
+Measures are read in O(log n): a sorted set of waiting PRs by wait start (count and oldest)
+and a line counter updated in the same transaction as the set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis import Redis
+from redis.client import Pipeline
+
+from stoplight import keys
+from stoplight.changes import PullChange, ReviewChange
+from stoplight.clock import from_timestamp
+from stoplight.light import Level, LightState, Measures
+from stoplight.pulls import PullRecord, Rules, advance
+from stoplight.pulls import pull_key as pull_key_of
+
+# (measures, previous light) -> next light
+LightDecision = Callable[[Measures, LightState | None], LightState]
+
+
+@dataclass(frozen=True)
+class Team:
+    key: str  # stable identity inside an installation
+    name: str  # what people read
+
+
+@dataclass(frozen=True)
+class Transition:
+    before: PullRecord | None
+    after: PullRecord
+
+
+class QueueStore:
+    def __init__(self, redis: Redis, installation_id: int) -> None:
+        self.redis = redis
+        self.installation_id = installation_id
+        self.keys = keys.InstallationKeys(installation_id)
+
+    def apply(
+        self, change: PullChange | ReviewChange, team: Team, rules: Rules, now: datetime
+    ) -> Transition:
+        """Move one PR by `change`, keeping the team indexes in step, atomically."""
+        pull_key = self.keys.pull(pull_key_of(change.pull.repo_id, change.pull.number))
+        transition: Transition | None = None
+
+        def write(pipe: Pipeline) -> None:
+            nonlocal transition
+            before = _load(pipe.get(pull_key))
+            after = advance(before, change, team.key, rules, now)
+            pipe.multi()
+            pipe.set(pull_key, after.model_dump_json())
+            pipe.sadd(keys.INSTALLATIONS, self.installation_id)
+            pipe.hset(self.keys.teams, team.key, team.name)
+            self._reindex(pipe, before, after)
+            transition = Transition(before, after)
+
+        self.redis.transaction(write, pull_key)
+        assert transition is not None
+        return transition
+
+    def _reindex(self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None) -> None:
+        if before is not None:
+            old = self.keys.team(before.team)
+            if before.waiting:
+                pipe.zrem(old.waiting, before.key)
+                pipe.decrby(old.lines, before.lines)
+            pipe.srem(old.open, before.key)
+        if after is None:
+            return
+        new = self.keys.team(after.team)
+        if after.waiting:
+            assert after.wait_since is not None
+            pipe.zadd(new.waiting, {after.key: after.wait_since.timestamp()})
+            pipe.incrby(new.lines, after.lines)
+        if after.open:
+            pipe.sadd(new.open, after.key)
+
+    def forget_repository(self, repo: str) -> set[str]:
+        """Drop every PR of a repository the app no longer sees; returns the teams touched."""
+        teams = set()
+        for name in self.redis.scan_iter(match=self.keys.pull("*"), count=500):
+            record = _load(self.redis.get(name))
+            if record is None or record.repo != repo:
+                continue
+            with self.redis.pipeline() as pipe:
+                pipe.delete(name)
+                self._reindex(pipe, record, None)
+                pipe.execute()
+            teams.add(record.team)
+        return teams
+
+    def forget_installation(self) -> None:
+        """Delete every key of this installation: it was uninstalled."""
+        for name in self.redis.scan_iter(match=f"{self.keys.root}:*", count=500):
+            self.redis.delete(name)
+        self.redis.srem(keys.INSTALLATIONS, self.installation_id)
+
+    def pull(self, pull_key: str) -> PullRecord | None:
+        return _load(self.redis.get(self.keys.pull(pull_key)))
+
+    def measures(self, team: str) -> Measures:
+        return _measures(self.redis.pipeline(transaction=False), self.keys.team(team))
+
+    def open_pulls(self, team: str) -> list[PullRecord]:
+        members = self.redis.smembers(self.keys.team(team).open)
+        return self.pulls(sorted(m.decode() for m in members))
+
+    def waiting_pulls(self, team: str, limit: int) -> list[PullRecord]:
+        """The team's longest-waiting PRs, oldest first."""
+        members = self.redis.zrange(self.keys.team(team).waiting, 0, limit - 1)
+        return self.pulls(m.decode() for m in members)
+
+    def pulls(self, pull_keys: Iterable[str]) -> list[PullRecord]:
+        names = [self.keys.pull(key) for key in pull_keys]
+        if not names:
+            return []
+        return [record for raw in self.redis.mget(names) if (record := _load(raw)) is not None]
+
+    def teams(self) -> dict[str, str]:
+        """Team key -> team name, for every team this installation has seen."""
+        return {k.decode(): v.decode() for k, v in self.redis.hgetall(self.keys.teams).items()}
+
+    def light(self, team: str) -> LightState | None:
+        return _load_light(self.redis.get(self.keys.team(team).light))
+
+    def update_light(
+        self, team: str, decide: LightDecision
+    ) -> tuple[LightState | None, LightState]:
+        """Read measures and the stored light, let `decide` pick the next light, store it.
+
+        Runs as one optimistic transaction over the team's keys, so two workers evaluating the
+        same team never both record the same change.
+        """
+        team_keys = self.keys.team(team)
+        result: tuple[LightState | None, LightState] | None = None
+
+        def write(pipe: Pipeline) -> None:
+            nonlocal result
+            previous = _load_light(pipe.get(team_keys.light))
+            measures = _measures(pipe, team_keys, immediate=True)
+            state = decide(measures, previous)
+            pipe.multi()
+            if state != previous:
+                pipe.set(team_keys.light, _dump_light(state))
+            result = (previous, state)
+
+        self.redis.transaction(write, team_keys.light, team_keys.waiting, team_keys.lines)
+        assert result is not None
+        return result
+
+
+def _measures(pipe: Pipeline, team: keys.TeamKeys, *, immediate: bool = False) -> Measures:
+    if immediate:  # a watched pipeline before MULTI answers each command at once
+        waiting = pipe.zcard(team.waiting)
+        oldest = pipe.zrange(team.waiting, 0, 0, withscores=True)
+        lines = pipe.get(team.lines)
+    else:
+        pipe.zcard(team.waiting)
+        pipe.zrange(team.waiting, 0, 0, withscores=True)
+        pipe.get(team.lines)
+        waiting, oldest, lines = pipe.execute()
+    return Measures(
+        waiting=int(waiting),
+        oldest_since=from_timestamp(oldest[0][1]) if oldest else None,
+        lines=int(lines or 0),
+    )
+
+
+def _load(raw: bytes | None) -> PullRecord | None:
+    return PullRecord.model_validate_json(raw) if raw else None
+
+
+def _dump_light(state: LightState) -> str:
+    lower = state.lower_called_since.timestamp() if state.lower_called_since else ""
+    return f"{int(state.level)}|{state.since.timestamp()}|{lower}"
+
+
+def _load_light(raw: bytes | None) -> LightState | None:
+    if not raw:
+        return None
+    level, since, lower = raw.decode().split("|")
+    return LightState(
+        level=Level(int(level)),
+        since=from_timestamp(float(since)),
+        lower_called_since=from_timestamp(float(lower)) if lower else None,
+    )

@@ -1,0 +1,102 @@
+"""What a process needs to do work: settings, Redis, the clock, GitHub, the job queue.
+
+Built once per process from the environment (or handed in by tests), never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis import Redis
+from rq import Queue, Retry
+
+from stoplight import keys
+from stoplight.clock import Clock, SystemClock
+from stoplight.github import GitHubApp
+from stoplight.settings import Settings
+
+QUEUE_NAME = "stoplight"
+# Job-level retries for failures the client's quick retries could not absorb.
+JOB_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: Redis
+    clock: Clock
+    queue: Queue
+    github: GitHubApp | None
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        redis: Redis | None = None,
+        clock: Clock | None = None,
+        *,
+        seconds_between_writes: float | None = 1.0,
+    ) -> Runtime:
+        if redis is None:
+            if not settings.redis_url:
+                raise RuntimeError("REDIS_URL is not set")
+            redis = Redis.from_url(settings.redis_url)
+        clock = clock or SystemClock()
+        github = None
+        if settings.app_id and settings.private_key:
+            github = GitHubApp(
+                settings, redis, clock, seconds_between_writes=seconds_between_writes
+            )
+        return cls(settings, redis, clock, Queue(QUEUE_NAME, connection=redis), github)
+
+    def enqueue(self, func: object, *args: object, job_id: str | None = None) -> None:
+        self.queue.enqueue_call(
+            func, args=args, job_id=job_id, description=_describe(func, args), retry=JOB_RETRY
+        )
+
+    def schedule(self, at: datetime, func: object, *args: object, job_id: str) -> None:
+        """Run `func` at `at`; scheduling the same job id again moves it instead of adding one."""
+        self.queue.enqueue_at(
+            at, func, *args, job_id=job_id, description=_describe(func, args), retry=JOB_RETRY
+        )
+
+    def installation_ids(self) -> list[int]:
+        return sorted(int(i) for i in self.redis.smembers(keys.INSTALLATIONS))
+
+
+def job_id(kind: str, installation_id: int, *parts: str) -> str:
+    """A stable RQ job id (letters, digits, dashes) for one kind of job on one subject."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
+    return f"{kind}-{installation_id}-{digest}"
+
+
+def _describe(func: object, args: tuple[object, ...]) -> str:
+    # An explicit description spares RQ a repr() of the arguments on every enqueue.
+    name = getattr(func, "__name__", str(func)).rpartition(".")[2]
+    return f"{name}({', '.join(str(arg) for arg in args)})"
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """The process's runtime, built from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Runtime.create(Settings())
+    return _current
+
+
+@contextmanager
+def installed(runtime: Runtime) -> Iterator[Runtime]:
+    """Make `runtime` the process's runtime for the duration (workers, tests)."""
+    global _current
+    previous, _current = _current, runtime
+    try:
+        yield runtime
+    finally:
+        _current = previous

@@ -1,0 +1,84 @@
+"""Settings from the environment, with Probot's names. Reading them does no I/O but the env."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    app_id: int | None = Field(default=None, validation_alias="APP_ID")
+    private_key: SecretStr | None = Field(default=None, validation_alias="PRIVATE_KEY")
+    private_key_path: Path | None = Field(default=None, validation_alias="PRIVATE_KEY_PATH")
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    webhook_path: str = Field(default="/api/github/webhooks", validation_alias="WEBHOOK_PATH")
+    host: str = Field(default="127.0.0.1", validation_alias="HOST")
+    port: int = Field(default=3000, validation_alias="PORT")
+    ghe_host: str | None = Field(default=None, validation_alias="GHE_HOST")
+    ghe_protocol: str = Field(default="https", validation_alias="GHE_PROTOCOL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
+    slack_webhook_url: SecretStr | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
+    data_dir: Path = Field(default=Path(".stoplight"), validation_alias="DATA_DIR")
+    base_url_setting: str | None = Field(
+        default=None, validation_alias=AliasChoices("BASE_URL", "base_url")
+    )
+    log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
+
+    @field_validator("private_key", mode="before")
+    @classmethod
+    def _unescape_newlines(cls, value: object) -> object:
+        # Hosting dashboards often store a PEM on one line with literal "\n".
+        if isinstance(value, str):
+            return value.replace("\\n", "\n")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        return value if value.startswith("/") else f"/{value}"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level)
+
+    @model_validator(mode="after")
+    def _key_readable(self) -> Settings:
+        if self.private_key is None and self.private_key_path is not None:
+            try:
+                pem = self.private_key_path.read_text()
+            except OSError as error:
+                raise ValueError(f"PRIVATE_KEY_PATH cannot be read: {error.strerror}") from None
+            self.private_key = SecretStr(pem)
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """True when the app can talk to GitHub: it has an id, a key and a webhook secret."""
+        return bool(self.app_id and self.private_key and self.webhook_secret)
+
+    @cached_property
+    def github_api_url(self) -> str:
+        if self.ghe_host:
+            return f"{self.ghe_protocol}://{self.ghe_host}/api/v3"
+        return "https://api.github.com"
+
+    @cached_property
+    def github_web_url(self) -> str:
+        if self.ghe_host:
+            return f"{self.ghe_protocol}://{self.ghe_host}"
+        return "https://github.com"
+
+    @cached_property
+    def base_url(self) -> str:
+        return (self.base_url_setting or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,59 @@
+"""Read models of a team's queue, shared by the web page and the terminal view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from stoplight.light import Level, Measures, Policy, Thresholds
+from stoplight.pulls import PullRecord
+from stoplight.queue import QueueStore
+
+PULLS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class WaitingPull:
+    record: PullRecord
+    waited: timedelta
+
+
+@dataclass(frozen=True)
+class TeamView:
+    installation_id: int
+    key: str
+    name: str
+    level: Level | None
+    since: datetime | None
+    measures: Measures
+    oldest: timedelta
+    policy: Policy
+    waiting: tuple[WaitingPull, ...]
+
+    def limits(self, level: Level) -> Thresholds:
+        limits = self.policy.thresholds(level)
+        assert limits is not None
+        return limits
+
+
+def team_view(
+    store: QueueStore, team: str, name: str, policy: Policy, now: datetime, shown: int = PULLS_SHOWN
+) -> TeamView:
+    light = store.light(team)
+    measures = store.measures(team)
+    waiting = tuple(
+        WaitingPull(record, policy.calendar.waited(record.wait_since, now))
+        for record in store.waiting_pulls(team, shown)
+        if record.wait_since is not None
+    )
+    return TeamView(
+        installation_id=store.installation_id,
+        key=team,
+        name=name,
+        level=light.level if light else None,
+        since=light.since if light else None,
+        measures=measures,
+        oldest=measures.oldest(now, policy.calendar),
+        policy=policy,
+        waiting=waiting,
+    )

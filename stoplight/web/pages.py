@@ -1,0 +1,54 @@
+"""Human pages: the home page, a team's page (where statuses link), and a health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
+from redis.exceptions import RedisError
+
+from stoplight import keys
+from stoplight.clock import SystemClock
+from stoplight.light import format_duration
+from stoplight.pipeline import DEFAULT_POLICY
+from stoplight.queue import QueueStore
+from stoplight.views import team_view
+
+bp = Blueprint("pages", __name__)
+bp.add_app_template_filter(format_duration, "duration")
+
+
+@bp.get("/")
+def home() -> str | Response:
+    context = current_app.extensions["stoplight"]
+    if not context.settings.configured:
+        return redirect(url_for("setup.start"))
+    teams = []
+    if context.redis is not None:
+        for installation_id in sorted(int(i) for i in context.redis.smembers(keys.INSTALLATIONS)):
+            store = QueueStore(context.redis, installation_id)
+            teams += [(installation_id, key, name) for key, name in sorted(store.teams().items())]
+    return render_template("home.html", teams=teams)
+
+
+@bp.get("/teams/<int:installation_id>/<path:team>")
+def team(installation_id: int, team: str) -> str:
+    context = current_app.extensions["stoplight"]
+    if context.redis is None:
+        abort(503)
+    store = QueueStore(context.redis, installation_id)
+    name = store.teams().get(team)
+    if name is None:
+        abort(404)
+    view = team_view(store, team, name, DEFAULT_POLICY, SystemClock().now())
+    return render_template("team.html", view=view)
+
+
+@bp.get("/healthz")
+def health() -> tuple[dict[str, str], int]:
+    context = current_app.extensions["stoplight"]
+    try:
+        if context.redis is None:
+            raise RedisError("no Redis configured")
+        context.redis.ping()
+    except RedisError as error:
+        return {"status": "unavailable", "redis": str(error)}, 503
+    return {"status": "ok"}, 200

@@ -1,0 +1,73 @@
+"""The webhook endpoint: verify, record, enqueue, answer. Nothing else happens here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from redis.exceptions import RedisError
+
+from stoplight import intake
+from stoplight.handlers import router
+
+log = logging.getLogger(__name__)
+
+
+def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Check `X-Hub-Signature-256` in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode())
+
+
+def _answer(status: int, **fields: str) -> tuple[Response, int]:
+    return jsonify(fields), status
+
+
+def blueprint(path: str) -> Blueprint:
+    bp = Blueprint("webhooks", __name__)
+    bp.add_url_rule(path, "receive", receive, methods=["POST"])
+    return bp
+
+
+def receive() -> tuple[Response, int]:
+    context = current_app.extensions["stoplight"]
+    secret = context.settings.webhook_secret
+    if secret is None:
+        return _answer(503, error="WEBHOOK_SECRET is not set: deliveries are refused")
+    body = request.get_data(cache=False)
+    if not signature_matches(
+        secret.get_secret_value().encode(), body, request.headers.get("X-Hub-Signature-256")
+    ):
+        log.warning("delivery refused: bad or missing signature from %s", request.remote_addr)
+        return _answer(401, error="signature does not match X-Hub-Signature-256")
+    event = request.headers.get("X-GitHub-Event")
+    delivery_id = request.headers.get("X-GitHub-Delivery")
+    if not event or not delivery_id:
+        return _answer(400, error="X-GitHub-Event and X-GitHub-Delivery headers are required")
+    if not intake.valid_delivery_id(delivery_id):
+        return _answer(400, error="X-GitHub-Delivery is not a delivery id")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _answer(400, error="body is not JSON (is the webhook content type JSON?)")
+    if not isinstance(payload, dict):
+        return _answer(400, error="body is not a JSON object")
+    if event == "ping":
+        return _answer(200, status="pong", zen=str(payload.get("zen", "")))
+    if not router.handles_event(event):
+        return _answer(200, status="ignored", reason=f"{event} is not an event stoplight uses")
+    if context.redis is None:
+        return _answer(503, error="no Redis configured")
+    try:
+        outcome = intake.accept(context.redis, context.queue, delivery_id, event, body)
+    except RedisError as error:
+        log.error("delivery %s not recorded, Redis unreachable: %s", delivery_id, error)
+        return _answer(503, error="storage unavailable; the delivery can be redelivered")
+    if outcome is intake.Outcome.DUPLICATE:
+        return _answer(200, status="duplicate", delivery=delivery_id)
+    return _answer(202, status="queued", delivery=delivery_id)

@@ -1,0 +1,159 @@
+"""Fixtures: a real Redis server for the whole session, a fake clock, a faked GitHub API."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from redis import Redis
+from rq import SimpleWorker
+
+from stoplight import intake, runtime
+from stoplight.redis_server import EmbeddedRedis
+from stoplight.settings import Settings
+from tests.fakes import FakeClock, body_of, iso
+
+API = "https://api.github.com"
+WEBHOOK_SECRET = "It's a Secret to Everybody"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False) as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_server: EmbeddedRedis) -> Iterator[Redis]:
+    connection = Redis.from_url(redis_server.url)
+    connection.flushall()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def private_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture
+def settings(private_key_pem: str, redis_server: EmbeddedRedis, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        APP_ID=1234,
+        PRIVATE_KEY=private_key_pem,
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+        REDIS_URL=redis_server.url,
+        DATA_DIR=tmp_path,
+        BASE_URL="https://stoplight.example",
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def rt(settings: Settings, redis: Redis, clock: FakeClock) -> Iterator[runtime.Runtime]:
+    with runtime.installed(
+        runtime.Runtime.create(settings, redis, clock, seconds_between_writes=None)
+    ) as installed:
+        yield installed
+
+
+class FakeGitHub:
+    """GitHub's REST API as `responses` fakes it: tokens, statuses, labels, recorded."""
+
+    def __init__(self, mock: responses.RequestsMock, clock: FakeClock, api: str = API) -> None:
+        self.mock = mock
+        self.clock = clock
+        self.api = api
+        self.tokens_issued = 0
+        root = re.escape(api) + "(?::443)?"  # PyGithub names the port for some calls
+        self._token_numbers = itertools.count(1)
+        mock.add_callback(
+            responses.POST, re.compile(rf"{root}/app/installations/\d+/access_tokens"), self._token
+        )
+        mock.add_callback(
+            responses.POST, re.compile(rf"{root}/repos/[^/]+/[^/]+/statuses/\w+"), self._ok
+        )
+        mock.add_callback(responses.POST, re.compile(rf"{root}/repos/[^/]+/[^/]+/labels"), self._ok)
+        mock.add_callback(
+            responses.POST, re.compile(rf"{root}/repos/[^/]+/[^/]+/issues/\d+/labels"), self._ok
+        )
+        mock.add_callback(
+            responses.DELETE,
+            re.compile(rf"{root}/repos/[^/]+/[^/]+/issues/\d+/labels/.+"),
+            self._ok,
+        )
+
+    def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.tokens_issued += 1
+        expires = self.clock.now() + timedelta(hours=1)
+        token = f"ghs_test{next(self._token_numbers)}"
+        return 201, {}, json.dumps({"token": token, "expires_at": iso(expires)})
+
+    @staticmethod
+    def _ok(request: Any) -> tuple[int, dict[str, str], str]:
+        return 201 if request.method == "POST" else 200, {}, request.body or "{}"
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        """Every write after token exchange: (method, path, JSON body)."""
+        found = []
+        for call in self.mock.calls:
+            request = call.request
+            if "access_tokens" in request.url or request.method == "GET":
+                continue
+            body = json.loads(request.body) if request.body else None
+            path = re.sub(r"^https?://[^/]+(/api/v3)?", "", request.url)
+            found.append((request.method, path, body))
+        return found
+
+    def statuses(self) -> list[tuple[str, str, str]]:
+        """(sha, state, description) of every status posted, in order."""
+        return [
+            (path.rsplit("/", 1)[1], body["state"], body["description"])
+            for method, path, body in self.writes()
+            if "/statuses/" in path
+        ]
+
+    def gets(self) -> list[str]:
+        return [call.request.url for call in self.mock.calls if call.request.method == "GET"]
+
+
+@pytest.fixture
+def github(clock: FakeClock) -> Iterator[FakeGitHub]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeGitHub(mock, clock)
+
+
+def deliver(
+    rt: runtime.Runtime, event: tuple[str, dict[str, Any]], delivery_id: str | None = None
+) -> None:
+    """Take a delivery in as the webhook does, then run every job it sets off."""
+    name, payload = event
+    delivery_id = delivery_id or f"d-{next(_delivery_numbers)}"
+    intake.accept(rt.redis, rt.queue, delivery_id, name, body_of(payload))
+    run_jobs(rt)
+
+
+_delivery_numbers = itertools.count(1)
+
+
+def run_jobs(rt: runtime.Runtime) -> None:
+    SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, with_scheduler=False)
