@@ -72,7 +72,7 @@ def serve() -> None:
                 "not configured: open %s/setup to register the GitHub App", settings.base_url
             )
         server = create_server(
-            create_app(settings, rt.redis), host=settings.host, port=settings.port, threads=8
+            create_app(settings), host=settings.host, port=settings.port, threads=8
         )
         web = threading.Thread(target=server.run, name="web", daemon=True)
         web.start()

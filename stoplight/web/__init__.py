@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from rq import Queue
 
 from stoplight.runtime import QUEUE_NAME
@@ -18,7 +20,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
 
     settings = settings or Settings()
     if redis is None and settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        redis = web_redis(settings.redis_url)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["stoplight"] = WebContext(settings, redis)
@@ -26,6 +28,16 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     app.register_blueprint(setup.bp)
     app.register_blueprint(pages.bp)
     return app
+
+
+def web_redis(url: str) -> Redis:
+    """A connection that gives up fast: GitHub waits 10 s, and a 503 lets it redeliver."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=1,
+        socket_timeout=3,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+    )
 
 
 class WebContext:

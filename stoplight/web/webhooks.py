@@ -24,8 +24,8 @@ def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), header.encode())
 
 
-def _answer(status: int, **fields: str) -> tuple[Response, int]:
-    return jsonify(fields), status
+def _answer(code: int, **fields: str) -> tuple[Response, int]:
+    return jsonify(fields), code
 
 
 def blueprint(path: str) -> Blueprint:

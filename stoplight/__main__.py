@@ -1,0 +1,3 @@
+from stoplight.cli import main
+
+main()

@@ -1,0 +1,174 @@
+"""The real `stoplight serve` process, signed deliveries over HTTP, a local fake GitHub."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from stoplight.effects.github import DESCRIPTIONS
+from stoplight.light import Level
+from tests.conftest import WEBHOOK_SECRET
+from tests.fake_github_server import FakeGitHubServer
+from tests.fakes import FakeClock, Pull, body_of, sign
+
+GREEN, YELLOW = DESCRIPTIONS[Level.GREEN], DESCRIPTIONS[Level.YELLOW]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    clean = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    return subprocess.Popen(
+        [sys.executable, "-m", "stoplight", "serve"],
+        env={**clean, **env},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=open(cwd / "serve.log", "wb"),  # closed with the process
+    )
+
+
+_SETTINGS = {
+    "APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET", "WEBHOOK_PATH", "HOST", "PORT",
+    "GHE_HOST", "GHE_PROTOCOL", "REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_API_URL",
+    "SLACK_WEBHOOK_URL", "DATA_DIR", "BASE_URL", "LOG_LEVEL",
+}  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes], how: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(how)
+        process.wait(timeout=20)
+
+
+def redis_servers_under(directory: Path) -> list[str]:
+    found = subprocess.run(["pgrep", "-af", "redis-server"], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if str(directory) in line]
+
+
+@pytest.fixture
+def github_server() -> Iterator[FakeGitHubServer]:
+    with FakeGitHubServer() as server:
+        yield server
+
+
+@pytest.fixture
+def app_url(tmp_path, github_server, private_key_pem) -> Iterator[str]:
+    port = free_port()
+    process = start_serve(
+        {
+            "APP_ID": "1234",
+            # One line with literal \n, as hosting dashboards store it.
+            "PRIVATE_KEY": private_key_pem.replace("\n", "\\n"),
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "GHE_HOST": github_server.host,
+            "GHE_PROTOCOL": "http",
+            "PORT": str(port),
+            "DATA_DIR": str(tmp_path / "data"),
+        },
+        tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/healthz"))
+        yield url
+    finally:
+        stop(process)
+        log = (tmp_path / "serve.log").read_text()
+        assert "Traceback" not in log, log
+    assert redis_servers_under(tmp_path) == []
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def post_delivery(url: str, event: tuple[str, dict], delivery: str, secret: str = WEBHOOK_SECRET):
+    name, payload = event
+    body = body_of(payload)
+    headers = {
+        "X-GitHub-Event": name,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": sign(secret, body),
+        "Content-Type": "application/json",
+    }
+    return requests.post(f"{url}/api/github/webhooks", data=body, headers=headers, timeout=5)
+
+
+def test_deliveries_become_statuses_and_labels(app_url, github_server):
+    clock = FakeClock(datetime.now(UTC))  # the app process runs on the real clock
+    first = Pull(number=1, head_sha="1" * 40, additions=40, deletions=10)
+    assert post_delivery(app_url, first.event("opened", clock.now()), "e2e-1").status_code == 202
+
+    wait_for(lambda: github_server.statuses() and github_server.label_writes())
+    wait_for(lambda: len(github_server.label_writes()) >= 2)
+    assert github_server.statuses() == [(first.head_sha, "success", GREEN)]
+    assert [(w.method, w.path, w.body) for w in github_server.label_writes()] == [
+        ("POST", "/repos/octo/shop/labels",
+         {"name": "size/M", "color": "eebb00", "description": "Changes 30-99 lines"}),
+        ("POST", "/repos/octo/shop/issues/1/labels", ["size/M"]),
+    ]  # fmt: skip
+
+    wrongly_signed = post_delivery(app_url, first.event("closed", clock.now()), "e2e-x", "nope")
+    assert wrongly_signed.status_code == 401
+
+    others = [Pull(number=n, head_sha=f"{n}" * 40) for n in (2, 3, 4)]
+    for n, pull in enumerate(others, start=2):
+        clock.advance(minutes=1)
+        assert (
+            post_delivery(app_url, pull.event("opened", clock.now()), f"e2e-{n}").status_code == 202
+        )
+
+    def all_yellow() -> bool:
+        latest = {sha: text for sha, _, text in github_server.statuses()}
+        return len(latest) == 4 and set(latest.values()) == {YELLOW}
+
+    wait_for(all_yellow)
+    statuses = github_server.statuses()
+    assert len(statuses) == len(set(statuses))  # nothing posted twice
+    assert github_server.tokens_issued == 1  # one token, reused across jobs
+
+
+def test_serve_without_configuration_answers_on_port_3000(tmp_path):
+    if not _port_free(3000):
+        pytest.skip("port 3000 is taken on this machine")
+    process = start_serve({"DATA_DIR": str(tmp_path / "data")}, tmp_path)
+    try:
+        wait_for(lambda: _answers("http://127.0.0.1:3000/setup"))
+        page = requests.get("http://127.0.0.1:3000/", timeout=5)
+        assert "not configured" in page.text
+        assert redis_servers_under(tmp_path)  # the embedded Redis runs
+    finally:
+        stop(process, signal.SIGINT)
+    assert process.returncode == 0
+    wait_for(lambda: not redis_servers_under(tmp_path), timeout=10)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0

@@ -1,0 +1,74 @@
+"""The GitHub client layer: tokens, Enterprise hosts, the never-twice ledger."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import responses
+
+from stoplight.github import GitHubApp, Status
+from tests.conftest import FakeGitHub
+
+STATUS = Status("success", "Green: review queue is flowing", "https://stoplight.example/t")
+
+
+@pytest.fixture
+def app(settings, redis, clock):
+    return GitHubApp(settings, redis, clock, seconds_between_writes=None)
+
+
+def test_installation_token_is_cached_until_shortly_before_expiry(app, github, clock):
+    first = app.installation(42)
+    first.set_status("octo/shop", "a" * 40, STATUS)
+    # Another job (or process) in the same hour reuses the token.
+    app.installation(42).set_status("octo/shop", "b" * 40, STATUS)
+    assert github.tokens_issued == 1
+
+    authorizations = [c.request.headers["Authorization"] for c in github.mock.calls]
+    assert all(a.startswith("Bearer ") for a in authorizations[:1])  # the JWT
+    assert authorizations[1] == "token ghs_test1"
+
+
+def test_cached_token_is_not_stored_in_the_clear(app, github, redis):
+    app.installation(7).set_status("octo/shop", "a" * 40, STATUS)
+    stored = redis.get("stoplight:i:7:token")
+    assert stored is not None and b"ghs_test1" not in stored
+    assert redis.pttl("stoplight:i:7:token") > 50 * 60 * 1000
+
+
+def test_same_status_is_never_posted_twice_for_a_commit(app, github):
+    client = app.installation(42)
+    assert client.set_status("octo/shop", "a" * 40, STATUS)
+    assert not client.set_status("octo/shop", "a" * 40, STATUS)
+    assert client.set_status("octo/shop", "b" * 40, STATUS)
+    assert len(github.statuses()) == 2
+    assert github.gets() == []
+
+
+def test_enterprise_host_and_protocol_are_honoured(settings, redis, clock):
+    ghe = settings.model_copy(update={"ghe_host": "ghe.example:8443", "ghe_protocol": "http"})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeGitHub(mock, clock, api="http://ghe.example:8443/api/v3")
+        GitHubApp(ghe, redis, clock, seconds_between_writes=None).installation(42).set_status(
+            "octo/shop", "a" * 40, STATUS
+        )
+        urls = [call.request.url for call in mock.calls]
+        assert len(fake.statuses()) == 1
+    assert all(re.match(r"http://ghe\.example:8443/api/v3/", url) for url in urls)
+
+
+def test_existing_label_is_not_an_error(app, github):
+    github.mock.replace(
+        responses.POST,
+        re.compile(r"https://api\.github\.com(?::443)?/repos/[^/]+/[^/]+/labels"),
+        status=422,
+        json={"message": "Validation Failed", "errors": [{"code": "already_exists"}]},
+    )
+    from stoplight.effects.github import size_label
+
+    client = app.installation(42)
+    assert client.sync_labels("octo/shop", 1, "1001#1", [size_label(50)], frozenset({"size/M"}), [])
+    assert not client.sync_labels(
+        "octo/shop", 1, "1001#1", [size_label(50)], frozenset({"size/M"}), []
+    )
