@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 import click
 from pydantic import ValidationError
 from waitress.server import create_server
 
-from stoplight import runtime
+from stoplight import intake, runtime
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.web import create_app
@@ -97,3 +100,44 @@ def worker(burst: bool) -> None:
     rt = runtime.Runtime.create(settings)
     with runtime.installed(rt):
         run_worker(rt, burst=burst)
+
+
+@main.command()
+@click.argument("file", type=click.File("rb"))
+def replay(file: BinaryIO) -> None:
+    """Feed recorded deliveries (JSON lines) through the pipeline.
+
+    Each line is {"event": NAME, "payload": {...}} with an optional "delivery" id; lines
+    without one get a fresh id. The deliveries are processed before the command returns.
+    """
+    settings = load_settings()
+    configure_logging(settings)
+    with redis_for(settings) as settings:
+        rt = runtime.Runtime.create(settings)
+        queued = duplicates = 0
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            delivery_id, event, body = _recorded_delivery(line, number)
+            outcome = intake.accept(rt.redis, rt.queue, delivery_id, event, body)
+            queued += outcome is intake.Outcome.QUEUED
+            duplicates += outcome is intake.Outcome.DUPLICATE
+        with runtime.installed(rt):
+            run_worker(rt, burst=True)
+        click.echo(f"{queued} deliveries processed, {duplicates} already seen")
+
+
+def _recorded_delivery(line: bytes, number: int) -> tuple[str, str, bytes]:
+    try:
+        record = json.loads(line)
+        event, payload = record["event"], record["payload"]
+    except (ValueError, KeyError, TypeError):
+        raise click.ClickException(
+            f'line {number}: expected {{"event": ..., "payload": {{...}}}}'
+        ) from None
+    delivery_id = str(record.get("delivery") or uuid.uuid4())
+    if not isinstance(event, str) or not isinstance(payload, dict):
+        raise click.ClickException(f"line {number}: event must be a name, payload an object")
+    if not intake.valid_delivery_id(delivery_id):
+        raise click.ClickException(f"line {number}: {delivery_id!r} is not a delivery id")
+    return delivery_id, event, json.dumps(payload).encode()

@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 from enum import Enum
 
-from redis import Redis, WatchError
+from redis import Redis
 from rq import Queue
 
 from stoplight import keys
@@ -22,8 +22,24 @@ log = logging.getLogger(__name__)
 
 # GitHub lets a delivery be redelivered for three days; remember ids a little longer.
 DELIVERY_TTL = timedelta(days=4)
+_TTL_SECONDS = int(DELIVERY_TTL.total_seconds())
 EVENT_FIELD = "event"
 BODY_FIELD = "body"
+
+# The event field marks an id as seen; a second delivery with the id records nothing.
+_RECORD = """
+if redis.call('HSETNX', KEYS[1], 'event', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'body', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# The first job to ask owns the delivery; its own retries keep it.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'claim', ARGV[1]) == 1 then return 1 end
+return redis.call('HGET', KEYS[1], 'claim') == ARGV[1] and 1 or 0
+"""
 
 
 class Outcome(Enum):
@@ -40,30 +56,31 @@ def valid_delivery_id(delivery_id: str) -> bool:
 
 
 def accept(redis: Redis, queue: Queue, delivery_id: str, event: str, body: bytes) -> Outcome:
-    """Record the delivery and enqueue its processing in one transaction."""
+    """Record the delivery and enqueue its processing in one transaction, one round trip.
+
+    The job is enqueued even for an id seen before (the transaction cannot branch on the
+    record); such a job finds the delivery claimed by the first one and does nothing.
+    """
     if not valid_delivery_id(delivery_id):
         raise ValueError(f"delivery id {delivery_id[:100]!r} is not a GitHub delivery id")
-    key = keys.delivery(delivery_id)
-    with redis.pipeline() as pipe:
-        try:
-            pipe.watch(key)
-            if pipe.exists(key):
-                return Outcome.DUPLICATE
-            pipe.multi()
-            pipe.hset(key, mapping={EVENT_FIELD: event, BODY_FIELD: body})
-            pipe.expire(key, DELIVERY_TTL)
-            queue.enqueue_call(
-                "stoplight.jobs.process_delivery",
-                args=(delivery_id,),
-                job_id=f"delivery-{delivery_id}",
-                description=f"process_delivery({event} {delivery_id})",
-                retry=JOB_RETRY,
-                pipeline=pipe,
-            )
-            pipe.execute()
-        except WatchError:
-            return Outcome.DUPLICATE  # the same id arrived twice at once; the other one won
-    return Outcome.QUEUED
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.multi()
+        pipe.eval(_RECORD, 1, keys.delivery(delivery_id), event, body, _TTL_SECONDS)
+        queue.enqueue_call(
+            "stoplight.jobs.process_delivery",
+            args=(delivery_id,),
+            description=f"process_delivery({event} {delivery_id})",
+            retry=JOB_RETRY,
+            pipeline=pipe,
+        )
+        recorded = pipe.execute()[0]
+    return Outcome.QUEUED if recorded else Outcome.DUPLICATE
+
+
+def claim(redis: Redis, delivery_id: str, job_id: str) -> bool:
+    """Whether this job is the one to process the delivery (or a retry of that job)."""
+    claimed = redis.eval(_CLAIM, 1, keys.delivery(delivery_id), job_id)
+    return bool(claimed)
 
 
 def load(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:

@@ -5,11 +5,15 @@ Arguments are ids only: payloads and secrets never sit in a job stored in Redis.
 
 from __future__ import annotations
 
+from rq import get_current_job
+
 from stoplight import pipeline, runtime
 
 
 def process_delivery(delivery_id: str) -> None:
-    pipeline.process_delivery(runtime.current(), delivery_id)
+    job = get_current_job()
+    assert job is not None, "runs as an RQ job"
+    pipeline.process_delivery(runtime.current(), delivery_id, job.id)
 
 
 def refresh_team(installation_id: int, team: str) -> None:

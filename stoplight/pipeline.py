@@ -30,7 +30,10 @@ DEFAULT_POLICY = Policy()
 DEFAULT_RULES = Rules()
 
 
-def process_delivery(rt: Runtime, delivery_id: str) -> None:
+def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
+    if not intake.claim(rt.redis, delivery_id, job_id):
+        log.info("delivery %s is another job's: a repeated delivery", delivery_id)
+        return
     loaded = intake.load(rt.redis, delivery_id)
     if loaded is None:
         log.info("delivery %s already processed", delivery_id)

