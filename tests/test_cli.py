@@ -18,7 +18,7 @@ def test_replay_feeds_recorded_deliveries_through_the_pipeline(
     lines = []
     now = datetime.now(UTC)  # the command runs on the real clock
     for number in (1, 2):
-        name, payload = Pull(number=number).event("opened", now)
+        name, payload = Pull(number=number, head_sha=str(number) * 40).event("opened", now)
         lines.append(json.dumps({"event": name, "payload": payload, "delivery": f"r-{number}"}))
     recorded = tmp_path / "deliveries.jsonl"
     recorded.write_text("\n".join([*lines, lines[0]]) + "\n")
