@@ -13,7 +13,7 @@ import click
 from pydantic import ValidationError
 from waitress.server import create_server
 
-from stoplight import runtime
+from stoplight import config, runtime
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.web import create_app
@@ -97,3 +97,15 @@ def worker(burst: bool) -> None:
     rt = runtime.Runtime.create(settings)
     with runtime.installed(rt):
         run_worker(rt, burst=burst)
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def check_config(file: str) -> None:
+    """Validate a stoplight.yml; exit 1 with a message naming the bad key."""
+    with open(file, encoding="utf-8") as handle:
+        loaded = config.load(handle.read())
+    if isinstance(loaded, config.Invalid):
+        click.echo(loaded.message, err=True)
+        sys.exit(1)
+    click.echo(config.describe(loaded))

@@ -36,6 +36,9 @@ class Rules(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     required_approvals: int = 1
+    hold_when_red: bool = True
+    expedite_label: str = "stoplight:expedite"
+    ignore_authors: frozenset[str] = frozenset()
 
 
 class PullRecord(BaseModel):
