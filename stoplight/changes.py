@@ -79,4 +79,11 @@ class InstallationChange(Record):
     removed: tuple[RepositoryRef, ...] = ()
 
 
-Change = PullChange | ReviewChange | InstallationChange
+class ConfigChange(Record):
+    """A push to a repository's default branch touched `.github/stoplight.yml`."""
+
+    kind: Literal["config"] = "config"
+    repo: str
+
+
+Change = PullChange | ReviewChange | InstallationChange | ConfigChange
