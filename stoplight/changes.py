@@ -32,6 +32,7 @@ class PullSnapshot(Record):
     updated_at: datetime
     additions: int | None = None  # absent from the PR inside review deliveries
     deletions: int | None = None
+    excluded_lines: int | None = None  # changed lines in files the team's size.exclude skips
     labels: tuple[str, ...] = ()
     requested_reviewers: tuple[str, ...] = ()
 

@@ -151,6 +151,11 @@ class InstallationClient:
             return None
         return content.decoded_content.decode()
 
+    def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
+        """The PR's files with their changed lines (additions + deletions)."""
+        files = self.github().get_repo(repo).get_pull(number).get_files()
+        return [(file.filename, file.additions + file.deletions) for file in files]
+
     def set_status(self, repo: str, sha: str, status: Status) -> bool:
         """Post the `stoplight` status on a commit unless that commit already shows it."""
         ledger = self.keys.status_posted(repo, sha)

@@ -44,6 +44,10 @@ class InstallationKeys:
         """JSON: the repository's last good configuration and its current error, if any."""
         return f"{self.root}:config:{repo}"
 
+    def files(self, repo: str, sha: str) -> str:
+        """JSON: a PR's changed files at one head commit, as (path, changed lines) pairs."""
+        return f"{self.root}:files:{repo}:{sha}"
+
     @property
     def team_homes(self) -> str:
         """Hash: team key -> a repository whose configuration defines the team."""

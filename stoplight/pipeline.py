@@ -9,11 +9,12 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from fnmatch import fnmatchcase
 
 from pydantic import ValidationError
 
 from stoplight import intake, keys
-from stoplight.changes import Change, ConfigChange, InstallationChange
+from stoplight.changes import Change, ConfigChange, InstallationChange, PullChange, ReviewChange
 from stoplight.config import TeamSettings
 from stoplight.effects.github import TeamEffects, TeamMarks
 from stoplight.handlers import router
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # How long one effects pass may hold its team's lock without showing progress.
 EFFECTS_LOCK_SECONDS = 60
+# A head commit's file list never changes; keep it as long as a PR plausibly stays open.
+FILES_TTL = timedelta(days=30)
 
 
 def process_delivery(rt: Runtime, delivery_id: str) -> None:
@@ -78,6 +81,8 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         apply_config_change(rt, installation_id, change)
         return
     settings = repo_configs(rt, installation_id).team_of_repo(change.pull.repo)
+    if settings.size_exclude and rt.github is not None:
+        change = _with_excluded_lines(rt, installation_id, change, settings.size_exclude)
     team = Team(key=settings.key, name=settings.name)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())
@@ -93,6 +98,32 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if before is not None and before.team != team.key:
         refresh_team(rt, installation_id, before.team)
     refresh_team(rt, installation_id, team.key)
+
+
+def _with_excluded_lines(
+    rt: Runtime, installation_id: int, change: PullChange | ReviewChange, exclude: tuple[str, ...]
+) -> PullChange | ReviewChange:
+    """The change with the lines of excluded files counted, listing files once per head sha."""
+    assert rt.github is not None
+    pull = change.pull
+    if not pull.open:
+        return change
+    cache = keys.InstallationKeys(installation_id).files(pull.repo, pull.head_sha)
+    cached = rt.redis.get(cache)
+    if cached is None:
+        files = rt.github.installation(installation_id).changed_files(pull.repo, pull.number)
+        rt.redis.set(cache, json.dumps(files), ex=FILES_TTL)
+    else:
+        files = json.loads(cached)
+    excluded = sum(lines for path, lines in files if excluded_path(path, exclude))
+    snapshot = pull.model_copy(update={"excluded_lines": excluded})
+    return change.model_copy(update={"pull": snapshot})
+
+
+def excluded_path(path: str, patterns: tuple[str, ...]) -> bool:
+    """gitignore-like: a pattern without a slash matches the file name at any depth."""
+    name = path.rpartition("/")[2]
+    return any(fnmatchcase(path if "/" in p else name, p) for p in patterns)
 
 
 def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange) -> None:

@@ -63,6 +63,7 @@ class PullRecord(BaseModel):
     updated_at: datetime
     additions: int = 0
     deletions: int = 0
+    excluded_lines: int = 0
     labels: tuple[str, ...] = ()
     requested_reviewers: tuple[str, ...] = ()
     reviews: dict[str, Review] = {}
@@ -77,7 +78,7 @@ class PullRecord(BaseModel):
 
     @property
     def lines(self) -> int:
-        return self.additions + self.deletions
+        return max(self.additions + self.deletions - self.excluded_lines, 0)
 
     @property
     def waiting(self) -> bool:
@@ -159,7 +160,7 @@ def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str,
         kept = record.model_dump(exclude={"reviews", "team", "phase", "wait_since", "held_since"})
         return kept
     fields = pull.model_dump()
-    for size in ("additions", "deletions"):
+    for size in ("additions", "deletions", "excluded_lines"):
         if fields[size] is None:
             fields[size] = getattr(record, size) if record else 0
     return fields

@@ -89,6 +89,7 @@ class FakeGitHub:
         self.api = api
         self.tokens_issued = 0
         self.files: dict[tuple[str, str], str] = {}
+        self.pull_files: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
         root = re.escape(api) + "(?::443)?"  # PyGithub names the port for some calls
         self._token_numbers = itertools.count(1)
         mock.add_callback(
@@ -103,6 +104,9 @@ class FakeGitHub:
         )
         mock.add_callback(
             responses.GET, re.compile(rf"{root}/repos/[^/]+/[^/]+/contents/.+"), self._contents
+        )
+        mock.add_callback(
+            responses.GET, re.compile(rf"{root}/repos/[^/]+/[^/]+/pulls/\d+/files.*"), self._files
         )
         mock.add_callback(
             responses.DELETE,
@@ -126,6 +130,16 @@ class FakeGitHub:
         name = found[2].rsplit("/", 1)[-1]
         body = {"type": "file", "encoding": "base64", "path": found[2], "name": name}
         return 200, {}, json.dumps({**body, "content": content})
+
+    def _files(self, request: Any) -> tuple[int, dict[str, str], str]:
+        found = re.search(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files", request.url)
+        assert found is not None
+        files = self.pull_files.get((found[1], int(found[2])), [])
+        body = [
+            {"filename": name, "additions": added, "deletions": deleted, "status": "modified"}
+            for name, added, deleted in files
+        ]
+        return 200, {}, json.dumps(body)
 
     def put_config(self, repo: str, text: str) -> None:
         self.files[(repo, ".github/stoplight.yml")] = text

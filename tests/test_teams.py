@@ -228,3 +228,29 @@ def test_working_hours_schedule_the_light_at_the_working_time_crossing(rt, githu
     policy = team_settings(rt, 42, "octo/shop").policy
     view = team_view(QueueStore(rt.redis, 42), "octo/shop", "octo/shop", policy, clock.now())
     assert view.oldest == timedelta(hours=1)
+
+
+def test_excluded_files_do_not_count_and_files_are_listed_once_per_head(rt, github, clock):
+    github.put_config("octo/shop", "size: {exclude: ['*.lock', 'vendor/**']}")
+    github.pull_files[("octo/shop", 1)] = [
+        ("yarn.lock", 500, 0),
+        ("web/app/yarn.lock", 100, 0),
+        ("vendor/lib/x.go", 200, 0),
+        ("src/app.py", 40, 10),
+    ]
+    pull = Pull(additions=840, deletions=10)
+    deliver(rt, pull.event("opened", clock.now()))
+    store = QueueStore(rt.redis, 42)
+    assert store.measures("octo/shop").lines == 50
+    assert ("POST", "/repos/octo/shop/issues/1/labels", ["size/M"]) in github.writes()
+
+    deliver(rt, pull.review("bob", "commented", clock.now()))
+    deliver(rt, pull.event("edited", clock.now()))
+    files_reads = [path for path in github.gets() if path.endswith("/pulls/1/files")]
+    assert len(files_reads) == 1
+
+    pull.head_sha = "e" * 40
+    github.pull_files[("octo/shop", 1)] = [("yarn.lock", 10, 0), ("src/app.py", 830, 10)]
+    deliver(rt, pull.event("synchronize", clock.now()))
+    assert store.measures("octo/shop").lines == 840
+    assert len([path for path in github.gets() if path.endswith("/pulls/1/files")]) == 2
