@@ -32,6 +32,7 @@ class PullSnapshot(Record):
     updated_at: datetime
     additions: int | None = None  # absent from the PR inside review deliveries
     deletions: int | None = None
+    excluded_lines: int | None = None  # changed lines in files the team's size.exclude skips
     labels: tuple[str, ...] = ()
     requested_reviewers: tuple[str, ...] = ()
 
@@ -79,4 +80,11 @@ class InstallationChange(Record):
     removed: tuple[RepositoryRef, ...] = ()
 
 
-Change = PullChange | ReviewChange | InstallationChange
+class ConfigChange(Record):
+    """A push to a repository's default branch touched `.github/stoplight.yml`."""
+
+    kind: Literal["config"] = "config"
+    repo: str
+
+
+Change = PullChange | ReviewChange | InstallationChange | ConfigChange

@@ -16,7 +16,7 @@ import click
 from pydantic import ValidationError
 from waitress.server import create_server
 
-from stoplight import intake, runtime
+from stoplight import config, intake, runtime
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.web import create_app
@@ -141,3 +141,15 @@ def _recorded_delivery(line: bytes, number: int) -> tuple[str, str, bytes]:
     if not intake.valid_delivery_id(delivery_id):
         raise click.ClickException(f"line {number}: {delivery_id!r} is not a delivery id")
     return delivery_id, event, json.dumps(payload).encode()
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def check_config(file: str) -> None:
+    """Validate a stoplight.yml; exit 1 with a message naming the bad key."""
+    with open(file, encoding="utf-8") as handle:
+        loaded = config.load(handle.read())
+    if isinstance(loaded, config.Invalid):
+        click.echo(loaded.message, err=True)
+        sys.exit(1)
+    click.echo(config.describe(loaded))

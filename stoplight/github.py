@@ -139,6 +139,23 @@ class InstallationClient:
             )
         return self._github
 
+    def read_file(self, repo: str, path: str) -> str | None:
+        """A file's text on the repository's default branch; None if the file or repo is absent."""
+        try:
+            content = self.github().get_repo(repo).get_contents(path)
+        except GithubException as error:
+            if error.status == 404:
+                return None
+            raise
+        if isinstance(content, list):  # a directory, not a file
+            return None
+        return content.decoded_content.decode()
+
+    def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
+        """The PR's files with their changed lines (additions + deletions)."""
+        files = self.github().get_repo(repo).get_pull(number).get_files()
+        return [(file.filename, file.additions + file.deletions) for file in files]
+
     def set_status(self, repo: str, sha: str, status: Status) -> bool:
         """Post the `stoplight` status on a commit unless that commit already shows it."""
         ledger = self.keys.status_posted(repo, sha)

@@ -40,6 +40,19 @@ class InstallationKeys:
     def labels_in_repo(self, repo: str) -> str:
         return f"{self.root}:repo-labels:{repo}"
 
+    def config(self, repo: str) -> str:
+        """JSON: the repository's last good configuration and its current error, if any."""
+        return f"{self.root}:config:{repo}"
+
+    def files(self, repo: str, sha: str) -> str:
+        """JSON: a PR's changed files at one head commit, as (path, changed lines) pairs."""
+        return f"{self.root}:files:{repo}:{sha}"
+
+    @property
+    def team_homes(self) -> str:
+        """Hash: team key -> a repository whose configuration defines the team."""
+        return f"{self.root}:team-homes"
+
     def team(self, team: str) -> TeamKeys:
         return TeamKeys(f"{self.root}:t:{team}")
 
@@ -57,6 +70,11 @@ class TeamKeys:
     def lines(self) -> str:
         """Integer: changed lines of the waiting PRs, kept in step with `waiting`."""
         return f"{self.root}:lines"
+
+    @property
+    def held(self) -> str:
+        """Sorted set: pull key -> moment it was held; the held lane, first in first out."""
+        return f"{self.root}:held"
 
     @property
     def open(self) -> str:

@@ -106,6 +106,11 @@ def evaluate(
     )
 
 
+def level_called_for(measures: Measures, policy: Policy, now: datetime) -> Level:
+    """The highest level any of whose thresholds the measures reach."""
+    return _called_for(measures, policy, now)[0]
+
+
 def _called_for(measures: Measures, policy: Policy, now: datetime) -> tuple[Level, tuple[str, ...]]:
     oldest = measures.oldest(now, policy.calendar)
     for level in (Level.RED, Level.YELLOW):

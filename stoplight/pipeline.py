@@ -9,25 +9,28 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from fnmatch import fnmatchcase
 
 from pydantic import ValidationError
 
 from stoplight import intake, keys
-from stoplight.changes import Change, InstallationChange, PullSnapshot
-from stoplight.effects.github import TeamEffects
+from stoplight.changes import Change, ConfigChange, InstallationChange, PullChange, ReviewChange
+from stoplight.config import TeamSettings
+from stoplight.effects.github import TeamEffects, TeamMarks
 from stoplight.handlers import router
-from stoplight.light import LightState, Measures, Policy, Verdict, evaluate
-from stoplight.pulls import Rules
+from stoplight.light import Level, LightState, Measures, Verdict, evaluate
+from stoplight.pulls import PullRecord
 from stoplight.queue import QueueStore, Team
 from stoplight.router import Delivery
 from stoplight.runtime import Runtime, job_id
+from stoplight.teams import RepoConfigs
 
 log = logging.getLogger(__name__)
 
 # How long one effects pass may hold its team's lock without showing progress.
 EFFECTS_LOCK_SECONDS = 60
-DEFAULT_POLICY = Policy()
-DEFAULT_RULES = Rules()
+# A head commit's file list never changes; keep it as long as a PR plausibly stays open.
+FILES_TTL = timedelta(days=30)
 
 
 def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
@@ -62,18 +65,30 @@ def _brief(error: Exception) -> str:
     return str(error)
 
 
-def team_for(pull: PullSnapshot) -> Team:
-    """Each repository is its own team until teams are configured."""
-    return Team(key=pull.repo, name=pull.repo)
+def repo_configs(rt: Runtime, installation_id: int) -> RepoConfigs:
+    """Configurations as a worker sees them: read from GitHub when not yet cached."""
+    client = rt.github.installation(installation_id) if rt.github else None
+    return RepoConfigs(rt.redis, installation_id, client)
+
+
+def team_settings(rt: Runtime, installation_id: int, team: str) -> TeamSettings:
+    """A team's policy, rules and labels, from the cached configuration."""
+    return RepoConfigs(rt.redis, installation_id).team(team)
 
 
 def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if isinstance(change, InstallationChange):
         apply_installation_change(rt, installation_id, change)
         return
-    team = team_for(change.pull)
+    if isinstance(change, ConfigChange):
+        apply_config_change(rt, installation_id, change)
+        return
+    settings = repo_configs(rt, installation_id).team_of_repo(change.pull.repo)
+    if settings.size_exclude and rt.github is not None:
+        change = _with_excluded_lines(rt, installation_id, change, settings.size_exclude)
+    team = Team(key=settings.key, name=settings.name)
     store = QueueStore(rt.redis, installation_id)
-    transition = store.apply(change, team, DEFAULT_RULES, rt.clock.now())
+    transition = store.apply(change, team, settings.rules, rt.clock.now())
     before = transition.before
     log.info(
         "%s#%s %s: %s -> %s",
@@ -86,6 +101,45 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if before is not None and before.team != team.key:
         refresh_team(rt, installation_id, before.team)
     refresh_team(rt, installation_id, team.key)
+
+
+def _with_excluded_lines(
+    rt: Runtime, installation_id: int, change: PullChange | ReviewChange, exclude: tuple[str, ...]
+) -> PullChange | ReviewChange:
+    """The change with the lines of excluded files counted, listing files once per head sha."""
+    assert rt.github is not None
+    pull = change.pull
+    if not pull.open:
+        return change
+    cache = keys.InstallationKeys(installation_id).files(pull.repo, pull.head_sha)
+    cached = rt.redis.get(cache)
+    if cached is None:
+        files = rt.github.installation(installation_id).changed_files(pull.repo, pull.number)
+        rt.redis.set(cache, json.dumps(files), ex=FILES_TTL)
+    else:
+        files = json.loads(cached)
+    excluded = sum(lines for path, lines in files if excluded_path(path, exclude))
+    snapshot = pull.model_copy(update={"excluded_lines": excluded})
+    return change.model_copy(update={"pull": snapshot})
+
+
+def excluded_path(path: str, patterns: tuple[str, ...]) -> bool:
+    """gitignore-like: a pattern without a slash matches the file name at any depth."""
+    name = path.rpartition("/")[2]
+    return any(fnmatchcase(path if "/" in p else name, p) for p in patterns)
+
+
+def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange) -> None:
+    """Reload every cached configuration (another repository may extend the changed file)."""
+    configs = repo_configs(rt, installation_id)
+    repos = sorted({change.repo, *configs.repos()})
+    teams = set()
+    for repo in repos:
+        loaded = configs.reload(repo)
+        log.info("%s: configuration reloaded%s", repo, f" ({loaded.error})" if loaded.error else "")
+        teams.add(configs.team_of_repo(repo).key)
+    for team in sorted(teams):
+        refresh_team(rt, installation_id, team)
 
 
 def apply_installation_change(
@@ -113,13 +167,19 @@ def refresh_team(rt: Runtime, installation_id: int, team: str) -> Verdict:
     """Re-evaluate the team's light now, store it, and set the effects and next tick going."""
     store = QueueStore(rt.redis, installation_id)
     now = rt.clock.now()
+    policy = team_settings(rt, installation_id, team).policy
     verdicts: list[Verdict] = []
 
     def decide(measures: Measures, previous: LightState | None) -> LightState:
-        verdicts.append(evaluate(measures, DEFAULT_POLICY, previous, now))
+        verdicts.append(evaluate(measures, policy, previous, now))
         return verdicts[-1].state
 
     previous, state = store.update_light(team, decide)
+    if state.level < Level.RED:
+        admitted = store.admit_held(team, policy, now)
+        if admitted:
+            log.info("team %s: admitted %s from the held lane", team, [p.key for p in admitted])
+            _, state = store.update_light(team, decide)
     verdict = verdicts[-1]
     if previous is None or previous.level != state.level:
         log.info(
@@ -187,9 +247,25 @@ def _effects_pass(
     if light is None:
         return
     effects = TeamEffects(rt.github.installation(installation_id), rt.settings.base_url)
-    writes = effects.apply(team, light.level, store.open_pulls(team), heartbeat)
+    pulls = store.open_pulls(team)
+    writes = effects.apply(
+        team, light.level, pulls, heartbeat, marks=_marks(rt, store, team, light.level, pulls)
+    )
     if writes:
         log.info("team %s: %d GitHub writes", team, writes)
+
+
+def _marks(
+    rt: Runtime, store: QueueStore, team: str, level: Level, pulls: list[PullRecord]
+) -> TeamMarks:
+    """What sets single PRs apart: place in the held lane, swarm, a configuration error."""
+    configs = RepoConfigs(rt.redis, store.installation_id)
+    swarm_count = configs.team(team).swarm_labels
+    swarm = ()
+    if level is Level.RED and swarm_count > 0:
+        swarm = tuple(record.key for record in store.waiting_pulls(team, swarm_count))
+    errors = {repo: error for repo in {p.repo for p in pulls} if (error := configs.error(repo))}
+    return TeamMarks(held=tuple(store.held_keys(team)), swarm=frozenset(swarm), errors=errors)
 
 
 _CLEAR_IF_UNCHANGED = """

@@ -20,6 +20,12 @@ class Phase(StrEnum):
     CHANGES_REQUESTED = "changes_requested"
     DRAFT = "draft"
     CLOSED = "closed"
+    HELD = "held"  # ready, but kept out of a red queue until it drains
+    IGNORED = "ignored"  # by an author the team's queue never counts
+
+
+# Actions by which a PR newly becomes ready for review: while red, these are held.
+NEWLY_READY = frozenset({"opened", "reopened", "ready_for_review"})
 
 
 class Review(BaseModel):
@@ -36,6 +42,9 @@ class Rules(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     required_approvals: int = 1
+    hold_when_red: bool = True
+    expedite_label: str = "stoplight:expedite"
+    ignore_authors: frozenset[str] = frozenset()
 
 
 class PullRecord(BaseModel):
@@ -54,12 +63,14 @@ class PullRecord(BaseModel):
     updated_at: datetime
     additions: int = 0
     deletions: int = 0
+    excluded_lines: int = 0
     labels: tuple[str, ...] = ()
     requested_reviewers: tuple[str, ...] = ()
     reviews: dict[str, Review] = {}
     team: str
     phase: Phase
     wait_since: datetime | None = None
+    held_since: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -67,11 +78,15 @@ class PullRecord(BaseModel):
 
     @property
     def lines(self) -> int:
-        return self.additions + self.deletions
+        return max(self.additions + self.deletions - self.excluded_lines, 0)
 
     @property
     def waiting(self) -> bool:
         return self.phase is Phase.WAITING
+
+    @property
+    def held(self) -> bool:
+        return self.phase is Phase.HELD
 
 
 def pull_key(repo_id: int, number: int) -> str:
@@ -84,8 +99,14 @@ def advance(
     team: str,
     rules: Rules,
     now: datetime,
+    *,
+    red: bool = False,
 ) -> PullRecord:
-    """The record after `change`. A snapshot older than the one held never overwrites it."""
+    """The record after `change`. A snapshot older than the one held never overwrites it.
+
+    `red`: the team's light is red, so a PR that newly becomes ready is held (unless the team
+    does not hold, or the PR carries the expedite label).
+    """
     fields = _snapshot_fields(record, change.pull)
     reviews = dict(record.reviews) if record else {}
     if isinstance(change, ReviewChange):
@@ -94,6 +115,10 @@ def advance(
         # Asking again means the earlier verdict no longer stands: the PR waits on them.
         reviews.pop(change.reviewer, None)
     phase = _phase(fields, reviews, rules)
+    held_since = None
+    if phase is Phase.WAITING and _holds(record, change, rules, red):
+        phase = Phase.HELD
+        held_since = record.held_since if record and record.held else min(change.at, now)
     entered = phase is Phase.WAITING and (record is None or not record.waiting)
     if phase is not Phase.WAITING:
         wait_since = None
@@ -101,15 +126,41 @@ def advance(
         wait_since = min(change.at, now)
     else:
         wait_since = record.wait_since if record else None
-    return PullRecord(**fields, reviews=reviews, team=team, phase=phase, wait_since=wait_since)
+    return PullRecord(
+        **fields,
+        reviews=reviews,
+        team=team,
+        phase=phase,
+        wait_since=wait_since,
+        held_since=held_since,
+    )
+
+
+def admit(record: PullRecord, now: datetime) -> PullRecord:
+    """A held PR enters the queue: its wait starts now."""
+    return record.model_copy(update={"phase": Phase.WAITING, "wait_since": now, "held_since": None})
+
+
+def _holds(
+    record: PullRecord | None,
+    change: PullChange | ReviewChange,
+    rules: Rules,
+    red: bool,
+) -> bool:
+    if rules.expedite_label in change.pull.labels:
+        return False
+    if record is not None and record.held:
+        return True
+    newly_ready = isinstance(change, PullChange) and change.action in NEWLY_READY
+    return newly_ready and red and rules.hold_when_red and (record is None or not record.waiting)
 
 
 def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str, object]:
     if record is not None and pull.updated_at < record.updated_at:
-        kept = record.model_dump(exclude={"reviews", "team", "phase", "wait_since"})
+        kept = record.model_dump(exclude={"reviews", "team", "phase", "wait_since", "held_since"})
         return kept
     fields = pull.model_dump()
-    for size in ("additions", "deletions"):
+    for size in ("additions", "deletions", "excluded_lines"):
         if fields[size] is None:
             fields[size] = getattr(record, size) if record else 0
     return fields
@@ -139,4 +190,6 @@ def _phase(fields: dict[str, object], reviews: dict[str, Review], rules: Rules) 
         return Phase.CHANGES_REQUESTED
     if on_head.count("approved") >= rules.required_approvals:
         return Phase.APPROVED
+    if fields["author"] in rules.ignore_authors:
+        return Phase.IGNORED
     return Phase.WAITING

@@ -16,8 +16,8 @@ from redis.client import Pipeline
 from stoplight import keys
 from stoplight.changes import PullChange, ReviewChange
 from stoplight.clock import from_timestamp
-from stoplight.light import Level, LightState, Measures
-from stoplight.pulls import PullRecord, Rules, advance
+from stoplight.light import Level, LightState, Measures, Policy, level_called_for
+from stoplight.pulls import PullRecord, Rules, admit, advance
 from stoplight.pulls import pull_key as pull_key_of
 
 # (measures, previous light) -> next light
@@ -45,14 +45,21 @@ class QueueStore:
     def apply(
         self, change: PullChange | ReviewChange, team: Team, rules: Rules, now: datetime
     ) -> Transition:
-        """Move one PR by `change`, keeping the team indexes in step, atomically."""
+        """Move one PR by `change`, keeping the team indexes in step, atomically.
+
+        The team's light is read in the same transaction: while it is red, a PR that newly
+        becomes ready goes to the held lane.
+        """
         pull_key = self.keys.pull(pull_key_of(change.pull.repo_id, change.pull.number))
+        light_key = self.keys.team(team.key).light
         transition: Transition | None = None
 
         def write(pipe: Pipeline) -> None:
             nonlocal transition
             before = _load(pipe.get(pull_key))
-            after = advance(before, change, team.key, rules, now)
+            light = _load_light(pipe.get(light_key))
+            red = light is not None and light.level is Level.RED
+            after = advance(before, change, team.key, rules, now, red=red)
             pipe.multi()
             pipe.set(pull_key, after.model_dump_json())
             pipe.sadd(keys.INSTALLATIONS, self.installation_id)
@@ -60,9 +67,47 @@ class QueueStore:
             self._reindex(pipe, before, after)
             transition = Transition(before, after)
 
-        self.redis.transaction(write, pull_key)
+        self.redis.transaction(write, pull_key, light_key)
         assert transition is not None
         return transition
+
+    def admit_held(self, team: str, policy: Policy, now: datetime) -> list[PullRecord]:
+        """Let held PRs into the queue, oldest first, while the queue stays below red.
+
+        Each enters only if the measures with it added call for less than red, or if the queue
+        is empty (so nobody is held for ever). The first that does not fit stops the line.
+        """
+        team_keys = self.keys.team(team)
+        admitted: list[PullRecord] = []
+
+        def write(pipe: Pipeline) -> None:
+            admitted.clear()
+            measures = _measures(pipe, team_keys, immediate=True)
+            held_keys = [m.decode() for m in pipe.zrange(team_keys.held, 0, -1)]
+            if not held_keys:
+                return
+            names = [self.keys.pull(key) for key in held_keys]
+            pipe.watch(*names)
+            for raw in pipe.mget(names):
+                record = _load(raw)
+                if record is None or not record.held:
+                    break
+                measures = _with(measures, record, now)
+                if measures.waiting > 1 and level_called_for(measures, policy, now) >= Level.RED:
+                    break
+                admitted.append(record)
+            pipe.multi()
+            for record in admitted:
+                after = admit(record, now)
+                pipe.set(self.keys.pull(record.key), after.model_dump_json())
+                self._reindex(pipe, record, after)
+
+        self.redis.transaction(write, team_keys.waiting, team_keys.lines, team_keys.held)
+        return admitted
+
+    def held_keys(self, team: str) -> list[str]:
+        """The team's held lane, first in line first."""
+        return [m.decode() for m in self.redis.zrange(self.keys.team(team).held, 0, -1)]
 
     def _reindex(self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None) -> None:
         if before is not None:
@@ -70,6 +115,8 @@ class QueueStore:
             if before.waiting:
                 pipe.zrem(old.waiting, before.key)
                 pipe.decrby(old.lines, before.lines)
+            if before.held:
+                pipe.zrem(old.held, before.key)
             pipe.srem(old.open, before.key)
         if after is None:
             return
@@ -78,6 +125,9 @@ class QueueStore:
             assert after.wait_since is not None
             pipe.zadd(new.waiting, {after.key: after.wait_since.timestamp()})
             pipe.incrby(new.lines, after.lines)
+        if after.held:
+            assert after.held_since is not None
+            pipe.zadd(new.held, {after.key: after.held_since.timestamp()})
         if after.open:
             pipe.sadd(new.open, after.key)
 
@@ -170,6 +220,12 @@ def _measures(pipe: Pipeline, team: keys.TeamKeys, *, immediate: bool = False) -
         oldest_since=from_timestamp(oldest[0][1]) if oldest else None,
         lines=int(lines or 0),
     )
+
+
+def _with(measures: Measures, record: PullRecord, now: datetime) -> Measures:
+    """The measures once `record` starts waiting now."""
+    oldest = min(measures.oldest_since or now, now)
+    return Measures(measures.waiting + 1, oldest, measures.lines + record.lines)
 
 
 def _load(raw: bytes | None) -> PullRecord | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -77,13 +78,18 @@ def rt(settings: Settings, redis: Redis, clock: FakeClock) -> Iterator[runtime.R
 
 
 class FakeGitHub:
-    """GitHub's REST API as `responses` fakes it: tokens, statuses, labels, recorded."""
+    """GitHub's REST API as `responses` fakes it: tokens, statuses, labels, recorded.
+
+    `files` holds file contents on default branches, by (owner/repo, path); others are 404.
+    """
 
     def __init__(self, mock: responses.RequestsMock, clock: FakeClock, api: str = API) -> None:
         self.mock = mock
         self.clock = clock
         self.api = api
         self.tokens_issued = 0
+        self.files: dict[tuple[str, str], str] = {}
+        self.pull_files: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
         root = re.escape(api) + "(?::443)?"  # PyGithub names the port for some calls
         self._token_numbers = itertools.count(1)
         mock.add_callback(
@@ -97,6 +103,12 @@ class FakeGitHub:
             responses.POST, re.compile(rf"{root}/repos/[^/]+/[^/]+/issues/\d+/labels"), self._ok
         )
         mock.add_callback(
+            responses.GET, re.compile(rf"{root}/repos/[^/]+/[^/]+/contents/.+"), self._contents
+        )
+        mock.add_callback(
+            responses.GET, re.compile(rf"{root}/repos/[^/]+/[^/]+/pulls/\d+/files.*"), self._files
+        )
+        mock.add_callback(
             responses.DELETE,
             re.compile(rf"{root}/repos/[^/]+/[^/]+/issues/\d+/labels/.+"),
             self._ok,
@@ -107,6 +119,30 @@ class FakeGitHub:
         expires = self.clock.now() + timedelta(hours=1)
         token = f"ghs_test{next(self._token_numbers)}"
         return 201, {}, json.dumps({"token": token, "expires_at": iso(expires)})
+
+    def _contents(self, request: Any) -> tuple[int, dict[str, str], str]:
+        found = re.search(r"/repos/([^/]+/[^/]+)/contents/([^?]+)", request.url)
+        assert found is not None
+        text = self.files.get((found[1], found[2]))
+        if text is None:
+            return 404, {}, json.dumps({"message": "Not Found"})
+        content = base64.b64encode(text.encode()).decode()
+        name = found[2].rsplit("/", 1)[-1]
+        body = {"type": "file", "encoding": "base64", "path": found[2], "name": name}
+        return 200, {}, json.dumps({**body, "content": content})
+
+    def _files(self, request: Any) -> tuple[int, dict[str, str], str]:
+        found = re.search(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files", request.url)
+        assert found is not None
+        files = self.pull_files.get((found[1], int(found[2])), [])
+        body = [
+            {"filename": name, "additions": added, "deletions": deleted, "status": "modified"}
+            for name, added, deleted in files
+        ]
+        return 200, {}, json.dumps(body)
+
+    def put_config(self, repo: str, text: str) -> None:
+        self.files[(repo, ".github/stoplight.yml")] = text
 
     @staticmethod
     def _ok(request: Any) -> tuple[int, dict[str, str], str]:
@@ -120,8 +156,7 @@ class FakeGitHub:
             if "access_tokens" in request.url or request.method == "GET":
                 continue
             body = json.loads(request.body) if request.body else None
-            path = re.sub(r"^https?://[^/]+(/api/v3)?", "", request.url)
-            found.append((request.method, path, body))
+            found.append((request.method, _path(request.url), body))
         return found
 
     def statuses(self) -> list[tuple[str, str, str]]:
@@ -133,7 +168,12 @@ class FakeGitHub:
         ]
 
     def gets(self) -> list[str]:
-        return [call.request.url for call in self.mock.calls if call.request.method == "GET"]
+        """Paths of every GET, in order."""
+        return [_path(call.request.url) for call in self.mock.calls if call.request.method == "GET"]
+
+
+def _path(url: str) -> str:
+    return re.sub(r"^https?://[^/]+(/api/v3)?", "", url)
 
 
 @pytest.fixture

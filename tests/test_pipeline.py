@@ -28,7 +28,11 @@ def test_opened_50_line_pr_gets_one_green_status_and_size_m(rt, github, clock):
     assert ("POST", "/repos/octo/shop/labels", {"name": "size/M", "color": "eebb00",
             "description": "Changes 30-99 lines"}) in writes  # fmt: skip
     assert ("POST", "/repos/octo/shop/issues/1/labels", ["size/M"]) in writes
-    assert github.gets() == []  # no GET before a write
+    # The only reads are the configuration lookups: the repository's file, then the org's.
+    assert github.gets() == [
+        "/repos/octo/shop/contents/.github/stoplight.yml",
+        "/repos/octo/.github/contents/.github/stoplight.yml",
+    ]
     status = next(body for method, path, body in writes if "/statuses/" in path)
     assert status["context"] == "stoplight"
     assert status["target_url"] == "https://stoplight.example/teams/42/octo%2Fshop"

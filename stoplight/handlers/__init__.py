@@ -1,10 +1,10 @@
 """All event handlers, composed into one router."""
 
-from stoplight.handlers import installations, pulls, reviews
+from stoplight.handlers import installations, pulls, pushes, reviews
 from stoplight.router import Router
 
 router = Router()
-for module in (pulls, reviews, installations):
+for module in (pulls, reviews, installations, pushes):
     router.include(module.router)
 
 __all__ = ["router"]

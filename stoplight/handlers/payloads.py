@@ -36,6 +36,25 @@ class Repository(Shape):
     full_name: str
 
 
+class PushedRepository(Repository):
+    default_branch: str
+
+
+class Commit(Shape):
+    added: list[str] = []
+    modified: list[str] = []
+    removed: list[str] = []
+
+    def touches(self, path: str) -> bool:
+        return path in (*self.added, *self.modified, *self.removed)
+
+
+class PushEvent(Shape):
+    ref: str
+    repository: PushedRepository
+    commits: list[Commit] = []
+
+
 class PullRequest(Shape):
     number: int
     title: str

@@ -8,8 +8,8 @@ from redis.exceptions import RedisError
 from stoplight import keys
 from stoplight.clock import SystemClock
 from stoplight.light import format_duration
-from stoplight.pipeline import DEFAULT_POLICY
 from stoplight.queue import QueueStore
+from stoplight.teams import RepoConfigs
 from stoplight.views import team_view
 
 bp = Blueprint("pages", __name__)
@@ -38,7 +38,8 @@ def team(installation_id: int, team: str) -> str:
     name = store.teams().get(team)
     if name is None:
         abort(404)
-    view = team_view(store, team, name, DEFAULT_POLICY, SystemClock().now())
+    policy = RepoConfigs(context.redis, installation_id).team(team).policy
+    view = team_view(store, team, name, policy, SystemClock().now())
     return render_template("team.html", view=view)
 
 
