@@ -132,12 +132,15 @@ def excluded_path(path: str, patterns: tuple[str, ...]) -> bool:
 def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange) -> None:
     """Reload every cached configuration (another repository may extend the changed file)."""
     configs = repo_configs(rt, installation_id)
+    store = QueueStore(rt.redis, installation_id)
     repos = sorted({change.repo, *configs.repos()})
     teams = set()
     for repo in repos:
         loaded = configs.reload(repo)
         log.info("%s: configuration reloaded%s", repo, f" ({loaded.error})" if loaded.error else "")
-        teams.add(configs.team_of_repo(repo).key)
+        settings = configs.team_of_repo(repo)
+        teams.add(settings.key)
+        teams |= store.move_repository(repo, Team(key=settings.key, name=settings.name))
     for team in sorted(teams):
         refresh_team(rt, installation_id, team)
 

@@ -133,17 +133,47 @@ class QueueStore:
 
     def forget_repository(self, repo: str) -> set[str]:
         """Drop every PR of a repository the app no longer sees; returns the teams touched."""
-        teams = set()
-        for name in self.redis.scan_iter(match=self.keys.pull("*"), count=500):
-            record = _load(self.redis.get(name))
-            if record is None or record.repo != repo:
-                continue
-            with self.redis.pipeline() as pipe:
+        return {
+            before.team
+            for name in self._repository_pulls(repo)
+            if (before := self._rewrite(name, lambda record: None)) is not None
+        }
+
+    def move_repository(self, repo: str, team: Team) -> set[str]:
+        """Put the repository's PRs in `team` (its configuration changed); returns the teams
+        they left. Each keeps its place: a waiting PR waits on, a held one stays held."""
+        self.redis.hset(self.keys.teams, team.key, team.name)
+        moved = (
+            self._rewrite(name, lambda record: record.model_copy(update={"team": team.key}))
+            for name in self._repository_pulls(repo)
+        )
+        return {before.team for before in moved if before is not None and before.team != team.key}
+
+    def _repository_pulls(self, repo: str) -> list[str]:
+        # A scan of the installation's PRs: configuration changes and removals are rare.
+        names = list(self.redis.scan_iter(match=self.keys.pull("*"), count=500))
+        records = zip(names, self.redis.mget(names) if names else [], strict=True)
+        return [name for name, raw in records if (r := _load(raw)) and r.repo == repo]
+
+    def _rewrite(
+        self, name: str, change: Callable[[PullRecord], PullRecord | None]
+    ) -> PullRecord | None:
+        """Replace one PR's record and its index entries atomically; returns the old record."""
+
+        def write(pipe: Pipeline) -> PullRecord | None:
+            before = _load(pipe.get(name))
+            if before is None:
+                return None
+            after = change(before)
+            pipe.multi()
+            if after is None:
                 pipe.delete(name)
-                self._reindex(pipe, record, None)
-                pipe.execute()
-            teams.add(record.team)
-        return teams
+            else:
+                pipe.set(name, after.model_dump_json())
+            self._reindex(pipe, before, after)
+            return before
+
+        return self.redis.transaction(write, name, value_from_callable=True)
 
     def forget_installation(self) -> None:
         """Delete every key of this installation: it was uninstalled."""

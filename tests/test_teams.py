@@ -254,3 +254,17 @@ def test_excluded_files_do_not_count_and_files_are_listed_once_per_head(rt, gith
     deliver(rt, pull.event("synchronize", clock.now()))
     assert store.measures("octo/shop").lines == 840
     assert len([path for path in github.gets() if path.endswith("/pulls/1/files")]) == 2
+
+
+def test_a_repository_that_joins_a_team_brings_its_open_prs_at_once(rt, github, clock):
+    pulls = open_pulls(rt, clock, 2)
+    store = QueueStore(rt.redis, 42)
+    assert store.measures("octo/shop").waiting == 2
+
+    github.put_config("octo/shop", "teams: [{name: web}]")
+    deliver(rt, push(pulls[0].repo, [".github/stoplight.yml"]))
+
+    assert store.measures("octo/shop").waiting == 0
+    assert store.measures("web").waiting == 2
+    assert {record.key for record in store.open_pulls("web")} == {"1001#1", "1001#2"}
+    assert store.teams()["web"] == "web"
