@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from stoplight import intake, keys
 from stoplight.changes import Change, InstallationChange, PullSnapshot
+from stoplight.effects import slack as slack_notices
 from stoplight.effects.github import TeamEffects
 from stoplight.handlers import router
 from stoplight.light import LightState, Measures, Policy, Verdict, evaluate
@@ -135,6 +136,7 @@ def refresh_team(rt: Runtime, installation_id: int, team: str) -> Verdict:
             job_id=job_id("tick", installation_id, team),
         )
     request_effects(rt, installation_id, team)
+    slack_notices.on_light(rt, installation_id, team, previous, state)
     return verdict
 
 
