@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -11,9 +12,14 @@ from contextlib import contextmanager
 
 import click
 from pydantic import ValidationError
+from redis import Redis
+from redis.exceptions import RedisError
+from rich.console import Console
 from waitress.server import create_server
 
-from stoplight import runtime
+from stoplight import runtime, slack, terminal
+from stoplight.clock import SystemClock
+from stoplight.pipeline import DEFAULT_POLICY
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.web import create_app
@@ -54,6 +60,29 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
         yield settings.model_copy(update={"redis_url": server.url})
 
 
+def log_slack_delivery(settings: Settings) -> None:
+    """Say once, at start-up, how Slack notices go out, or that they do not."""
+    level = logging.INFO if slack.mode(settings) else logging.WARNING
+    log.log(level, slack.describe(settings))
+
+
+@contextmanager
+def redis_to_read(settings: Settings) -> Iterator[Redis]:
+    """REDIS_URL, the embedded server a running `stoplight serve` keeps, or a fresh one."""
+    if not settings.redis_url:
+        running = Redis.from_url(EmbeddedRedis(settings.data_dir / "redis").url)
+        try:
+            running.ping()
+        except RedisError:
+            running.close()
+        else:
+            with running:
+                yield running
+            return
+    with redis_for(settings) as settings, Redis.from_url(str(settings.redis_url)) as redis:
+        yield redis
+
+
 @click.group()
 @click.version_option(package_name="stoplight")
 def main() -> None:
@@ -67,6 +96,7 @@ def serve() -> None:
     configure_logging(settings)
     with redis_for(settings) as settings:
         rt = runtime.Runtime.create(settings)
+        log_slack_delivery(settings)
         if not settings.configured:
             log.warning(
                 "not configured: open %s/setup to register the GitHub App", settings.base_url
@@ -95,5 +125,20 @@ def worker(burst: bool) -> None:
             "stoplight worker needs REDIS_URL; `stoplight serve` runs everything in one process"
         )
     rt = runtime.Runtime.create(settings)
+    log_slack_delivery(settings)
     with runtime.installed(rt):
         run_worker(rt, burst=burst)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status(as_json: bool) -> None:
+    """Each team's light and queue, in the terminal."""
+    settings = load_settings()
+    configure_logging(settings)
+    with redis_to_read(settings) as redis:
+        views = terminal.team_views(redis, DEFAULT_POLICY, SystemClock().now())
+    if as_json:
+        click.echo(json.dumps(terminal.as_json(views), indent=2))
+    else:
+        terminal.render(Console(), views)
