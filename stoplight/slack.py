@@ -116,16 +116,17 @@ class SlackClient:
     def can_update(self, channel: str | None) -> bool:
         return self.settings.slack_bot_token is not None and channel is not None
 
+    def can_post(self, channel: str | None) -> bool:
+        return self.can_update(channel) or self.settings.slack_webhook_url is not None
+
     def post(self, channel: str | None, message: Message) -> Posted:
         """Post to `channel` as the bot, or through the webhook when there is no bot or channel."""
         if self.can_update(channel):
             assert channel is not None
             response = self._call("chat_postMessage", channel, message)
             return Posted(channel=response["channel"], ts=response["ts"])
-        if self.settings.slack_webhook_url:
-            self._send_webhook(message)
-            return Posted(channel=None, ts=None)
-        raise SlackRejected("no_target", "a team without slack_channel and no SLACK_WEBHOOK_URL")
+        self._send_webhook(message)
+        return Posted(channel=None, ts=None)
 
     def update(self, posted: Posted, message: Message) -> None:
         assert posted.channel is not None and posted.ts is not None
@@ -152,7 +153,8 @@ class SlackClient:
         return response.data  # type: ignore[return-value]
 
     def _send_webhook(self, message: Message) -> None:
-        assert self.settings.slack_webhook_url is not None
+        if self.settings.slack_webhook_url is None:
+            raise ValueError("no team channel and no SLACK_WEBHOOK_URL: check can_post() first")
         client = WebhookClient(
             self.settings.slack_webhook_url.get_secret_value(),
             timeout=TIMEOUT_SECONDS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -226,3 +227,46 @@ def test_without_slack_settings_no_notice_job_runs(rt, github, clock, fake_slack
     light = QueueStore(rt.redis, 42).light(TEAM)
     assert light is not None and light.level is Level.RED
     assert slack.describe(rt.settings).startswith("Slack notices off")
+
+
+def test_unreachable_slack_is_retried_by_the_job_until_it_answers(rt, github, clock, bot):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    reachable, rt.settings = (
+        rt.settings,
+        rt.settings.model_copy(update={"slack_api_url": f"http://127.0.0.1:{port}/api/"}),
+    )
+    open_pulls(rt, clock, 4)
+    assert bot.attempts == [] and len(scheduled_slack_jobs(rt)) == 1
+
+    rt.settings = reachable
+    run_scheduled_notices(rt)
+    assert headers(bot.posts()) == ["🟡 octo/shop is yellow: review queue filling"]
+
+
+def test_a_bot_with_neither_team_channel_nor_webhook_posts_nothing(rt, github, clock, fake_slack):
+    rt.settings = rt.settings.model_copy(
+        update={"slack_bot_token": SecretStr("xoxb-test"), "slack_api_url": fake_slack.api_url}
+    )
+    open_pulls(rt, clock, 8)
+    assert fake_slack.attempts == []
+    assert scheduled_slack_jobs(rt) == []
+
+
+def test_start_up_says_how_notices_go_out(settings):
+    bot_and_hook = settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr("xoxb-secret"),
+            "slack_webhook_url": SecretStr("https://hooks.example/secret"),
+        }
+    )
+    hook = settings.model_copy(update={"slack_webhook_url": SecretStr("https://hooks.example/s")})
+    assert slack.describe(bot_and_hook) == (
+        "Slack notices: bot token, API at https://slack.com/api/"
+        " (webhook for teams without a channel)"
+    )
+    assert slack.describe(hook) == "Slack notices: incoming webhook"
+    assert slack.describe(settings) == (
+        "Slack notices off: set SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL to turn them on"
+    )

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from stoplight import keys, slack
 from stoplight.clock import from_timestamp
@@ -41,6 +41,10 @@ ADVICE = {
     "channel_not_found": "check the team's slack_channel",
     "not_in_channel": "invite the bot to the team's Slack channel",
     "is_archived": "the team's Slack channel is archived",
+    "no_service": "check SLACK_WEBHOOK_URL",
+    "invalid_token": "check SLACK_WEBHOOK_URL",
+    "no_active_hooks": "the incoming webhook is turned off: check SLACK_WEBHOOK_URL",
+    "channel_is_archived": "the incoming webhook's channel is archived",
 }
 
 
@@ -103,36 +107,26 @@ def send_notice(
     if not _still_current(store, team, change.current):
         log.info("team %s: notice of %s dropped, the light changed again", team, change.identity)
         return
+    client, target = SlackClient(rt.settings), slack_target(rt, installation_id, team)
+    if not client.can_post(target.channel):
+        log.debug("team %s: no Slack channel and no webhook, no notice", team)
+        return
     record = store.keys.team(team).slack_notice(change.identity)
     if not rt.redis.set(record, PENDING, nx=True, px=CLAIM_TTL):
         _check_claim_later(rt, installation_id, team, change, record)
         return
-    target = slack_target(rt, installation_id, team)
     view = _view(rt, store, team, policy)
-    context = NoticeContext(
-        change.previous, held, target.users, _team_url(rt, installation_id, team)
-    )
+    url = _team_url(rt, installation_id, team)
+    context = NoticeContext(change.previous, held, target.users, url)
     try:
-        posted = SlackClient(rt.settings).post(target.channel, light_notice(view, context))
+        posted = client.post(target.channel, light_notice(view, context))
     except SlackError as error:
         rt.redis.delete(record)
-        retry_at = _give_up_or_wait(rt, error, f"team {team} notice")
-        if retry_at is not None:
-            args = (installation_id, team, *change.job_args())
-            rt.schedule(
-                retry_at,
-                "stoplight.jobs.send_light_notice",
-                *args,
-                job_id=job_id(
-                    "slack-notice",
-                    installation_id,
-                    team,
-                    change.identity,
-                    str(retry_at.timestamp()),
-                ),
-            )
+        job = "stoplight.jobs.send_light_notice"
+        args = change.job_args()
+        _retry_or_give_up(rt, error, job, installation_id, team, *args, subject=change.identity)
         return
-    _remember(rt, record, posted, red_fingerprint(view, held))
+    _remember(rt, record, Sent(posted, red_fingerprint(view, held), change.previous))
     log.info("team %s: Slack notice of %s posted", team, change.current.level.label)
     if posted.ts is not None and change.current.level is Level.RED:
         # The queue may have moved while this post was on its way.
@@ -148,33 +142,53 @@ def update_red_notice(
     if light is None or light.level is not Level.RED:
         return
     record = store.keys.team(team).slack_notice(LightChange(light, light).identity)
-    raw = rt.redis.get(record)
-    if raw is None or raw.decode() == PENDING:
-        return  # not posted yet: the post will show the queue as it is then
-    sent = json.loads(raw)
+    sent = _recall(rt, record)
+    if sent is None or sent.posted.ts is None:
+        return  # not posted yet (the post will show the queue as it is then), or not editable
     view = _view(rt, store, team, policy)
     fingerprint = red_fingerprint(view, held)
-    if sent["ts"] is None or sent["fingerprint"] == fingerprint:
+    if sent.fingerprint == fingerprint:
         return
     target = slack_target(rt, installation_id, team)
-    previous = LightState(Level.YELLOW, light.since)  # only the red body is redrawn
-    context = NoticeContext(previous, held, target.users, _team_url(rt, installation_id, team))
-    posted = Posted(sent["channel"], sent["ts"])
+    url = _team_url(rt, installation_id, team)
+    context = NoticeContext(sent.previous, held, target.users, url)
     try:
-        SlackClient(rt.settings).update(posted, light_notice(view, context))
+        SlackClient(rt.settings).update(sent.posted, light_notice(view, context))
     except SlackError as error:
-        retry_at = _give_up_or_wait(rt, error, f"team {team} notice update")
-        if retry_at is not None:
-            rt.schedule(
-                retry_at,
-                "stoplight.jobs.update_red_notice",
-                installation_id,
-                team,
-                job_id=job_id("slack-update", installation_id, team, str(retry_at.timestamp())),
-            )
+        job = "stoplight.jobs.update_red_notice"
+        _retry_or_give_up(rt, error, job, installation_id, team, subject="update")
         return
-    _remember(rt, record, posted, fingerprint)
+    _remember(rt, record, Sent(sent.posted, fingerprint, sent.previous))
     log.info("team %s: red Slack notice updated", team)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A posted notice, as remembered: where it is, what it shows, the light it replaced."""
+
+    posted: Posted
+    fingerprint: str
+    previous: LightState
+
+
+def _remember(rt: Runtime, record: str, sent: Sent) -> None:
+    value = {
+        "channel": sent.posted.channel,
+        "ts": sent.posted.ts,
+        "fingerprint": sent.fingerprint,
+        "previous": [int(sent.previous.level), sent.previous.since.timestamp()],
+    }
+    rt.redis.set(record, json.dumps(value), ex=NOTICE_TTL)
+
+
+def _recall(rt: Runtime, record: str) -> Sent | None:
+    raw = rt.redis.get(record)
+    if raw is None or raw == PENDING.encode():
+        return None
+    value = json.loads(raw)
+    level, since = value["previous"]
+    previous = LightState(Level(level), from_timestamp(since))
+    return Sent(Posted(value["channel"], value["ts"]), value["fingerprint"], previous)
 
 
 def _still_current(store: QueueStore, team: str, state: LightState) -> bool:
@@ -200,15 +214,30 @@ def _check_claim_later(
     )
 
 
-def _give_up_or_wait(rt: Runtime, error: SlackError, what: str) -> datetime | None:
-    """When to try again: after Slack's Retry-After, or never; transient errors go to RQ."""
+def _retry_or_give_up(
+    rt: Runtime,
+    error: SlackError,
+    job: str,
+    installation_id: int,
+    team: str,
+    *rest: object,
+    subject: str,
+) -> None:
+    """Wait as long as Slack asks, give up on what only the operator can fix, else let RQ retry.
+
+    A 429 reschedules the job rather than sleep in a worker; its id names the moment, so a
+    job that is itself such a retry never replaces its own record while it runs.
+    """
     if isinstance(error, SlackRateLimited):
-        log.info("%s: %s, trying again then", what, error)
-        return rt.clock.now() + timedelta(seconds=error.retry_after)
+        at = rt.clock.now() + timedelta(seconds=error.retry_after)
+        log.info("team %s: %s; trying again at %s", team, error, f"{at:%H:%M:%S}")
+        retry_id = job_id("slack-retry", installation_id, team, subject, str(at.timestamp()))
+        rt.schedule(at, job, installation_id, team, *rest, job_id=retry_id)
+        return
     if isinstance(error, SlackRejected):
         _report_once(rt, error)
-        return None
-    log.warning("%s: %s; the job will retry", what, error)
+        return
+    log.warning("team %s: %s; the job will retry", team, error)
     raise error
 
 
@@ -217,11 +246,6 @@ def _report_once(rt: Runtime, error: SlackRejected) -> None:
     if rt.redis.set(keys.slack_reported(problem.hexdigest()), 1, nx=True, ex=REPORT_TTL):
         advice = ADVICE.get(error.reason, "check the Slack settings")
         log.error("%s: %s. Notices to it are not sent until this is fixed.", error, advice)
-
-
-def _remember(rt: Runtime, record: str, posted: Posted, fingerprint: str) -> None:
-    sent = {"channel": posted.channel, "ts": posted.ts, "fingerprint": fingerprint}
-    rt.redis.set(record, json.dumps(sent), ex=NOTICE_TTL)
 
 
 def _view(rt: Runtime, store: QueueStore, team: str, policy: Policy) -> TeamView:
