@@ -59,6 +59,11 @@ def slack_target(rt: Runtime, installation_id: int, team: str) -> SlackTarget:
     return SlackTarget(channel=None, users={})
 
 
+def light_identity(state: LightState) -> str:
+    """Names one spell of a light: its level and the moment it began."""
+    return f"{int(state.level)}-{state.since.timestamp()}"
+
+
 @dataclass(frozen=True)
 class LightChange:
     previous: LightState
@@ -66,7 +71,7 @@ class LightChange:
 
     @property
     def identity(self) -> str:
-        return f"{int(self.current.level)}-{self.current.since.timestamp()}"
+        return light_identity(self.current)
 
     def job_args(self) -> tuple[int, float, int, float]:
         return (
@@ -141,7 +146,7 @@ def update_red_notice(
     light = store.light(team)
     if light is None or light.level is not Level.RED:
         return
-    record = store.keys.team(team).slack_notice(LightChange(light, light).identity)
+    record = store.keys.team(team).slack_notice(light_identity(light))
     sent = _recall(rt, record)
     if sent is None or sent.posted.ts is None:
         return  # not posted yet (the post will show the queue as it is then), or not editable
