@@ -14,9 +14,12 @@ from typing import BinaryIO
 
 import click
 from pydantic import ValidationError
+from redis import Redis
+from rich.console import Console
 from waitress.server import create_server
 
-from stoplight import config, intake, runtime
+from stoplight import config, intake, runtime, slack, terminal
+from stoplight.clock import SystemClock
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.web import create_app
@@ -57,6 +60,19 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
         yield settings.model_copy(update={"redis_url": server.url})
 
 
+def log_slack_delivery(settings: Settings) -> None:
+    """Say once, at start-up, how Slack notices go out, or that they do not."""
+    level = logging.INFO if slack.mode(settings) else logging.WARNING
+    log.log(level, slack.describe(settings))
+
+
+@contextmanager
+def redis_to_read(settings: Settings) -> Iterator[Redis]:
+    """REDIS_URL, or the embedded server (the one a running `stoplight serve` keeps)."""
+    with redis_for(settings) as settings, Redis.from_url(str(settings.redis_url)) as redis:
+        yield redis
+
+
 @click.group()
 @click.version_option(package_name="stoplight")
 def main() -> None:
@@ -70,6 +86,7 @@ def serve() -> None:
     configure_logging(settings)
     with redis_for(settings) as settings:
         rt = runtime.Runtime.create(settings)
+        log_slack_delivery(settings)
         if not settings.configured:
             log.warning(
                 "not configured: open %s/setup to register the GitHub App", settings.base_url
@@ -98,6 +115,7 @@ def worker(burst: bool) -> None:
             "stoplight worker needs REDIS_URL; `stoplight serve` runs everything in one process"
         )
     rt = runtime.Runtime.create(settings)
+    log_slack_delivery(settings)
     with runtime.installed(rt):
         run_worker(rt, burst=burst)
 
@@ -153,3 +171,17 @@ def check_config(file: str) -> None:
         click.echo(loaded.message, err=True)
         sys.exit(1)
     click.echo(config.describe(loaded))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status(as_json: bool) -> None:
+    """Each team's light and queue, in the terminal."""
+    settings = load_settings()
+    configure_logging(settings)
+    with redis_to_read(settings) as redis:
+        views = terminal.team_views(redis, SystemClock().now())
+    if as_json:
+        click.echo(json.dumps(terminal.as_json(views), indent=2))
+    else:
+        terminal.render(Console(), views)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rq import get_current_job
 
 from stoplight import pipeline, runtime
+from stoplight.effects import slack
 
 
 def process_delivery(delivery_id: str) -> None:
@@ -22,3 +23,19 @@ def refresh_team(installation_id: int, team: str) -> None:
 
 def apply_effects(installation_id: int, team: str) -> None:
     pipeline.apply_effects(runtime.current(), installation_id, team)
+
+
+def send_light_notice(
+    installation_id: int,
+    team: str,
+    previous_level: int,
+    previous_since: float,
+    level: int,
+    since: float,
+) -> None:
+    change = slack.LightChange.from_job_args(previous_level, previous_since, level, since)
+    slack.send_notice(runtime.current(), installation_id, team, change)
+
+
+def update_red_notice(installation_id: int, team: str) -> None:
+    slack.update_red_notice(runtime.current(), installation_id, team)

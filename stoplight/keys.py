@@ -12,6 +12,11 @@ def delivery(delivery_id: str) -> str:
     return f"{PREFIX}:delivery:{delivery_id}"
 
 
+def slack_reported(problem: str) -> str:
+    """Set once a Slack problem the operator must fix has been logged."""
+    return f"{PREFIX}:slack:reported:{problem}"
+
+
 @dataclass(frozen=True)
 class InstallationKeys:
     installation_id: int
@@ -92,3 +97,7 @@ class TeamKeys:
     @property
     def effects_dirty(self) -> str:
         return f"{self.root}:effects:dirty"
+
+    def slack_notice(self, change: str) -> str:
+        """The team's Slack notice of one light change: claimed, then where it was posted."""
+        return f"{self.root}:slack:notice:{change}"

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from stoplight import intake, keys
 from stoplight.changes import Change, ConfigChange, InstallationChange, PullChange, ReviewChange
 from stoplight.config import TeamSettings
+from stoplight.effects import slack as slack_notices
 from stoplight.effects.github import TeamEffects, TeamMarks
 from stoplight.handlers import router
 from stoplight.light import Level, LightState, Measures, Verdict, evaluate
@@ -201,6 +202,7 @@ def refresh_team(rt: Runtime, installation_id: int, team: str) -> Verdict:
             job_id=job_id("tick", installation_id, team),
         )
     request_effects(rt, installation_id, team)
+    slack_notices.on_light(rt, installation_id, team, previous, state)
     return verdict
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis import Redis
+
 from stoplight.light import Level, Measures, Policy, Thresholds
 from stoplight.pulls import PullRecord
 from stoplight.queue import QueueStore
+from stoplight.teams import RepoConfigs
 
 PULLS_SHOWN = 5
 
@@ -29,6 +32,7 @@ class TeamView:
     oldest: timedelta
     policy: Policy
     waiting: tuple[WaitingPull, ...]
+    held: int = 0
 
     def limits(self, level: Level) -> Thresholds:
         limits = self.policy.thresholds(level)
@@ -56,4 +60,15 @@ def team_view(
         oldest=measures.oldest(now, policy.calendar),
         policy=policy,
         waiting=waiting,
+        held=len(store.held_keys(team)),
     )
+
+
+def load_team_view(redis: Redis, installation_id: int, team: str, now: datetime) -> TeamView | None:
+    """The team's view with its configured policy, or None for a team never seen."""
+    store = QueueStore(redis, installation_id)
+    name = store.teams().get(team)
+    if name is None:
+        return None
+    policy = RepoConfigs(redis, installation_id).team(team).policy
+    return team_view(store, team, name, policy, now)

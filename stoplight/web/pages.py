@@ -9,8 +9,7 @@ from stoplight import keys
 from stoplight.clock import SystemClock
 from stoplight.light import format_duration
 from stoplight.queue import QueueStore
-from stoplight.teams import RepoConfigs
-from stoplight.views import team_view
+from stoplight.views import load_team_view
 
 bp = Blueprint("pages", __name__)
 bp.add_app_template_filter(format_duration, "duration")
@@ -34,12 +33,9 @@ def team(installation_id: int, team: str) -> str:
     context = current_app.extensions["stoplight"]
     if context.redis is None:
         abort(503)
-    store = QueueStore(context.redis, installation_id)
-    name = store.teams().get(team)
-    if name is None:
+    view = load_team_view(context.redis, installation_id, team, SystemClock().now())
+    if view is None:
         abort(404)
-    policy = RepoConfigs(context.redis, installation_id).team(team).policy
-    view = team_view(store, team, name, policy, SystemClock().now())
     return render_template("team.html", view=view)
 
 

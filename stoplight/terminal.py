@@ -1,0 +1,159 @@
+"""`stoplight status`: every team's light and queue, for a terminal (rich) or a script (JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from stoplight import keys
+from stoplight.effects.github import size_label
+from stoplight.light import Level, format_duration
+from stoplight.queue import QueueStore
+from stoplight.views import TeamView, load_team_view
+
+STYLES = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RED: "bold red"}
+# Held PRs by (installation id, team key); a team not in it holds none.
+HeldCounts = Mapping[tuple[int, str], int]
+
+
+def team_views(redis: Redis, now: datetime) -> list[TeamView]:
+    """Every team of every installation, installations and teams in order."""
+    views = []
+    for installation_id in sorted(int(i) for i in redis.smembers(keys.INSTALLATIONS)):
+        for key in sorted(QueueStore(redis, installation_id).teams()):
+            view = load_team_view(redis, installation_id, key, now)
+            if view is not None:
+                views.append(view)
+    return views
+
+
+def render(console: Console, views: Sequence[TeamView]) -> None:
+    if not views:
+        console.print("No teams yet: Stoplight has not seen a pull request.")
+        return
+    for view in views:
+        console.print(_panel(view))
+
+
+def _panel(view: TeamView) -> Panel:
+    light = view.level.label.upper() if view.level is not None else "UNKNOWN"
+    style = STYLES.get(view.level, "bold") if view.level is not None else "bold"
+    headline = Text.assemble(("● ", style), (light, style))
+    if view.since is not None:
+        headline.append(f"  since {view.since:%Y-%m-%d %H:%M} UTC")
+    headline.append(f"  ·  {view.held} held")
+    return Panel(
+        Group(headline, _measures(view), _pulls(view)),
+        title=f"[bold]{view.name}[/bold]",
+        subtitle=f"installation {view.installation_id}",
+        box=box.ROUNDED,
+    )
+
+
+def _measures(view: TeamView) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="dim")
+    for column in ("measure", "now", "yellow at", "red at"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    yellow, red = view.limits(Level.YELLOW), view.limits(Level.RED)
+    table.add_row(
+        "waiting", str(view.measures.waiting), _limit(yellow.waiting), _limit(red.waiting)
+    )
+    table.add_row(
+        "oldest wait",
+        format_duration(view.oldest),
+        _limit(yellow.oldest, format_duration),
+        _limit(red.oldest, format_duration),
+    )
+    table.add_row(
+        "lines",
+        f"{view.measures.lines:,}",
+        _limit(yellow.lines, "{:,}".format),
+        _limit(red.lines, "{:,}".format),
+    )
+    return table
+
+
+def _limit(value: Any, show: Callable[[Any], str] = str) -> str:
+    return "off" if value is None else show(value)
+
+
+def _pulls(view: TeamView) -> Table | Text:
+    if not view.waiting:
+        return Text("Nothing is waiting for review.", style="dim")
+    table = Table(box=None, pad_edge=False, header_style="dim", title_justify="left")
+    table.add_column("oldest first", no_wrap=True)
+    table.add_column("waited", justify="right", no_wrap=True)
+    table.add_column("size", no_wrap=True)
+    table.add_column("reviewers", overflow="ellipsis", no_wrap=True, max_width=16)
+    # A wrappable column is the one rich narrows; its cells still keep to one line.
+    table.add_column("title", ratio=1)
+    for waiting in view.waiting:
+        pull = waiting.record
+        ref = Text(f"{pull.repo}#{pull.number}", style=f"link {pull.url}")
+        size = size_label(pull.lines).name.removeprefix("size/")
+        table.add_row(
+            ref,
+            format_duration(waiting.waited),
+            f"{size} ({pull.lines:,})",
+            ", ".join(pull.requested_reviewers) or "none",
+            Text(pull.title, no_wrap=True, overflow="ellipsis"),
+        )
+    return table
+
+
+def as_json(views: Iterable[TeamView]) -> dict[str, Any]:
+    """Stable keys for scripts; durations in seconds, moments in ISO 8601 UTC."""
+    installations: dict[int, list[dict[str, Any]]] = {}
+    for view in views:
+        installations.setdefault(view.installation_id, []).append(_team_json(view))
+    return {
+        "installations": [
+            {"id": installation_id, "teams": teams}
+            for installation_id, teams in installations.items()
+        ]
+    }
+
+
+def _team_json(view: TeamView) -> dict[str, Any]:
+    yellow, red = view.limits(Level.YELLOW), view.limits(Level.RED)
+    return {
+        "key": view.key,
+        "name": view.name,
+        "light": view.level.name.lower() if view.level is not None else None,
+        "since": view.since.isoformat() if view.since else None,
+        "held": view.held,
+        "measures": {
+            "waiting": {"now": view.measures.waiting, "yellow": yellow.waiting, "red": red.waiting},
+            "oldest_seconds": {
+                "now": _seconds(view.oldest),
+                "yellow": _seconds(yellow.oldest),
+                "red": _seconds(red.oldest),
+            },
+            "lines": {"now": view.measures.lines, "yellow": yellow.lines, "red": red.lines},
+        },
+        "waiting_pulls": [
+            {
+                "repo": item.record.repo,
+                "number": item.record.number,
+                "title": item.record.title,
+                "url": item.record.url,
+                "waited_seconds": _seconds(item.waited),
+                "lines": item.record.lines,
+                "size": size_label(item.record.lines).name,
+                "requested_reviewers": list(item.record.requested_reviewers),
+            }
+            for item in view.waiting
+        ],
+    }
+
+
+def _seconds(duration: timedelta | None) -> int | None:
+    return None if duration is None else int(duration.total_seconds())
