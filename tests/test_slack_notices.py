@@ -36,13 +36,20 @@ def fake_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
     server.stop()
 
 
+SHOP_CONFIG = """
+teams:
+  - name: octo/shop
+    slack_channel: "#shop-reviews"
+    slack_users: {bob: U0BOB}
+"""
+
+
 @pytest.fixture
-def bot(rt, fake_slack, monkeypatch):
+def bot(rt, fake_slack, github):
     rt.settings = rt.settings.model_copy(
         update={"slack_bot_token": SecretStr("xoxb-test"), "slack_api_url": fake_slack.api_url}
     )
-    target = notices.SlackTarget("#shop-reviews", {"bob": "U0BOB"})
-    monkeypatch.setattr(notices, "slack_target", lambda rt, installation_id, team: target)
+    github.put_config("octo/shop", SHOP_CONFIG)  # the team's channel and mentions
     return fake_slack
 
 
