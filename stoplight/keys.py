@@ -28,6 +28,16 @@ class InstallationKeys:
     def token(self) -> str:
         return f"{self.root}:token"
 
+    @property
+    def writes(self) -> str:
+        """Sorted set: the installation's GitHub writes of the last hour, by moment (ms)."""
+        return f"{self.root}:writes"
+
+    @property
+    def writes_paused(self) -> str:
+        """Milliseconds until which GitHub asked for no writes from this installation."""
+        return f"{self.root}:writes:paused"
+
     def pull(self, pull_key: str) -> str:
         return f"{self.root}:pr:{pull_key}"
 

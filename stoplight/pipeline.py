@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from pydantic import ValidationError
+from redis.lock import Lock
 
 from stoplight import intake, keys
 from stoplight.changes import Change, InstallationChange, PullSnapshot
 from stoplight.effects.github import TeamEffects
+from stoplight.github import WriteDeferred
 from stoplight.handlers import router
 from stoplight.light import LightState, Measures, Policy, Verdict, evaluate
 from stoplight.pulls import Rules
@@ -149,7 +150,9 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
 
     Requests coalesce: one pass at a time per team holds a lock; a request made meanwhile
     bumps the dirty counter, and the holder runs again. The counter is cleared only after a
-    pass succeeds, so a pass that fails or is killed is redone by the job's retry.
+    pass succeeds, so a pass that fails or is killed is redone by the job's retry. A pass the
+    write budget puts off ends and schedules itself for the moment the budget allows, so no
+    worker sleeps through a pause.
     """
     if rt.github is None:
         log.warning("no GitHub App credentials: effects for team %s skipped", team)
@@ -169,24 +172,42 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
             )
             return
         try:
-            _effects_pass(rt, installation_id, team, lock.reacquire)
-            _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
+            if _effects_pass(rt, installation_id, team, lock):
+                _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
+        except WriteDeferred as deferred:
+            log.info("team %s: GitHub writes resume at %s", team, deferred.until.isoformat())
+            rt.schedule(
+                deferred.until,
+                "stoplight.jobs.apply_effects",
+                installation_id,
+                team,
+                job_id=job_id("effects-deferred", installation_id, team),
+            )
+            return
         finally:
             lock.release()
 
 
-def _effects_pass(
-    rt: Runtime, installation_id: int, team: str, heartbeat: Callable[[], object]
-) -> None:
+def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> bool:
+    """One fan-out of the team's current light; False when a newer light cut it short."""
     assert rt.github is not None
     store = QueueStore(rt.redis, installation_id)
     light = store.light(team)
     if light is None:
-        return
+        return True
+
+    def still_current() -> bool:
+        lock.reacquire()  # shows the pass is alive; raises if another pass took over
+        latest = store.light(team)
+        return latest is not None and latest.level == light.level
+
     effects = TeamEffects(rt.github.installation(installation_id), rt.settings.base_url)
-    writes = effects.apply(team, light.level, store.open_pulls(team), heartbeat)
-    if writes:
-        log.info("team %s: %d GitHub writes", team, writes)
+    fanout = effects.apply(team, light.level, store.open_pulls(team), still_current)
+    if fanout.writes:
+        log.info("team %s: %d GitHub writes", team, fanout.writes)
+    if not fanout.finished:
+        log.info("team %s: fan-out for %s dropped, the light changed", team, light.level.label)
+    return fanout.finished
 
 
 _CLEAR_IF_UNCHANGED = """

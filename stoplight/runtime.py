@@ -6,7 +6,8 @@ Built once per process from the environment (or handed in by tests), never at im
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from rq import Queue, Retry
 from stoplight import keys
 from stoplight.clock import Clock, SystemClock
 from stoplight.github import GitHubApp
+from stoplight.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.settings import Settings
 
 QUEUE_NAME = "stoplight"
@@ -39,7 +41,8 @@ class Runtime:
         redis: Redis | None = None,
         clock: Clock | None = None,
         *,
-        seconds_between_writes: float | None = 1.0,
+        budget: WriteBudget = GITHUB_BUDGET,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> Runtime:
         if redis is None:
             if not settings.redis_url:
@@ -48,9 +51,7 @@ class Runtime:
         clock = clock or SystemClock()
         github = None
         if settings.app_id and settings.private_key:
-            github = GitHubApp(
-                settings, redis, clock, seconds_between_writes=seconds_between_writes
-            )
+            github = GitHubApp(settings, redis, clock, budget=budget, sleep=sleep)
         return cls(settings, redis, clock, Queue(QUEUE_NAME, connection=redis), github)
 
     def enqueue(self, func: object, *args: object, job_id: str | None = None) -> None:
