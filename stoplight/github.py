@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from github import Auth, Github, GithubException, GithubIntegration
+from github.Commit import Commit
 from github.Issue import Issue
 from redis import Redis
 from urllib3.util.retry import Retry
@@ -39,6 +40,8 @@ STATUS_CONTEXT = "stoplight"
 TOKEN_MARGIN = timedelta(minutes=5)
 # Statuses are per commit; a commit's ledger entry outlives any review it could matter to.
 LEDGER_TTL = timedelta(days=90)
+# An intent outlives any retry of the job that noted it.
+INTENT_TTL = timedelta(days=1)
 # A write the budget allows sooner than this is waited for in place; later ones are scheduled.
 MAX_INLINE_WAIT = timedelta(seconds=1.5)
 # A secondary limit without Retry-After: GitHub asks to wait at least a minute.
@@ -166,12 +169,20 @@ class InstallationClient:
             )
         return self._github
 
-    def _write(self, send: Callable[[], T]) -> T:
-        """Send one content-creating request within the installation's budget."""
+    def _write(self, send: Callable[[], T], intent: tuple[str, str] | None = None) -> T:
+        """Send one content-creating request within the installation's budget.
+
+        `intent` (key, value) is noted just before the request goes out and dropped if GitHub
+        refuses it; the caller drops it with its ledger entry once the write is recorded.
+        """
         self._wait_for_budget()
+        if intent is not None:
+            self.redis.set(*intent, ex=INTENT_TTL)
         try:
             return send()
         except GithubException as error:
+            if intent is not None:  # GitHub answered: the write did not happen
+                self.redis.delete(intent[0])
             until = throttled_until(error, self.app.clock.now())
             if until is None:
                 raise
@@ -199,22 +210,40 @@ class InstallationClient:
         raise WriteDeferred(self.installation_id, until)
 
     def set_status(self, repo: str, sha: str, status: Status) -> bool:
-        """Post the `stoplight` status on a commit unless that commit already shows it."""
+        """Post the `stoplight` status on a commit unless that commit already shows it.
+
+        An intent is noted before the request and the ledger after it. A worker killed in
+        between leaves the intent; the retry then reads the commit's status (a read costs no
+        write budget) rather than post it again.
+        """
         ledger = self.keys.status_posted(repo, sha)
-        if self.redis.get(ledger) == status.fingerprint().encode():
+        intent = self.keys.sending(ledger)
+        fingerprint = status.fingerprint().encode()
+        recorded, intended = self.redis.mget(ledger, intent)
+        if recorded == fingerprint:
             return False
         commit = self.github().get_repo(repo).get_commit(sha)
+        if intended == fingerprint and _shows_status(commit, status):
+            self._record(ledger, intent, status.fingerprint())
+            return False
         self._write(
             lambda: commit.create_status(
                 state=status.state,
                 target_url=status.target_url,
                 description=status.description,
                 context=STATUS_CONTEXT,
-            )
+            ),
+            intent=(intent, status.fingerprint()),
         )
-        self.redis.set(ledger, status.fingerprint(), ex=LEDGER_TTL)
+        self._record(ledger, intent, status.fingerprint())
         log.info("status %s on %s@%s: %s", status.state, repo, sha[:7], status.description)
         return True
+
+    def _record(self, ledger: str, intent: str, value: str) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.set(ledger, value, ex=LEDGER_TTL)
+            pipe.delete(intent)
+            pipe.execute()
 
     def sync_labels(
         self,
@@ -232,27 +261,34 @@ class InstallationClient:
         short (a deferral, a crash) resumes without repeating what went out.
         """
         ledger = self.keys.labels_on(pull_key)
-        recorded = self.redis.get(ledger)
+        intent = self.keys.sending(ledger)
+        recorded, interrupted = self.redis.mget(ledger, intent)
+        issue = self.github().get_repo(repo).get_issue(number)
+        if interrupted:  # a worker died mid-write: what the PR carries is unknown, so read it
+            seen = [label.name for label in issue.get_labels()]
+            recorded = None
         current = set(json.loads(recorded)) if recorded else {n for n in seen if n in managed}
         wanted_by_name = {label.name: label for label in wanted}
         to_add = [wanted_by_name[name] for name in sorted(wanted_by_name.keys() - current)]
         to_remove = sorted(current - wanted_by_name.keys())
 
         def record() -> None:
-            self.redis.set(ledger, json.dumps(sorted(current)), ex=LEDGER_TTL)
+            self._record(ledger, intent, json.dumps(sorted(current)))
 
         if not recorded:
             record()
         if to_add or to_remove:
-            issue = self.github().get_repo(repo).get_issue(number)
             for label in to_add:
                 self._ensure_label(repo, label)
             if to_add:
-                self._write(lambda: issue.add_to_labels(*(label.name for label in to_add)))
+                self._write(
+                    lambda: issue.add_to_labels(*(label.name for label in to_add)),
+                    intent=(intent, "add"),
+                )
                 current.update(label.name for label in to_add)
                 record()
             for name in to_remove:
-                self._write(lambda name=name: _remove_label(issue, name))
+                self._write(lambda name=name: _remove_label(issue, name), intent=(intent, "remove"))
                 current.discard(name)
                 record()
             log.info("labels on %s#%s: +%s -%s", repo, number, sorted(wanted_by_name), to_remove)
@@ -269,6 +305,17 @@ class InstallationClient:
             if error.status != 422:  # 422: it exists already, which is all we wanted
                 raise
         self.redis.sadd(known, label.name)
+
+
+def _shows_status(commit: Commit, status: Status) -> bool:
+    shown = next(
+        (s for s in commit.get_combined_status().statuses if s.context == STATUS_CONTEXT), None
+    )
+    return shown is not None and (shown.state, shown.description, shown.target_url) == (
+        status.state,
+        status.description,
+        status.target_url,
+    )
 
 
 def throttled_until(error: GithubException, now: datetime) -> datetime | None:

@@ -44,6 +44,10 @@ class InstallationKeys:
     def status_posted(self, repo: str, sha: str) -> str:
         return f"{self.root}:posted:status:{repo}:{sha}"
 
+    def sending(self, ledger: str) -> str:
+        """The intent noted while a write for `ledger` is in flight."""
+        return f"{ledger}:sending"
+
     def labels_on(self, pull_key: str) -> str:
         return f"{self.root}:posted:labels:{pull_key}"
 

@@ -26,7 +26,9 @@ from stoplight.runtime import Runtime, job_id
 log = logging.getLogger(__name__)
 
 # How long one effects pass may hold its team's lock without showing progress.
-EFFECTS_LOCK_SECONDS = 60
+EFFECTS_LOCK_SECONDS = 30
+# A pass longer than this hands the rest to a fresh job, well inside the job timeout.
+EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 DEFAULT_POLICY = Policy()
 DEFAULT_RULES = Rules()
 
@@ -195,9 +197,13 @@ def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> b
     light = store.light(team)
     if light is None:
         return True
+    started = rt.clock.now()
 
     def still_current() -> bool:
         lock.reacquire()  # shows the pass is alive; raises if another pass took over
+        now = rt.clock.now()
+        if now - started > EFFECTS_PASS_LIMIT:
+            raise WriteDeferred(installation_id, now)  # the rest goes to a fresh job, now
         latest = store.light(team)
         return latest is not None and latest.level == light.level
 

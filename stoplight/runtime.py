@@ -22,8 +22,12 @@ from stoplight.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.settings import Settings
 
 QUEUE_NAME = "stoplight"
-# Job-level retries for failures the client's quick retries could not absorb.
+# Job-level retries for failures the client's quick retries could not absorb, and for jobs
+# whose worker died (RQ retries an abandoned job only if it has retries left).
 JOB_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+# Every job is short (an effects pass hands over to a fresh job well before this); a short
+# timeout lets a dead worker's job be found and retried within a minute.
+JOB_TIMEOUT_SECONDS = 25
 
 
 @dataclass
@@ -56,13 +60,24 @@ class Runtime:
 
     def enqueue(self, func: object, *args: object, job_id: str | None = None) -> None:
         self.queue.enqueue_call(
-            func, args=args, job_id=job_id, description=_describe(func, args), retry=JOB_RETRY
+            func,
+            args=args,
+            job_id=job_id,
+            description=_describe(func, args),
+            retry=JOB_RETRY,
+            timeout=JOB_TIMEOUT_SECONDS,
         )
 
     def schedule(self, at: datetime, func: object, *args: object, job_id: str) -> None:
         """Run `func` at `at`; scheduling the same job id again moves it instead of adding one."""
         self.queue.enqueue_at(
-            at, func, *args, job_id=job_id, description=_describe(func, args), retry=JOB_RETRY
+            at,
+            func,
+            *args,
+            job_id=job_id,
+            description=_describe(func, args),
+            retry=JOB_RETRY,
+            job_timeout=JOB_TIMEOUT_SECONDS,
         )
 
     def installation_ids(self) -> list[int]:
