@@ -16,6 +16,7 @@ from waitress.server import create_server
 from stoplight import runtime
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
+from stoplight.sync import sync_all as run_sync
 from stoplight.web import create_app
 from stoplight.worker import run_worker
 
@@ -97,3 +98,23 @@ def worker(burst: bool) -> None:
     rt = runtime.Runtime.create(settings)
     with runtime.installed(rt):
         run_worker(rt, burst=burst)
+
+
+@main.command()
+def sync() -> None:
+    """Rebuild the queue state of every installation from the GitHub API."""
+    settings = load_settings()
+    configure_logging(settings)
+    if not settings.redis_url:
+        raise click.ClickException("stoplight sync needs REDIS_URL (the Redis the app uses)")
+    rt = runtime.Runtime.create(settings)
+    if rt.github is None:
+        raise click.ClickException("stoplight sync needs APP_ID and PRIVATE_KEY")
+    with runtime.installed(rt):
+        report = run_sync(rt)
+    if report is None:
+        raise click.ClickException("another sync is running; try again when it ends")
+    click.echo(
+        f"synced {report.installations} installations, {report.repositories} repositories, "
+        f"{report.pulls} open PRs ({report.closed} found closed)"
+    )

@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from github import Auth, Github, GithubException, GithubIntegration
 from github.Commit import Commit
 from github.Issue import Issue
+from github.Requester import Requester
 from redis import Redis
 from urllib3.util.retry import Retry
 
@@ -123,6 +124,10 @@ class GitHubApp:
             auth=self._auth, base_url=self.settings.github_api_url, retry=_transient_retry()
         )
 
+    def installation_ids(self) -> list[int]:
+        """Every installation of the app, as GitHub lists them (app JWT)."""
+        return sorted(installation.id for installation in self.integration().get_installations())
+
     def installation(self, installation_id: int) -> InstallationClient:
         return InstallationClient(self, installation_id)
 
@@ -141,6 +146,53 @@ class GitHubApp:
         if lifetime.total_seconds() >= 1:
             self.redis.set(cache, self._vault.encrypt(grant.token.encode()), px=lifetime)
         return grant.token
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every item of a paginated GET; `items` is None when GitHub answered 304 Not Modified."""
+
+    etag: str | None
+    items: list[Any] | None
+
+
+def read_pages(
+    requester: Requester,
+    path: str,
+    params: dict[str, Any] | None = None,
+    *,
+    item_key: str | None = None,
+    etag: str | None = None,
+) -> Listing:
+    """GET every page of a list, the first one conditionally (a 304 costs no rate limit)."""
+    url: str | None = path
+    headers = {"If-None-Match": etag} if etag else None
+    first_etag: str | None = None
+    items: list[Any] = []
+    while url is not None:
+        status, answer_headers, body = requester.requestJson(
+            "GET", url, parameters=params, headers=headers
+        )
+        answer_headers = {name.lower(): value for name, value in answer_headers.items()}
+        if status == 304:
+            return Listing(etag, None)
+        data = json.loads(body) if body else None
+        if status >= 400:
+            raise requester.createException(status, answer_headers, data or {})
+        if first_etag is None:
+            first_etag = answer_headers.get("etag")
+        items.extend(data[item_key] if item_key else data)
+        url = _next_page(answer_headers.get("link", ""))
+        params, headers = None, None  # the next link carries the parameters
+    return Listing(first_etag, items)
+
+
+def _next_page(link: str) -> str | None:
+    for part in link.split(","):
+        target, _, relation = part.partition(";")
+        if 'rel="next"' in relation:
+            return target.strip().strip("<>")
+    return None
 
 
 class InstallationClient:
@@ -168,6 +220,20 @@ class InstallationClient:
                 seconds_between_writes=None,
             )
         return self._github
+
+    def read_pages(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        item_key: str | None = None,
+        etag: str | None = None,
+    ) -> Listing:
+        return read_pages(self.github().requester, path, params, item_key=item_key, etag=etag)
+
+    def read_json(self, path: str) -> Any:
+        """GET one object; errors raise GithubException as PyGithub's own calls do."""
+        return self.github().requester.requestJsonAndCheck("GET", path)[1]
 
     def _write(self, send: Callable[[], T], intent: tuple[str, str] | None = None) -> T:
         """Send one content-creating request within the installation's budget.

@@ -5,7 +5,7 @@ Arguments are ids only: payloads and secrets never sit in a job stored in Redis.
 
 from __future__ import annotations
 
-from stoplight import pipeline, runtime
+from stoplight import pipeline, runtime, sync
 
 
 def process_delivery(delivery_id: str) -> None:
@@ -18,3 +18,13 @@ def refresh_team(installation_id: int, team: str) -> None:
 
 def apply_effects(installation_id: int, team: str) -> None:
     pipeline.apply_effects(runtime.current(), installation_id, team)
+
+
+def sync_installation(installation_id: int) -> None:
+    sync.sync_installation(runtime.current(), installation_id)
+
+
+def scheduled_sync() -> None:
+    rt = runtime.current()
+    if sync.sync_all(rt) is not None:  # the run that skipped leaves the schedule to the other
+        sync.schedule_next_sync(rt)

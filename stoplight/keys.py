@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 PREFIX = "stoplight"
 INSTALLATIONS = f"{PREFIX}:installations"
+SYNC_LOCK = f"{PREFIX}:sync:lock"
 
 
 def delivery(delivery_id: str) -> str:
@@ -37,6 +38,14 @@ class InstallationKeys:
     def writes_paused(self) -> str:
         """Milliseconds until which GitHub asked for no writes from this installation."""
         return f"{self.root}:writes:paused"
+
+    @property
+    def sync_lock(self) -> str:
+        return f"{self.root}:sync:lock"
+
+    def pulls_etag(self, repo: str) -> str:
+        """The ETag of the repository's open-PR list as the last sync read it."""
+        return f"{self.root}:etag:pulls:{repo}"
 
     def pull(self, pull_key: str) -> str:
         return f"{self.root}:pr:{pull_key}"

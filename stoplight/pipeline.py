@@ -25,6 +25,8 @@ from stoplight.runtime import Runtime, job_id
 
 log = logging.getLogger(__name__)
 
+# A sync reads many pages; it may take longer than other jobs (see sync.py).
+SYNC_TIMEOUT_SECONDS = 30 * 60
 # How long one effects pass may hold its team's lock without showing progress.
 EFFECTS_LOCK_SECONDS = 30
 # A pass longer than this hands the rest to a fresh job, well inside the job timeout.
@@ -100,6 +102,14 @@ def apply_installation_change(
     for repo in change.removed:
         for team in store.forget_repository(repo.full_name):
             refresh_team(rt, installation_id, team)
+    if change.action in ("created", "unsuspend", "added") and rt.github is not None:
+        # New repositories come with open PRs no delivery will tell about: read them.
+        rt.enqueue(
+            "stoplight.jobs.sync_installation",
+            installation_id,
+            job_id=job_id("sync", installation_id),
+            timeout=SYNC_TIMEOUT_SECONDS,
+        )
     log.info(
         "installation %s %s: +%d repositories, -%d",
         installation_id,

@@ -58,17 +58,30 @@ class Runtime:
             github = GitHubApp(settings, redis, clock, budget=budget, sleep=sleep)
         return cls(settings, redis, clock, Queue(QUEUE_NAME, connection=redis), github)
 
-    def enqueue(self, func: object, *args: object, job_id: str | None = None) -> None:
+    def enqueue(
+        self,
+        func: object,
+        *args: object,
+        job_id: str | None = None,
+        timeout: int = JOB_TIMEOUT_SECONDS,
+    ) -> None:
         self.queue.enqueue_call(
             func,
             args=args,
             job_id=job_id,
             description=_describe(func, args),
             retry=JOB_RETRY,
-            timeout=JOB_TIMEOUT_SECONDS,
+            timeout=timeout,
         )
 
-    def schedule(self, at: datetime, func: object, *args: object, job_id: str) -> None:
+    def schedule(
+        self,
+        at: datetime,
+        func: object,
+        *args: object,
+        job_id: str,
+        timeout: int = JOB_TIMEOUT_SECONDS,
+    ) -> None:
         """Run `func` at `at`; scheduling the same job id again moves it instead of adding one."""
         self.queue.enqueue_at(
             at,
@@ -77,7 +90,7 @@ class Runtime:
             job_id=job_id,
             description=_describe(func, args),
             retry=JOB_RETRY,
-            job_timeout=JOB_TIMEOUT_SECONDS,
+            job_timeout=timeout,
         )
 
     def installation_ids(self) -> list[int]:

@@ -11,6 +11,7 @@ from rq import SimpleWorker
 from rq.job import Job
 
 from stoplight.runtime import JOB_TIMEOUT_SECONDS, Runtime
+from stoplight.sync import ensure_sync_scheduled
 
 # How often a worker looks for jobs whose worker died, and puts them back.
 MAINTENANCE_SECONDS = 15
@@ -37,4 +38,6 @@ def build_worker(rt: Runtime, name: str | None = None) -> StoplightWorker:
 
 
 def run_worker(rt: Runtime, *, burst: bool = False) -> None:
+    if rt.github is not None:
+        ensure_sync_scheduled(rt)
     build_worker(rt).work(with_scheduler=True, burst=burst, logging_level=rt.settings.log_level)

@@ -110,7 +110,9 @@ class FakeGitHub:
     def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
         self.tokens_issued += 1
         expires = self.clock.now() + timedelta(hours=1)
-        token = f"ghs_test{next(self._token_numbers)}"
+        installation = request.url.split("/installations/")[1].split("/")[0]
+        # The token names its installation, so fakes can tell who is asking.
+        token = f"ghs_test{next(self._token_numbers)}_for_{installation}"
         return 201, {}, json.dumps({"token": token, "expires_at": iso(expires)})
 
     @staticmethod

@@ -45,6 +45,7 @@ class PullRequest(Shape):
     user: User
     head: Head
     updated_at: datetime
+    created_at: datetime | None = None
     additions: int | None = None
     deletions: int | None = None
     labels: list[Label] = []
