@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from waitress.server import create_server
 
 from stoplight import runtime
+from stoplight.clock import SystemClock
+from stoplight.redeliver import parse_duration, redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.sync import sync_all as run_sync
@@ -118,3 +120,20 @@ def sync() -> None:
         f"synced {report.installations} installations, {report.repositories} repositories, "
         f"{report.pulls} open PRs ({report.closed} found closed)"
     )
+
+
+@main.command()
+@click.option("--since", default="2h", show_default=True, help="How far back to look: 30m, 2h, 3d.")
+def redeliver(since: str) -> None:
+    """Ask GitHub to redeliver the app's failed webhook deliveries."""
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        window = parse_duration(since)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
+    if settings.app_id is None or settings.private_key is None:
+        raise click.ClickException("stoplight redeliver needs APP_ID and PRIVATE_KEY")
+    now = SystemClock().now()
+    result = redeliver_failed(settings, now - window, now)
+    click.echo(f"{result.checked} deliveries since {since} ago; {len(result.failed)} redelivered")

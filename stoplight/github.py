@@ -95,6 +95,14 @@ def _transient_retry() -> Retry:
     )
 
 
+def app_integration(settings: Settings) -> GithubIntegration:
+    """The app acting as itself (JWT): installations, webhook deliveries. Needs no Redis."""
+    if settings.app_id is None or settings.private_key is None:
+        raise ValueError("APP_ID and PRIVATE_KEY are needed to talk to GitHub")
+    auth = Auth.AppAuth(settings.app_id, settings.private_key.get_secret_value())
+    return GithubIntegration(auth=auth, base_url=settings.github_api_url, retry=_transient_retry())
+
+
 class GitHubApp:
     """The app's identity; hands out a client per installation."""
 
@@ -114,15 +122,12 @@ class GitHubApp:
         self.clock = clock
         self.pacer = Pacer(redis, clock, budget)
         self.sleep = sleep
-        self._auth = Auth.AppAuth(settings.app_id, settings.private_key.get_secret_value())
         key = hashlib.sha256(settings.private_key.get_secret_value().encode()).digest()
         # Tokens rest in Redis encrypted with a key only the app's processes can derive.
         self._vault = Fernet(base64.urlsafe_b64encode(key))
 
     def integration(self) -> GithubIntegration:
-        return GithubIntegration(
-            auth=self._auth, base_url=self.settings.github_api_url, retry=_transient_retry()
-        )
+        return app_integration(self.settings)
 
     def installation_ids(self) -> list[int]:
         """Every installation of the app, as GitHub lists them (app JWT)."""
@@ -182,12 +187,13 @@ def read_pages(
         if first_etag is None:
             first_etag = answer_headers.get("etag")
         items.extend(data[item_key] if item_key else data)
-        url = _next_page(answer_headers.get("link", ""))
+        url = next_page_url(answer_headers.get("link", ""))
         params, headers = None, None  # the next link carries the parameters
     return Listing(first_etag, items)
 
 
-def _next_page(link: str) -> str | None:
+def next_page_url(link: str) -> str | None:
+    """The `next` target of a Link header, or None on the last page."""
     for part in link.split(","):
         target, _, relation = part.partition(";")
         if 'rel="next"' in relation:

@@ -5,7 +5,8 @@ Arguments are ids only: payloads and secrets never sit in a job stored in Redis.
 
 from __future__ import annotations
 
-from stoplight import pipeline, runtime, sync
+from stoplight import pipeline, redeliver, runtime, sync
+from stoplight.clock import from_timestamp
 
 
 def process_delivery(delivery_id: str) -> None:
@@ -28,3 +29,7 @@ def scheduled_sync() -> None:
     rt = runtime.current()
     if sync.sync_all(rt) is not None:  # the run that skipped leaves the schedule to the other
         sync.schedule_next_sync(rt)
+
+
+def redeliver_since(since_timestamp: float) -> None:
+    redeliver.redeliver_since(runtime.current(), from_timestamp(since_timestamp))
