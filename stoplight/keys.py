@@ -40,6 +40,16 @@ class InstallationKeys:
         return f"{self.root}:writes:paused"
 
     @property
+    def deleted(self) -> str:
+        """Set when the app was uninstalled: late deliveries for it are ignored."""
+        return f"{self.root}:deleted"
+
+    @property
+    def repositories(self) -> str:
+        """Set: ids of the repositories the installation grants, once an event or sync said."""
+        return f"{self.root}:repos"
+
+    @property
     def sync_lock(self) -> str:
         return f"{self.root}:sync:lock"
 

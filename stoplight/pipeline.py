@@ -25,6 +25,8 @@ from stoplight.runtime import Runtime, job_id
 
 log = logging.getLogger(__name__)
 
+# As long as GitHub may redeliver a delivery sent before an uninstall.
+DELETED_MEMORY = timedelta(days=4)
 # A sync reads many pages; it may take longer than other jobs (see sync.py).
 SYNC_TIMEOUT_SECONDS = 30 * 60
 # How long one effects pass may hold its team's lock without showing progress.
@@ -41,15 +43,22 @@ def process_delivery(rt: Runtime, delivery_id: str) -> None:
         log.info("delivery %s already processed", delivery_id)
         return
     event, body = loaded
-    delivery = Delivery(id=delivery_id, event=event, payload=json.loads(body))
-    installation_id = delivery.installation_id
+    name = event
     try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError("body is not a JSON object")
+        delivery = Delivery(id=delivery_id, event=event, payload=payload)
+        name = delivery.name
+        installation_id = delivery.installation_id
         if installation_id is None:
             raise ValueError("installation.id: missing")
         changes = router.dispatch(delivery)
     except (ValidationError, ValueError) as error:
-        log.warning("delivery %s (%s) ignored: %s", delivery_id, delivery.name, _brief(error))
+        log.warning("delivery %s (%s) ignored: %s", delivery_id, name, _brief(error))
     else:
+        if not changes:
+            log.info("delivery %s (%s): nothing stoplight uses", delivery_id, name)
         for change in changes:
             apply_change(rt, installation_id, change)
     intake.finish(rt.redis, delivery_id)
@@ -73,6 +82,8 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if isinstance(change, InstallationChange):
         apply_installation_change(rt, installation_id, change)
         return
+    if not _accepts(rt, installation_id, change.pull):
+        return
     team = team_for(change.pull)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, DEFAULT_RULES, rt.clock.now())
@@ -90,15 +101,52 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     refresh_team(rt, installation_id, team.key)
 
 
+def _accepts(rt: Runtime, installation_id: int, pull: PullSnapshot) -> bool:
+    """Whether a PR change belongs to a live installation and one of its repositories."""
+    installation = keys.InstallationKeys(installation_id)
+    deleted, known, granted = (
+        rt.redis.pipeline()
+        .exists(installation.deleted)
+        .exists(installation.repositories)
+        .sismember(installation.repositories, pull.repo_id)
+        .execute()
+    )
+    if deleted:
+        log.info(
+            "%s#%s ignored: installation %s was deleted", pull.repo, pull.number, installation_id
+        )
+        return False
+    if known and not granted:
+        log.info(
+            "%s#%s ignored: %s is not among installation %s's repositories",
+            pull.repo,
+            pull.number,
+            pull.repo,
+            installation_id,
+        )
+        return False
+    return True
+
+
 def apply_installation_change(
     rt: Runtime, installation_id: int, change: InstallationChange
 ) -> None:
     store = QueueStore(rt.redis, installation_id)
+    installation = keys.InstallationKeys(installation_id)
     if change.action == "deleted":
         store.forget_installation()
+        # Deliveries sent before the uninstall may still arrive (or be redelivered).
+        rt.redis.set(installation.deleted, 1, ex=DELETED_MEMORY)
         log.info("installation %s deleted: its state is gone", installation_id)
         return
-    rt.redis.sadd(keys.INSTALLATIONS, installation_id)
+    with rt.redis.pipeline() as pipe:
+        pipe.delete(installation.deleted)
+        pipe.sadd(keys.INSTALLATIONS, installation_id)
+        if change.added:
+            pipe.sadd(installation.repositories, *(repo.id for repo in change.added))
+        if change.removed:
+            pipe.srem(installation.repositories, *(repo.id for repo in change.removed))
+        pipe.execute()
     for repo in change.removed:
         for team in store.forget_repository(repo.full_name):
             refresh_team(rt, installation_id, team)

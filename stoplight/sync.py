@@ -81,11 +81,16 @@ def sync_installation(
         client = rt.github.installation(installation_id)
         store = QueueStore(rt.redis, installation_id)
         listing = client.read_pages("/installation/repositories", PAGE, item_key="repositories")
-        rt.redis.sadd(keys.INSTALLATIONS, installation_id)
+        repos = [Repository.model_validate(raw) for raw in listing.items or []]
+        with rt.redis.pipeline() as pipe:
+            pipe.sadd(keys.INSTALLATIONS, installation_id)
+            pipe.delete(store.keys.repositories, store.keys.deleted)
+            if repos:
+                pipe.sadd(store.keys.repositories, *(repo.id for repo in repos))
+            pipe.execute()
         report.installations += 1
         touched: set[str] = set()
-        for raw in listing.items or []:
-            repo = Repository.model_validate(raw)
+        for repo in repos:
             touched |= _sync_repository(rt, client, store, repo, report)
     finally:
         lock.release()
