@@ -20,8 +20,10 @@ from waitress.server import create_server
 
 from stoplight import config, intake, runtime, slack, terminal
 from stoplight.clock import SystemClock
+from stoplight.redeliver import parse_duration, redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
+from stoplight.sync import sync_all as run_sync
 from stoplight.web import create_app
 from stoplight.worker import run_worker
 
@@ -185,3 +187,40 @@ def status(as_json: bool) -> None:
         click.echo(json.dumps(terminal.as_json(views), indent=2))
     else:
         terminal.render(Console(), views)
+
+
+@main.command()
+def sync() -> None:
+    """Rebuild the queue state of every installation from the GitHub API."""
+    settings = load_settings()
+    configure_logging(settings)
+    if not settings.redis_url:
+        raise click.ClickException("stoplight sync needs REDIS_URL (the Redis the app uses)")
+    rt = runtime.Runtime.create(settings)
+    if rt.github is None:
+        raise click.ClickException("stoplight sync needs APP_ID and PRIVATE_KEY")
+    with runtime.installed(rt):
+        report = run_sync(rt)
+    if report is None:
+        raise click.ClickException("another sync is running; try again when it ends")
+    click.echo(
+        f"synced {report.installations} installations, {report.repositories} repositories, "
+        f"{report.pulls} open PRs ({report.closed} found closed)"
+    )
+
+
+@main.command()
+@click.option("--since", default="2h", show_default=True, help="How far back to look: 30m, 2h, 3d.")
+def redeliver(since: str) -> None:
+    """Ask GitHub to redeliver the app's failed webhook deliveries."""
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        window = parse_duration(since)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
+    if settings.app_id is None or settings.private_key is None:
+        raise click.ClickException("stoplight redeliver needs APP_ID and PRIVATE_KEY")
+    now = SystemClock().now()
+    result = redeliver_failed(settings, now - window, now)
+    click.echo(f"{result.checked} deliveries since {since} ago; {len(result.failed)} redelivered")

@@ -16,7 +16,7 @@ from redis import Redis
 from rq import Queue
 
 from stoplight import keys
-from stoplight.runtime import JOB_RETRY
+from stoplight.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ def accept(redis: Redis, queue: Queue, delivery_id: str, event: str, body: bytes
             args=(delivery_id,),
             description=f"process_delivery({event} {delivery_id})",
             retry=JOB_RETRY,
+            timeout=JOB_TIMEOUT_SECONDS,
             pipeline=pipe,
         )
         recorded = pipe.execute()[0]

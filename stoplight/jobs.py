@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from stoplight import pipeline, runtime
+from stoplight import pipeline, redeliver, runtime, sync
+from stoplight.clock import from_timestamp
 from stoplight.effects import slack
 
 
@@ -39,3 +40,17 @@ def send_light_notice(
 
 def update_red_notice(installation_id: int, team: str) -> None:
     slack.update_red_notice(runtime.current(), installation_id, team)
+
+
+def sync_installation(installation_id: int) -> None:
+    sync.sync_installation(runtime.current(), installation_id)
+
+
+def scheduled_sync() -> None:
+    rt = runtime.current()
+    if sync.sync_all(rt) is not None:  # the run that skipped leaves the schedule to the other
+        sync.schedule_next_sync(rt)
+
+
+def redeliver_since(since_timestamp: float) -> None:
+    redeliver.redeliver_since(runtime.current(), from_timestamp(since_timestamp))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 PREFIX = "stoplight"
 INSTALLATIONS = f"{PREFIX}:installations"
+SYNC_LOCK = f"{PREFIX}:sync:lock"
 
 
 def delivery(delivery_id: str) -> str:
@@ -33,11 +34,43 @@ class InstallationKeys:
     def token(self) -> str:
         return f"{self.root}:token"
 
+    @property
+    def writes(self) -> str:
+        """Sorted set: the installation's GitHub writes of the last hour, by moment (ms)."""
+        return f"{self.root}:writes"
+
+    @property
+    def writes_paused(self) -> str:
+        """Milliseconds until which GitHub asked for no writes from this installation."""
+        return f"{self.root}:writes:paused"
+
+    @property
+    def deleted(self) -> str:
+        """Set when the app was uninstalled: late deliveries for it are ignored."""
+        return f"{self.root}:deleted"
+
+    @property
+    def repositories(self) -> str:
+        """Set: ids of the repositories the installation grants, once an event or sync said."""
+        return f"{self.root}:repos"
+
+    @property
+    def sync_lock(self) -> str:
+        return f"{self.root}:sync:lock"
+
+    def pulls_etag(self, repo: str) -> str:
+        """The ETag of the repository's open-PR list as the last sync read it."""
+        return f"{self.root}:etag:pulls:{repo}"
+
     def pull(self, pull_key: str) -> str:
         return f"{self.root}:pr:{pull_key}"
 
     def status_posted(self, repo: str, sha: str) -> str:
         return f"{self.root}:posted:status:{repo}:{sha}"
+
+    def sending(self, ledger: str) -> str:
+        """The intent noted while a write for `ledger` is in flight."""
+        return f"{ledger}:sending"
 
     def labels_on(self, pull_key: str) -> str:
         return f"{self.root}:posted:labels:{pull_key}"

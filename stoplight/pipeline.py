@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from fnmatch import fnmatchcase
 
 from pydantic import ValidationError
+from redis.lock import Lock
 
 from stoplight import intake, keys
-from stoplight.changes import Change, ConfigChange, InstallationChange, PullChange, ReviewChange
+from stoplight.changes import (
+    Change,
+    ConfigChange,
+    InstallationChange,
+    PullChange,
+    PullSnapshot,
+    ReviewChange,
+)
 from stoplight.config import TeamSettings
 from stoplight.effects import slack as slack_notices
 from stoplight.effects.github import TeamEffects, TeamMarks
+from stoplight.github import WriteDeferred
 from stoplight.handlers import router
 from stoplight.light import Level, LightState, Measures, Verdict, evaluate
 from stoplight.pulls import PullRecord
@@ -28,8 +36,14 @@ from stoplight.teams import RepoConfigs
 
 log = logging.getLogger(__name__)
 
+# As long as GitHub may redeliver a delivery sent before an uninstall.
+DELETED_MEMORY = timedelta(days=4)
+# A sync reads many pages; it may take longer than other jobs (see sync.py).
+SYNC_TIMEOUT_SECONDS = 30 * 60
 # How long one effects pass may hold its team's lock without showing progress.
-EFFECTS_LOCK_SECONDS = 60
+EFFECTS_LOCK_SECONDS = 30
+# A pass longer than this hands the rest to a fresh job, well inside the job timeout.
+EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 # A head commit's file list never changes; keep it as long as a PR plausibly stays open.
 FILES_TTL = timedelta(days=30)
 
@@ -43,15 +57,22 @@ def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
         log.info("delivery %s already processed", delivery_id)
         return
     event, body = loaded
-    delivery = Delivery(id=delivery_id, event=event, payload=json.loads(body))
-    installation_id = delivery.installation_id
+    name = event
     try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError("body is not a JSON object")
+        delivery = Delivery(id=delivery_id, event=event, payload=payload)
+        name = delivery.name
+        installation_id = delivery.installation_id
         if installation_id is None:
             raise ValueError("installation.id: missing")
         changes = router.dispatch(delivery)
     except (ValidationError, ValueError) as error:
-        log.warning("delivery %s (%s) ignored: %s", delivery_id, delivery.name, _brief(error))
+        log.warning("delivery %s (%s) ignored: %s", delivery_id, name, _brief(error))
     else:
+        if not changes:
+            log.info("delivery %s (%s): nothing stoplight uses", delivery_id, name)
         for change in changes:
             apply_change(rt, installation_id, change)
     intake.finish(rt.redis, delivery_id)
@@ -83,6 +104,8 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         return
     if isinstance(change, ConfigChange):
         apply_config_change(rt, installation_id, change)
+        return
+    if not _accepts(rt, installation_id, change.pull):
         return
     settings = repo_configs(rt, installation_id).team_of_repo(change.pull.repo)
     if settings.size_exclude and rt.github is not None:
@@ -146,18 +169,63 @@ def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange)
         refresh_team(rt, installation_id, team)
 
 
+def _accepts(rt: Runtime, installation_id: int, pull: PullSnapshot) -> bool:
+    """Whether a PR change belongs to a live installation and one of its repositories."""
+    installation = keys.InstallationKeys(installation_id)
+    deleted, known, granted = (
+        rt.redis.pipeline()
+        .exists(installation.deleted)
+        .exists(installation.repositories)
+        .sismember(installation.repositories, pull.repo_id)
+        .execute()
+    )
+    if deleted:
+        log.info(
+            "%s#%s ignored: installation %s was deleted", pull.repo, pull.number, installation_id
+        )
+        return False
+    if known and not granted:
+        log.info(
+            "%s#%s ignored: %s is not among installation %s's repositories",
+            pull.repo,
+            pull.number,
+            pull.repo,
+            installation_id,
+        )
+        return False
+    return True
+
+
 def apply_installation_change(
     rt: Runtime, installation_id: int, change: InstallationChange
 ) -> None:
     store = QueueStore(rt.redis, installation_id)
+    installation = keys.InstallationKeys(installation_id)
     if change.action == "deleted":
         store.forget_installation()
+        # Deliveries sent before the uninstall may still arrive (or be redelivered).
+        rt.redis.set(installation.deleted, 1, ex=DELETED_MEMORY)
         log.info("installation %s deleted: its state is gone", installation_id)
         return
-    rt.redis.sadd(keys.INSTALLATIONS, installation_id)
+    with rt.redis.pipeline() as pipe:
+        pipe.delete(installation.deleted)
+        pipe.sadd(keys.INSTALLATIONS, installation_id)
+        if change.added:
+            pipe.sadd(installation.repositories, *(repo.id for repo in change.added))
+        if change.removed:
+            pipe.srem(installation.repositories, *(repo.id for repo in change.removed))
+        pipe.execute()
     for repo in change.removed:
         for team in store.forget_repository(repo.full_name):
             refresh_team(rt, installation_id, team)
+    if change.action in ("created", "unsuspend", "added") and rt.github is not None:
+        # New repositories come with open PRs no delivery will tell about: read them.
+        rt.enqueue(
+            "stoplight.jobs.sync_installation",
+            installation_id,
+            job_id=job_id("sync", installation_id),
+            timeout=SYNC_TIMEOUT_SECONDS,
+        )
     log.info(
         "installation %s %s: +%d repositories, -%d",
         installation_id,
@@ -217,7 +285,9 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
 
     Requests coalesce: one pass at a time per team holds a lock; a request made meanwhile
     bumps the dirty counter, and the holder runs again. The counter is cleared only after a
-    pass succeeds, so a pass that fails or is killed is redone by the job's retry.
+    pass succeeds, so a pass that fails or is killed is redone by the job's retry. A pass the
+    write budget puts off ends and schedules itself for the moment the budget allows, so no
+    worker sleeps through a pause.
     """
     if rt.github is None:
         log.warning("no GitHub App credentials: effects for team %s skipped", team)
@@ -237,27 +307,48 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
             )
             return
         try:
-            _effects_pass(rt, installation_id, team, lock.reacquire)
-            _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
+            if _effects_pass(rt, installation_id, team, lock):
+                _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
+        except WriteDeferred as deferred:
+            log.info("team %s: GitHub writes resume at %s", team, deferred.until.isoformat())
+            rt.schedule(
+                deferred.until,
+                "stoplight.jobs.apply_effects",
+                installation_id,
+                team,
+                job_id=job_id("effects-deferred", installation_id, team),
+            )
+            return
         finally:
             lock.release()
 
 
-def _effects_pass(
-    rt: Runtime, installation_id: int, team: str, heartbeat: Callable[[], object]
-) -> None:
+def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> bool:
+    """One fan-out of the team's current light; False when a newer light cut it short."""
     assert rt.github is not None
     store = QueueStore(rt.redis, installation_id)
     light = store.light(team)
     if light is None:
-        return
+        return True
+    started = rt.clock.now()
+
+    def still_current() -> bool:
+        lock.reacquire()  # shows the pass is alive; raises if another pass took over
+        now = rt.clock.now()
+        if now - started > EFFECTS_PASS_LIMIT:
+            raise WriteDeferred(installation_id, now)  # the rest goes to a fresh job, now
+        latest = store.light(team)
+        return latest is not None and latest.level == light.level
+
     effects = TeamEffects(rt.github.installation(installation_id), rt.settings.base_url)
     pulls = store.open_pulls(team)
-    writes = effects.apply(
-        team, light.level, pulls, heartbeat, marks=_marks(rt, store, team, light.level, pulls)
-    )
-    if writes:
-        log.info("team %s: %d GitHub writes", team, writes)
+    marks = _marks(rt, store, team, light.level, pulls)
+    fanout = effects.apply(team, light.level, pulls, still_current, marks=marks)
+    if fanout.writes:
+        log.info("team %s: %d GitHub writes", team, fanout.writes)
+    if not fanout.finished:
+        log.info("team %s: fan-out for %s dropped, the light changed", team, light.level.label)
+    return fanout.finished
 
 
 def _marks(

@@ -29,11 +29,21 @@ NEWLY_READY = frozenset({"opened", "reopened", "ready_for_review"})
 
 
 class Review(BaseModel):
+    """A reviewer's latest word on the PR.
+
+    `dismissed` and `requested` are kept as markers rather than deleting the entry, so a late
+    delivery of the older review they cancelled cannot bring it back.
+    """
+
     model_config = ConfigDict(frozen=True)
 
-    state: str  # approved | changes_requested
+    state: str  # approved | changes_requested | dismissed | requested
     commit_id: str
     at: datetime
+
+    def supersedes(self, at: datetime) -> bool:
+        """Whether this entry is newer than a review made `at` (a marker wins a tie)."""
+        return self.at > at or (self.at == at and self.state in ("dismissed", "requested"))
 
 
 class Rules(BaseModel):
@@ -113,7 +123,11 @@ def advance(
         _apply_review(reviews, change)
     elif change.action == "review_requested" and change.reviewer:
         # Asking again means the earlier verdict no longer stands: the PR waits on them.
-        reviews.pop(change.reviewer, None)
+        earlier = reviews.get(change.reviewer)
+        if earlier is None or not earlier.supersedes(change.at):
+            reviews[change.reviewer] = Review(
+                state="requested", commit_id=change.pull.head_sha, at=change.at
+            )
     phase = _phase(fields, reviews, rules)
     held_since = None
     if phase is Phase.WAITING and _holds(record, change, rules, red):
@@ -168,11 +182,9 @@ def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str,
 
 def _apply_review(reviews: dict[str, Review], change: ReviewChange) -> None:
     earlier = reviews.get(change.reviewer)
-    if earlier is not None and earlier.at > change.at:
+    if earlier is not None and earlier.supersedes(change.at):
         return  # a late delivery of an older review
-    if change.state == "dismissed":
-        reviews.pop(change.reviewer, None)
-    elif change.state in ("approved", "changes_requested"):
+    if change.state in ("approved", "changes_requested", "dismissed"):
         reviews[change.reviewer] = Review(
             state=change.state, commit_id=change.commit_id, at=change.at
         )

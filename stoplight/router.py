@@ -33,8 +33,11 @@ class Delivery:
     @property
     def installation_id(self) -> int | None:
         installation = self.payload.get("installation")
-        if isinstance(installation, dict) and isinstance(installation.get("id"), int):
-            return installation["id"]
+        if not isinstance(installation, dict):
+            return None
+        value = installation.get("id")
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+            return value
         return None
 
 

@@ -6,7 +6,8 @@ Built once per process from the environment (or handed in by tests), never at im
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +18,16 @@ from rq import Queue, Retry
 from stoplight import keys
 from stoplight.clock import Clock, SystemClock
 from stoplight.github import GitHubApp
+from stoplight.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.settings import Settings
 
 QUEUE_NAME = "stoplight"
-# Job-level retries for failures the client's quick retries could not absorb.
+# Job-level retries for failures the client's quick retries could not absorb, and for jobs
+# whose worker died (RQ retries an abandoned job only if it has retries left).
 JOB_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+# Every job is short (an effects pass hands over to a fresh job well before this); a short
+# timeout lets a dead worker's job be found and retried within a minute.
+JOB_TIMEOUT_SECONDS = 25
 
 
 @dataclass
@@ -39,7 +45,8 @@ class Runtime:
         redis: Redis | None = None,
         clock: Clock | None = None,
         *,
-        seconds_between_writes: float | None = 1.0,
+        budget: WriteBudget = GITHUB_BUDGET,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> Runtime:
         if redis is None:
             if not settings.redis_url:
@@ -48,20 +55,42 @@ class Runtime:
         clock = clock or SystemClock()
         github = None
         if settings.app_id and settings.private_key:
-            github = GitHubApp(
-                settings, redis, clock, seconds_between_writes=seconds_between_writes
-            )
+            github = GitHubApp(settings, redis, clock, budget=budget, sleep=sleep)
         return cls(settings, redis, clock, Queue(QUEUE_NAME, connection=redis), github)
 
-    def enqueue(self, func: object, *args: object, job_id: str | None = None) -> None:
+    def enqueue(
+        self,
+        func: object,
+        *args: object,
+        job_id: str | None = None,
+        timeout: int = JOB_TIMEOUT_SECONDS,
+    ) -> None:
         self.queue.enqueue_call(
-            func, args=args, job_id=job_id, description=_describe(func, args), retry=JOB_RETRY
+            func,
+            args=args,
+            job_id=job_id,
+            description=_describe(func, args),
+            retry=JOB_RETRY,
+            timeout=timeout,
         )
 
-    def schedule(self, at: datetime, func: object, *args: object, job_id: str) -> None:
+    def schedule(
+        self,
+        at: datetime,
+        func: object,
+        *args: object,
+        job_id: str,
+        timeout: int = JOB_TIMEOUT_SECONDS,
+    ) -> None:
         """Run `func` at `at`; scheduling the same job id again moves it instead of adding one."""
         self.queue.enqueue_at(
-            at, func, *args, job_id=job_id, description=_describe(func, args), retry=JOB_RETRY
+            at,
+            func,
+            *args,
+            job_id=job_id,
+            description=_describe(func, args),
+            retry=JOB_RETRY,
+            job_timeout=timeout,
         )
 
     def installation_ids(self) -> list[int]:

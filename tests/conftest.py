@@ -17,14 +17,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis import Redis
 from rq import SimpleWorker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
 from stoplight import intake, runtime
+from stoplight.pacing import WriteBudget
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from tests.fakes import FakeClock, body_of, iso
 
 API = "https://api.github.com"
 WEBHOOK_SECRET = "It's a Secret to Everybody"
+# Most tests are about what is written, not when: they write without a budget.
+UNPACED = WriteBudget(min_gap=timedelta(0), per_minute=10**9, per_hour=10**9)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +77,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def rt(settings: Settings, redis: Redis, clock: FakeClock) -> Iterator[runtime.Runtime]:
     with runtime.installed(
-        runtime.Runtime.create(settings, redis, clock, seconds_between_writes=None)
+        runtime.Runtime.create(settings, redis, clock, budget=UNPACED)
     ) as installed:
         yield installed
 
@@ -117,7 +122,9 @@ class FakeGitHub:
     def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
         self.tokens_issued += 1
         expires = self.clock.now() + timedelta(hours=1)
-        token = f"ghs_test{next(self._token_numbers)}"
+        installation = request.url.split("/installations/")[1].split("/")[0]
+        # The token names its installation, so fakes can tell who is asking.
+        token = f"ghs_test{next(self._token_numbers)}_for_{installation}"
         return 201, {}, json.dumps({"token": token, "expires_at": iso(expires)})
 
     def _contents(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -197,3 +204,18 @@ _delivery_numbers = itertools.count(1)
 
 def run_jobs(rt: runtime.Runtime) -> None:
     SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, with_scheduler=False)
+
+
+def run_due_jobs(rt: runtime.Runtime, clock: FakeClock) -> int:
+    """Move the jobs scheduled up to the fake clock's now into the queue, then run all jobs.
+
+    RQ's own scheduler compares with the wall clock; tests move time with the fake one.
+    """
+    registry = ScheduledJobRegistry(queue=rt.queue)
+    due = registry.get_jobs_to_schedule(int(clock.now().timestamp()))
+    for job in Job.fetch_many(due, connection=rt.redis):
+        if job is not None:
+            registry.remove(job)
+            rt.queue.enqueue_job(job)
+    run_jobs(rt)
+    return len(due)

@@ -8,14 +8,14 @@ import pytest
 import responses
 
 from stoplight.github import GitHubApp, Status
-from tests.conftest import FakeGitHub
+from tests.conftest import UNPACED, FakeGitHub
 
 STATUS = Status("success", "Green: review queue is flowing", "https://stoplight.example/t")
 
 
 @pytest.fixture
 def app(settings, redis, clock):
-    return GitHubApp(settings, redis, clock, seconds_between_writes=None)
+    return GitHubApp(settings, redis, clock, budget=UNPACED)
 
 
 def test_installation_token_is_cached_until_shortly_before_expiry(app, github, clock):
@@ -27,7 +27,7 @@ def test_installation_token_is_cached_until_shortly_before_expiry(app, github, c
 
     authorizations = [c.request.headers["Authorization"] for c in github.mock.calls]
     assert all(a.startswith("Bearer ") for a in authorizations[:1])  # the JWT
-    assert authorizations[1] == "token ghs_test1"
+    assert authorizations[1] == "token ghs_test1_for_42"
 
 
 def test_cached_token_is_not_stored_in_the_clear(app, github, redis):
@@ -50,7 +50,7 @@ def test_enterprise_host_and_protocol_are_honoured(settings, redis, clock):
     ghe = settings.model_copy(update={"ghe_host": "ghe.example:8443", "ghe_protocol": "http"})
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = FakeGitHub(mock, clock, api="http://ghe.example:8443/api/v3")
-        GitHubApp(ghe, redis, clock, seconds_between_writes=None).installation(42).set_status(
+        GitHubApp(ghe, redis, clock, budget=UNPACED).installation(42).set_status(
             "octo/shop", "a" * 40, STATUS
         )
         urls = [call.request.url for call in mock.calls]

@@ -1,8 +1,8 @@
 """Statuses and labels on GitHub: what each open PR of a team should show, and making it so.
 
 `plan_pull` is pure: a PR record and the team's light in, the wanted status and labels out.
-`TeamEffects.apply` walks the team's open PRs and hands each plan to the client, which skips
-every write that would change nothing.
+`TeamEffects.apply` walks the team's open PRs, most useful first, and hands each plan to the
+client, which skips every write that would change nothing.
 """
 
 from __future__ import annotations
@@ -66,6 +66,15 @@ class TeamMarks:
 class PullPlan:
     status: Status | None  # None: the PR shows no status (a draft)
     labels: tuple[LabelSpec, ...]
+    # Fan-out order, lowest first: a PR whose status blocks or frees its author (held,
+    # errors) before the waiting PRs reviewers look at, before the rest.
+    priority: int = 2
+
+
+@dataclass(frozen=True)
+class Fanout:
+    writes: int
+    finished: bool  # False: dropped part-way because the light it was for is gone
 
 
 def team_url(base_url: str, installation_id: int, team: str) -> str:
@@ -90,7 +99,13 @@ def plan_pull(
             status = Status("pending", held_description(place), target_url)
         else:
             status = Status("success", DESCRIPTIONS[light], target_url)
-    return PullPlan(status=status, labels=tuple(labels))
+    if status is not None and status.state != "success":
+        priority = 0  # held PRs and errors first: they tell people what to do
+    elif record.waiting:
+        priority = 1
+    else:
+        priority = 2
+    return PullPlan(status=status, labels=tuple(labels), priority=priority)
 
 
 def _fit(text: str) -> str:
@@ -107,25 +122,28 @@ class TeamEffects:
         team: str,
         light: Level,
         pulls: list[PullRecord],
-        heartbeat: Callable[[], object] = lambda: None,
+        still_current: Callable[[], bool] = lambda: True,
         *,
         marks: TeamMarks = TeamMarks(),
-    ) -> int:
-        """Bring every open PR of the team in line; returns how many writes went out.
+    ) -> Fanout:
+        """Bring every open PR of the team in line, most useful first.
 
-        `heartbeat` is called after each PR, so a long pass can show it is still alive.
+        `still_current` is asked before each PR: once it says no (a newer light, a lost lock),
+        the rest of the fan-out is dropped, never finished with a light that no longer holds.
         """
         target_url = team_url(self.base_url, self.client.installation_id, team)
+        plans = [
+            (plan_pull(record, light, target_url, marks), record) for record in pulls if record.open
+        ]
+        plans.sort(key=lambda item: (item[0].priority, item[1].repo, item[1].number))
         writes = 0
-        for record in sorted(pulls, key=lambda pull: (pull.repo, pull.number)):
-            if not record.open:
-                continue
-            plan = plan_pull(record, light, target_url, marks)
+        for plan, record in plans:
+            if not still_current():
+                return Fanout(writes, finished=False)
             if plan.status and self.client.set_status(record.repo, record.head_sha, plan.status):
                 writes += 1
             if self.client.sync_labels(
                 record.repo, record.number, record.key, plan.labels, MANAGED_LABELS, record.labels
             ):
                 writes += 1
-            heartbeat()
-        return writes
+        return Fanout(writes, finished=True)

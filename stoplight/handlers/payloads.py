@@ -6,12 +6,15 @@ names the field, and the delivery changes nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from stoplight.changes import PullAction, PullSnapshot
+
+# Bounds keep a forged or broken number from reaching Redis counters (64-bit) or keys.
+Id = Annotated[int, Field(ge=1, lt=2**63)]
+Count = Annotated[int, Field(ge=0, lt=2**31)]
 
 
 class Shape(BaseModel):
@@ -32,7 +35,7 @@ class Head(Shape):
 
 
 class Repository(Shape):
-    id: int
+    id: Id
     full_name: str
 
 
@@ -56,16 +59,17 @@ class PushEvent(Shape):
 
 
 class PullRequest(Shape):
-    number: int
+    number: Count
     title: str
     html_url: str
     state: str
     draft: bool = False
     user: User
     head: Head
-    updated_at: datetime
-    additions: int | None = None
-    deletions: int | None = None
+    updated_at: AwareDatetime
+    created_at: AwareDatetime | None = None
+    additions: Count | None = None
+    deletions: Count | None = None
     labels: list[Label] = []
     requested_reviewers: list[User] = []
 
@@ -100,7 +104,7 @@ class Review(Shape):
     user: User
     state: Literal["approved", "changes_requested", "commented", "dismissed"]
     commit_id: str
-    submitted_at: datetime | None = None
+    submitted_at: AwareDatetime | None = None
 
     @field_validator("state", mode="before")
     @classmethod

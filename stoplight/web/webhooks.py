@@ -24,7 +24,7 @@ def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), header.encode())
 
 
-def _answer(code: int, **fields: str) -> tuple[Response, int]:
+def _answer(code: int, /, **fields: str) -> tuple[Response, int]:
     return jsonify(fields), code
 
 
@@ -67,7 +67,12 @@ def receive() -> tuple[Response, int]:
         outcome = intake.accept(context.redis, context.queue, delivery_id, event, body)
     except RedisError as error:
         log.error("delivery %s not recorded, Redis unreachable: %s", delivery_id, error)
+        context.storage_failed()
         return _answer(503, error="storage unavailable; the delivery can be redelivered")
+    try:
+        context.storage_works()
+    except RedisError as error:  # the delivery is safe; the next one tries again
+        log.error("redelivery after the outage not scheduled yet: %s", error)
     if outcome is intake.Outcome.DUPLICATE:
         return _answer(200, status="duplicate", delivery=delivery_id)
     return _answer(202, status="queued", delivery=delivery_id)

@@ -1,0 +1,159 @@
+"""A small GitHub REST API on 127.0.0.1, for tests that run real worker processes.
+
+`responses` only fakes HTTP inside the test process; a `stoplight worker` subprocess talks to
+this server instead (GHE_HOST/GHE_PROTOCOL point at it). It records every write, serves the
+reads the client makes after a crash, and can hold one status request open so a test can
+kill the worker while that write is in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+
+@dataclass
+class FakeGitHubState:
+    writes: list[tuple[str, str, Any]] = field(default_factory=list)
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    hold_status_number: int | None = None  # the n-th status request (1-based) hangs
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def status_writes(self) -> list[tuple[str, str, str]]:
+        return [
+            (path.rsplit("/", 1)[1], body["state"], body["description"])
+            for method, path, body in self.writes
+            if "/statuses/" in path
+        ]
+
+
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"/app/installations/(\d+)/access_tokens"), "token"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/statuses/(\w+)"), "create_status"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/commits/(\w+)/status"), "combined_status"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/labels"), "create_label"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "add_labels"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "issue_labels"),
+    ("DELETE", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels/(.+)"), "remove_label"),
+]
+
+
+def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+        def do_DELETE(self) -> None:
+            self._route("DELETE")
+
+        def _route(self, method: str) -> None:
+            path = self.path.split("?")[0].removeprefix("/api/v3")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            for verb, pattern, name in ROUTES:
+                match = pattern.fullmatch(path)
+                if verb == method and match:
+                    status, answer = getattr(self, name)(body, *match.groups())
+                    self._send(status, answer)
+                    return
+            self._send(404, {"message": "Not Found"})
+
+        def _send(self, status: int, answer: Any) -> None:
+            data = json.dumps(answer).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass  # the client died waiting: the write happened all the same
+
+        def token(self, body: Any, installation: str) -> tuple[int, Any]:
+            expires = datetime.now(UTC) + timedelta(hours=1)
+            return 201, {"token": f"ghs_local{installation}", "expires_at": expires.isoformat()}
+
+        def create_status(self, body: Any, repo: str, sha: str) -> tuple[int, Any]:
+            with state.lock:
+                state.writes.append(("POST", f"/repos/{repo}/statuses/{sha}", body))
+                state.statuses.setdefault(sha, []).insert(0, body)
+                number = len(state.status_writes())
+            if number == state.hold_status_number:
+                state.held.set()
+                state.release.wait(timeout=30)
+            return 201, {**body, "id": number}
+
+        def combined_status(self, body: Any, repo: str, sha: str) -> tuple[int, Any]:
+            with state.lock:
+                latest: dict[str, dict[str, Any]] = {}
+                for status in state.statuses.get(sha, []):
+                    latest.setdefault(status["context"], status)
+            return 200, {
+                "state": "success",
+                "sha": sha,
+                "total_count": len(latest),
+                "statuses": list(latest.values()),
+            }
+
+        def create_label(self, body: Any, repo: str) -> tuple[int, Any]:
+            with state.lock:
+                state.writes.append(("POST", f"/repos/{repo}/labels", body))
+            return 201, body
+
+        def add_labels(self, body: Any, repo: str, number: str) -> tuple[int, Any]:
+            key = f"{repo}#{number}"
+            with state.lock:
+                state.writes.append(("POST", f"/repos/{repo}/issues/{number}/labels", body))
+                carried = state.labels.setdefault(key, [])
+                carried.extend(name for name in body if name not in carried)
+                return 200, [{"name": name} for name in carried]
+
+        def issue_labels(self, body: Any, repo: str, number: str) -> tuple[int, Any]:
+            with state.lock:
+                return 200, [{"name": name} for name in state.labels.get(f"{repo}#{number}", [])]
+
+        def remove_label(self, body: Any, repo: str, number: str, name: str) -> tuple[int, Any]:
+            key, name = f"{repo}#{number}", unquote(name)
+            with state.lock:
+                state.writes.append(
+                    ("DELETE", f"/repos/{repo}/issues/{number}/labels/{name}", None)
+                )
+                if name in state.labels.get(key, []):
+                    state.labels[key].remove(name)
+                    return 200, []
+            return 404, {"message": "Label does not exist"}
+
+    return Handler
+
+
+@contextmanager
+def serve_fake_github() -> Iterator[tuple[str, FakeGitHubState]]:
+    """Yields (host:port, state) of a fake GitHub listening on 127.0.0.1."""
+    state = FakeGitHubState()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", state
+    finally:
+        state.release.set()
+        server.shutdown()
+        server.server_close()

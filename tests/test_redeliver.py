@@ -1,0 +1,132 @@
+"""Failed deliveries asked for again: after a Redis outage, and by `stoplight redeliver`."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import responses
+from click.testing import CliRunner
+from redis import Redis
+
+from stoplight import runtime
+from stoplight.cli import main
+from stoplight.effects.github import DESCRIPTIONS
+from stoplight.light import Level
+from stoplight.redeliver import parse_duration
+from stoplight.redis_server import EmbeddedRedis
+from stoplight.web import create_app
+from tests.conftest import API, UNPACED, WEBHOOK_SECRET, run_jobs
+from tests.fakes import Pull, body_of, iso, sign
+
+ROOT = re.escape(API) + "(?::443)?"
+DELIVERIES = re.compile(rf"{ROOT}/app/hook/deliveries(\?.*)?$")
+ATTEMPTS = re.compile(rf"{ROOT}/app/hook/deliveries/(\d+)/attempts$")
+
+
+def post(client, event: tuple[str, dict[str, Any]], delivery_id: str):
+    name, payload = event
+    body = body_of(payload)
+    return client.post(
+        "/api/github/webhooks",
+        data=body,
+        headers={
+            "X-GitHub-Event": name,
+            "X-GitHub-Delivery": delivery_id,
+            "X-Hub-Signature-256": sign(WEBHOOK_SECRET, body),
+            "Content-Type": "application/json",
+        },
+    )
+
+
+def _delivery(number: int, guid: str, at, status_code: int) -> dict[str, Any]:
+    return {
+        "id": number,
+        "guid": guid,
+        "delivered_at": iso(at),
+        "status_code": status_code,
+        "event": "pull_request",
+        "redelivery": False,
+    }
+
+
+def test_redis_outage_answers_503_then_redelivers_what_failed(settings, github, clock, tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis", appendonly=True).start()
+    redis = Redis.from_url(server.url)
+    settings = settings.model_copy(update={"redis_url": server.url})
+    client = create_app(settings, redis, clock).test_client()
+    lost, later = Pull(number=1, head_sha="1" * 40), Pull(number=2, head_sha="2" * 40)
+    lost_event = lost.event("opened", clock.now())
+    try:
+        server.stop()
+        assert post(client, lost_event, "lost-1").status_code == 503
+        clock.advance(minutes=5)
+        server.start()
+        assert post(client, later.event("opened", clock.now()), "after-1").status_code == 202
+
+        listed = [
+            _delivery(12, "after-1", clock.now(), 202),
+            _delivery(11, "lost-1", clock.now() - timedelta(minutes=5), 503),
+            _delivery(10, "long-ago", clock.now() - timedelta(hours=1), 503),
+        ]
+        asked: list[int] = []
+
+        def attempt(request):
+            asked.append(int(ATTEMPTS.match(request.url).group(1)))
+            assert post(client, lost_event, "lost-1").status_code == 202  # GitHub sends again
+            return 202, {}, "{}"
+
+        github.mock.add(responses.GET, DELIVERIES, json=listed)
+        github.mock.add_callback(responses.POST, ATTEMPTS, attempt)
+        rt = runtime.Runtime.create(settings, redis, clock, budget=UNPACED)
+        with runtime.installed(rt):
+            run_jobs(rt)
+            run_jobs(rt)  # the deliveries the redelivery brought in
+
+        assert asked == [11]
+        posted = {sha for sha, _, text in github.statuses() if text == DESCRIPTIONS[Level.GREEN]}
+        assert posted == {"1" * 40, "2" * 40}
+    finally:
+        redis.close()
+        server.stop()
+
+
+def test_redeliver_command_pages_back_to_since_and_skips_what_succeeded(settings, github):
+    now = datetime.now(UTC)  # the command reads the wall clock
+    first = [
+        _delivery(9, "ok-after-retry", now - timedelta(minutes=1), 200),
+        _delivery(8, "failed", now - timedelta(minutes=10), 500),
+    ]
+    second = [
+        _delivery(7, "ok-after-retry", now - timedelta(minutes=20), 503),
+        _delivery(6, "too-old", now - timedelta(hours=3), 503),
+    ]
+    pages = iter([first, second])
+
+    def page(request):
+        items = next(pages)
+        link = {"Link": f'<{API}/app/hook/deliveries?per_page=100&cursor=v1_7>; rel="next"'}
+        return 200, link, json.dumps(items)
+
+    asked: list[str] = []
+    github.mock.add_callback(responses.GET, DELIVERIES, page)
+    github.mock.add_callback(
+        responses.POST, ATTEMPTS, lambda r: (asked.append(r.url.split("/")[-2]), (202, {}, "{}"))[1]
+    )
+    env = {"APP_ID": str(settings.app_id), "PRIVATE_KEY": settings.private_key.get_secret_value()}
+    result = CliRunner().invoke(main, ["redeliver", "--since", "2h"], env=env)
+    assert result.exit_code == 0, result.output
+    assert asked == ["8"]
+    assert "3 deliveries" in result.output and "1 redelivered" in result.output
+
+
+def test_since_must_be_a_duration():
+    assert parse_duration("2h") == timedelta(hours=2)
+    assert parse_duration("30m") == timedelta(minutes=30)
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("two hours")
+    result = CliRunner().invoke(main, ["redeliver", "--since", "soon"], env={"APP_ID": "1"})
+    assert result.exit_code == 2 and "--since" in result.output
