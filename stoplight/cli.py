@@ -194,13 +194,12 @@ def sync() -> None:
     """Rebuild the queue state of every installation from the GitHub API."""
     settings = load_settings()
     configure_logging(settings)
-    if not settings.redis_url:
-        raise click.ClickException("stoplight sync needs REDIS_URL (the Redis the app uses)")
-    rt = runtime.Runtime.create(settings)
-    if rt.github is None:
+    if settings.app_id is None or settings.private_key is None:
         raise click.ClickException("stoplight sync needs APP_ID and PRIVATE_KEY")
-    with runtime.installed(rt):
-        report = run_sync(rt)
+    with redis_for(settings) as settings:
+        rt = runtime.Runtime.create(settings)
+        with runtime.installed(rt):
+            report = run_sync(rt)
     if report is None:
         raise click.ClickException("another sync is running; try again when it ends")
     click.echo(
