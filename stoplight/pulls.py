@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from stoplight.changes import PullChange, PullSnapshot, ReviewChange
 
@@ -57,26 +57,14 @@ class Rules(BaseModel):
     ignore_authors: frozenset[str] = frozenset()
 
 
-class PullRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class PullRecord(PullSnapshot):
+    """What the store keeps of a PR: the latest snapshot, with sizes always known, and where
+    the PR stands in its team's queue."""
 
-    repo_id: int
-    repo: str
-    number: int
-    title: str
-    url: str
-    author: str
-    author_is_bot: bool
-    head_sha: str
-    draft: bool
-    open: bool
-    updated_at: datetime
     additions: int = 0
     deletions: int = 0
     excluded_lines: int = 0
-    labels: tuple[str, ...] = ()
-    requested_reviewers: tuple[str, ...] = ()
-    reviews: dict[str, Review] = {}
+    reviews: dict[str, Review] = Field(default_factory=dict)
     team: str
     phase: Phase
     wait_since: datetime | None = None
