@@ -25,6 +25,7 @@ class FakeGitHubState:
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     labels: dict[str, list[str]] = field(default_factory=dict)
+    tokens_issued: int = 0
     hold_status_number: int | None = None  # the n-th status request (1-based) hangs
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -36,6 +37,10 @@ class FakeGitHubState:
             for method, path, body in self.writes
             if "/statuses/" in path
         ]
+
+    def label_writes(self) -> list[tuple[str, str, Any]]:
+        with self.lock:
+            return [write for write in self.writes if "/labels" in write[1]]
 
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -87,6 +92,8 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
                 pass  # the client died waiting: the write happened all the same
 
         def token(self, body: Any, installation: str) -> tuple[int, Any]:
+            with state.lock:
+                state.tokens_issued += 1
             expires = datetime.now(UTC) + timedelta(hours=1)
             return 201, {"token": f"ghs_local{installation}", "expires_at": expires.isoformat()}
 

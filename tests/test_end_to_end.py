@@ -18,8 +18,8 @@ import requests
 from stoplight.effects.github import DESCRIPTIONS
 from stoplight.light import Level
 from tests.conftest import WEBHOOK_SECRET
-from tests.fake_github_server import FakeGitHubServer
 from tests.fakes import FakeClock, Pull, body_of, sign
+from tests.github_server import FakeGitHubState, serve_fake_github
 
 GREEN, YELLOW = DESCRIPTIONS[Level.GREEN], DESCRIPTIONS[Level.YELLOW]
 
@@ -69,8 +69,8 @@ def redis_servers_under(directory: Path) -> list[str]:
 
 
 @pytest.fixture
-def github_server() -> Iterator[FakeGitHubServer]:
-    with FakeGitHubServer() as server:
+def github_server() -> Iterator[tuple[str, FakeGitHubState]]:
+    with serve_fake_github() as server:
         yield server
 
 
@@ -83,7 +83,7 @@ def app_url(tmp_path, github_server, private_key_pem) -> Iterator[str]:
             # One line with literal \n, as hosting dashboards store it.
             "PRIVATE_KEY": private_key_pem.replace("\n", "\\n"),
             "WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "GHE_HOST": github_server.host,
+            "GHE_HOST": github_server[0],
             "GHE_PROTOCOL": "http",
             "PORT": str(port),
             "DATA_DIR": str(tmp_path / "data"),
@@ -121,14 +121,15 @@ def post_delivery(url: str, event: tuple[str, dict], delivery: str, secret: str 
 
 
 def test_deliveries_become_statuses_and_labels(app_url, github_server):
+    github = github_server[1]
     clock = FakeClock(datetime.now(UTC))  # the app process runs on the real clock
     first = Pull(number=1, head_sha="1" * 40, additions=40, deletions=10)
     assert post_delivery(app_url, first.event("opened", clock.now()), "e2e-1").status_code == 202
 
-    wait_for(lambda: github_server.statuses() and github_server.label_writes())
-    wait_for(lambda: len(github_server.label_writes()) >= 2)
-    assert github_server.statuses() == [(first.head_sha, "success", GREEN)]
-    assert [(w.method, w.path, w.body) for w in github_server.label_writes()] == [
+    wait_for(lambda: github.status_writes() and github.label_writes())
+    wait_for(lambda: len(github.label_writes()) >= 2)
+    assert github.status_writes() == [(first.head_sha, "success", GREEN)]
+    assert github.label_writes() == [
         ("POST", "/repos/octo/shop/labels",
          {"name": "size/M", "color": "eebb00", "description": "Changes 30-99 lines"}),
         ("POST", "/repos/octo/shop/issues/1/labels", ["size/M"]),
@@ -145,13 +146,13 @@ def test_deliveries_become_statuses_and_labels(app_url, github_server):
         )
 
     def all_yellow() -> bool:
-        latest = {sha: text for sha, _, text in github_server.statuses()}
+        latest = {sha: text for sha, _, text in github.status_writes()}
         return len(latest) == 4 and set(latest.values()) == {YELLOW}
 
     wait_for(all_yellow)
-    statuses = github_server.statuses()
+    statuses = github.status_writes()
     assert len(statuses) == len(set(statuses))  # nothing posted twice
-    assert github_server.tokens_issued == 1  # one token, reused across jobs
+    assert github.tokens_issued == 1  # one token, reused across jobs
 
 
 def test_serve_without_configuration_answers_on_port_3000(tmp_path):
