@@ -24,6 +24,11 @@ from stoplight.pulls import pull_key as pull_key_of
 LightDecision = Callable[[Measures, LightState | None], LightState]
 
 
+def installation_ids(redis: Redis) -> list[int]:
+    """Every installation the store holds state for, in order."""
+    return sorted(int(i) for i in redis.smembers(keys.INSTALLATIONS))
+
+
 @dataclass(frozen=True)
 class Team:
     key: str  # stable identity inside an installation

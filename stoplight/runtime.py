@@ -15,7 +15,6 @@ from datetime import datetime
 from redis import Redis
 from rq import Queue, Retry
 
-from stoplight import keys
 from stoplight.clock import Clock, SystemClock
 from stoplight.github import GitHubApp
 from stoplight.pacing import GITHUB_BUDGET, WriteBudget
@@ -92,9 +91,6 @@ class Runtime:
             retry=JOB_RETRY,
             job_timeout=timeout,
         )
-
-    def installation_ids(self) -> list[int]:
-        return sorted(int(i) for i in self.redis.smembers(keys.INSTALLATIONS))
 
 
 def job_id(kind: str, installation_id: int, *parts: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,21 +13,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from stoplight import keys
 from stoplight.effects.github import size_label
 from stoplight.light import Level, format_duration
-from stoplight.queue import QueueStore
+from stoplight.queue import QueueStore, installation_ids
 from stoplight.views import TeamView, load_team_view
 
 STYLES = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RED: "bold red"}
-# Held PRs by (installation id, team key); a team not in it holds none.
-HeldCounts = Mapping[tuple[int, str], int]
 
 
 def team_views(redis: Redis, now: datetime) -> list[TeamView]:
     """Every team of every installation, installations and teams in order."""
     views = []
-    for installation_id in sorted(int(i) for i in redis.smembers(keys.INSTALLATIONS)):
+    for installation_id in installation_ids(redis):
         for key in sorted(QueueStore(redis, installation_id).teams()):
             view = load_team_view(redis, installation_id, key, now)
             if view is not None:

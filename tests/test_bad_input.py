@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stoplight import intake, keys, pipeline
-from stoplight.queue import QueueStore
+from stoplight.queue import QueueStore, installation_ids
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo
 
@@ -79,11 +79,11 @@ def test_a_late_delivery_for_a_deleted_installation_changes_nothing(rt, github, 
     deliver(rt, pull.event("opened", clock.now()))
     deleted = {"action": "deleted", "installation": {"id": 42}, "repositories": []}
     deliver(rt, ("installation", deleted))
-    assert 42 not in rt.installation_ids()
+    assert 42 not in installation_ids(rt.redis)
     with caplog.at_level(logging.INFO, logger="stoplight"):
         deliver(rt, pull.event("synchronize", clock.now()))
     assert QueueStore(rt.redis, 42).pull("1001#1") is None
-    assert 42 not in rt.installation_ids()
+    assert 42 not in installation_ids(rt.redis)
     assert "installation 42 was deleted" in caplog.text
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
 from redis.exceptions import RedisError
 
-from stoplight import keys
 from stoplight.clock import SystemClock
 from stoplight.light import format_duration
-from stoplight.queue import QueueStore
+from stoplight.queue import QueueStore, installation_ids
 from stoplight.views import load_team_view
 
 bp = Blueprint("pages", __name__)
@@ -22,7 +21,7 @@ def home() -> str | Response:
         return redirect(url_for("setup.start"))
     teams = []
     if context.redis is not None:
-        for installation_id in sorted(int(i) for i in context.redis.smembers(keys.INSTALLATIONS)):
+        for installation_id in installation_ids(context.redis):
             store = QueueStore(context.redis, installation_id)
             teams += [(installation_id, key, name) for key, name in sorted(store.teams().items())]
     return render_template("home.html", teams=teams)
