@@ -25,8 +25,9 @@ from redis import Redis
 
 from benchmarks.payload import pull_request_body
 from stoplight import intake
+from stoplight.clock import SystemClock
+from stoplight.lanes import BACKLOG, SHARED, Lanes
 from stoplight.redis_server import EmbeddedRedis
-from stoplight.runtime import QUEUE_NAME
 from stoplight.settings import Settings
 from stoplight.web import create_app
 from stoplight.web.webhooks import signature_matches
@@ -51,16 +52,17 @@ def per_call(label: str, count: int, call: object) -> None:
 
 def in_process(server: EmbeddedRedis, body: bytes, count: int) -> None:
     redis = Redis.from_url(server.url)
-    from rq import Queue
-
-    queue = Queue(QUEUE_NAME, connection=redis)
+    lanes = Lanes.on(redis)
+    clock = SystemClock()
     signature = sign(body)
     print(f"in-process, {len(body):,}-byte pull_request delivery:")
     per_call("verify signature", count, lambda: signature_matches(SECRET.encode(), body, signature))
     per_call(
-        "record + enqueue (one Redis transaction)",
+        "choose lane, record + enqueue",
         count,
-        lambda: intake.accept(redis, queue, uuid.uuid4().hex, "pull_request", body),
+        lambda: intake.accept(
+            lanes, uuid.uuid4().hex, "pull_request", body, installation_id=42, now=clock.now()
+        ),
     )
     settings = Settings(_env_file=None, WEBHOOK_SECRET=SECRET, REDIS_URL=server.url)
     client = create_app(settings).test_client()
@@ -121,7 +123,7 @@ def over_http(server: EmbeddedRedis, body: bytes, args: argparse.Namespace) -> N
     finally:
         gunicorn.send_signal(signal.SIGTERM)
         gunicorn.wait()
-    queued = Redis.from_url(server.url).llen(f"rq:queue:{QUEUE_NAME}")
+    queued = sum(Redis.from_url(server.url).llen(f"rq:queue:{lane}") for lane in (SHARED, BACKLOG))
     print(f"HTTP: gunicorn -w {args.workers} (sync), wrk -c{args.connections} {args.seconds}s:")
     for line in result.stdout.splitlines():
         if any(word in line for word in ("Requests/sec", "50%", "99%", "Non-2xx", "requests in")):

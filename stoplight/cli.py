@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 from pydantic import ValidationError
@@ -138,8 +138,15 @@ def replay(file: BinaryIO) -> None:
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
-            delivery_id, event, body = _recorded_delivery(line, number)
-            outcome = intake.accept(rt.redis, rt.queue, delivery_id, event, body)
+            delivery_id, event, payload, body = _recorded_delivery(line, number)
+            outcome = intake.accept(
+                rt.lanes,
+                delivery_id,
+                event,
+                body,
+                installation_id=intake.installation_of(payload),
+                now=rt.clock.now(),
+            )
             queued += outcome is intake.Outcome.QUEUED
             duplicates += outcome is intake.Outcome.DUPLICATE
         with runtime.installed(rt):
@@ -147,7 +154,7 @@ def replay(file: BinaryIO) -> None:
         click.echo(f"{queued} deliveries processed, {duplicates} already seen")
 
 
-def _recorded_delivery(line: bytes, number: int) -> tuple[str, str, bytes]:
+def _recorded_delivery(line: bytes, number: int) -> tuple[str, str, dict[str, Any], bytes]:
     try:
         record = json.loads(line)
         event, payload = record["event"], record["payload"]
@@ -160,7 +167,7 @@ def _recorded_delivery(line: bytes, number: int) -> tuple[str, str, bytes]:
         raise click.ClickException(f"line {number}: event must be a name, payload an object")
     if not intake.valid_delivery_id(delivery_id):
         raise click.ClickException(f"line {number}: {delivery_id!r} is not a delivery id")
-    return delivery_id, event, json.dumps(payload).encode()
+    return delivery_id, event, payload, json.dumps(payload).encode()
 
 
 @main.command("check-config")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from redis import Redis
-from rq import Queue
 
 from stoplight import keys
+from stoplight.lanes import Lanes
 from stoplight.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
@@ -55,20 +56,36 @@ def valid_delivery_id(delivery_id: str) -> bool:
     return DELIVERY_ID.fullmatch(delivery_id) is not None
 
 
-def accept(redis: Redis, queue: Queue, delivery_id: str, event: str, body: bytes) -> Outcome:
-    """Record the delivery and enqueue its processing in one transaction, one round trip.
+def installation_of(payload: dict[str, Any]) -> int:
+    """The installation a delivery names, or 0; only its job lane depends on this."""
+    installation = payload.get("installation")
+    number = installation.get("id") if isinstance(installation, dict) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else 0
+
+
+def accept(
+    lanes: Lanes,
+    delivery_id: str,
+    event: str,
+    body: bytes,
+    *,
+    installation_id: int,
+    now: datetime,
+) -> Outcome:
+    """Record the delivery and enqueue its processing in one transaction.
 
     The job is enqueued even for an id seen before (the transaction cannot branch on the
     record); such a job finds the delivery claimed by the first one and does nothing.
     """
     if not valid_delivery_id(delivery_id):
         raise ValueError(f"delivery id {delivery_id[:100]!r} is not a GitHub delivery id")
-    with redis.pipeline(transaction=True) as pipe:
+    lane = lanes.for_delivery(installation_id, delivery_id, now)
+    with lanes.redis.pipeline(transaction=True) as pipe:
         pipe.multi()
         pipe.eval(_RECORD, 1, keys.delivery(delivery_id), event, body, _TTL_SECONDS)
-        queue.enqueue_call(
+        lane.enqueue_call(
             "stoplight.jobs.process_delivery",
-            args=(delivery_id,),
+            args=(delivery_id, installation_id),
             description=f"process_delivery({event} {delivery_id})",
             retry=JOB_RETRY,
             timeout=JOB_TIMEOUT_SECONDS,

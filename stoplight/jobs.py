@@ -12,10 +12,12 @@ from stoplight.clock import from_timestamp
 from stoplight.effects import slack
 
 
-def process_delivery(delivery_id: str) -> None:
+def process_delivery(delivery_id: str, installation_id: int) -> None:
     job = get_current_job()
     assert job is not None, "runs as an RQ job"
-    pipeline.process_delivery(runtime.current(), delivery_id, job.id)
+    rt = runtime.current()
+    rt.lanes.leave(installation_id, delivery_id)
+    pipeline.process_delivery(rt, delivery_id, job.id)
 
 
 def refresh_team(installation_id: int, team: str) -> None:

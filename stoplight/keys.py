@@ -55,6 +55,11 @@ class InstallationKeys:
         return f"{self.root}:repos"
 
     @property
+    def waiting_deliveries(self) -> str:
+        """Sorted set: the installation's deliveries waiting in the shared job lane."""
+        return f"{self.root}:lane:waiting"
+
+    @property
     def sync_lock(self) -> str:
         return f"{self.root}:sync:lock"
 

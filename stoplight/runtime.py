@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Retry, get_current_job
 
 from stoplight.clock import Clock, SystemClock
 from stoplight.github import GitHubApp
+from stoplight.lanes import Lanes
 from stoplight.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.settings import Settings
 
-QUEUE_NAME = "stoplight"
 # Job-level retries for failures the client's quick retries could not absorb, and for jobs
 # whose worker died (RQ retries an abandoned job only if it has retries left).
 JOB_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
@@ -34,7 +34,7 @@ class Runtime:
     settings: Settings
     redis: Redis
     clock: Clock
-    queue: Queue
+    lanes: Lanes
     github: GitHubApp | None
 
     @classmethod
@@ -55,7 +55,7 @@ class Runtime:
         github = None
         if settings.app_id and settings.private_key:
             github = GitHubApp(settings, redis, clock, budget=budget, sleep=sleep)
-        return cls(settings, redis, clock, Queue(QUEUE_NAME, connection=redis), github)
+        return cls(settings, redis, clock, Lanes.on(redis), github)
 
     def enqueue(
         self,
@@ -64,7 +64,8 @@ class Runtime:
         job_id: str | None = None,
         timeout: int = JOB_TIMEOUT_SECONDS,
     ) -> None:
-        self.queue.enqueue_call(
+        """Run `func` soon, in the lane of the job asking (see `stoplight.lanes`)."""
+        self.lanes.following(get_current_job()).enqueue_call(
             func,
             args=args,
             job_id=job_id,
@@ -81,8 +82,11 @@ class Runtime:
         job_id: str,
         timeout: int = JOB_TIMEOUT_SECONDS,
     ) -> None:
-        """Run `func` at `at`; scheduling the same job id again moves it instead of adding one."""
-        self.queue.enqueue_at(
+        """Run `func` at `at`; scheduling the same job id again moves it instead of adding one.
+
+        Timed jobs all wait in the shared lane, so that one id is one schedule.
+        """
+        self.lanes.shared.enqueue_at(
             at,
             func,
             *args,

@@ -227,6 +227,6 @@ def schedule_next_sync(rt: Runtime) -> None:
 
 
 def ensure_sync_scheduled(rt: Runtime) -> None:
-    scheduled = ScheduledJobRegistry(queue=rt.queue).get_job_ids()
+    scheduled = ScheduledJobRegistry(queue=rt.lanes.shared).get_job_ids()
     if not any(job.startswith(SCHEDULED_SYNC_PREFIX) for job in scheduled):
         schedule_next_sync(rt)

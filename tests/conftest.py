@@ -16,7 +16,6 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis import Redis
-from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
@@ -24,6 +23,7 @@ from stoplight import intake, runtime
 from stoplight.pacing import WriteBudget
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
+from stoplight.worker import build_worker
 from tests.fakes import FakeClock, body_of, iso
 
 API = "https://api.github.com"
@@ -194,16 +194,27 @@ def deliver(
 ) -> None:
     """Take a delivery in as the webhook does, then run every job it sets off."""
     name, payload = event
-    delivery_id = delivery_id or f"d-{next(_delivery_numbers)}"
-    intake.accept(rt.redis, rt.queue, delivery_id, name, body_of(payload))
+    accept(rt, delivery_id or f"d-{next(_delivery_numbers)}", name, body_of(payload))
     run_jobs(rt)
+
+
+def accept(rt: runtime.Runtime, delivery_id: str, name: str, body: bytes) -> intake.Outcome:
+    """Take a delivery in as the webhook does, without running its job."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    owner = intake.installation_of(payload) if isinstance(payload, dict) else 0
+    return intake.accept(
+        rt.lanes, delivery_id, name, body, installation_id=owner, now=rt.clock.now()
+    )
 
 
 _delivery_numbers = itertools.count(1)
 
 
 def run_jobs(rt: runtime.Runtime) -> None:
-    SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, with_scheduler=False)
+    build_worker(rt).work(burst=True, with_scheduler=False)
 
 
 def run_due_jobs(rt: runtime.Runtime, clock: FakeClock) -> int:
@@ -211,11 +222,14 @@ def run_due_jobs(rt: runtime.Runtime, clock: FakeClock) -> int:
 
     RQ's own scheduler compares with the wall clock; tests move time with the fake one.
     """
-    registry = ScheduledJobRegistry(queue=rt.queue)
-    due = registry.get_jobs_to_schedule(int(clock.now().timestamp()))
-    for job in Job.fetch_many(due, connection=rt.redis):
-        if job is not None:
-            registry.remove(job)
-            rt.queue.enqueue_job(job)
+    due = 0
+    for lane in rt.lanes.queues:
+        registry = ScheduledJobRegistry(queue=lane)
+        job_ids = registry.get_jobs_to_schedule(int(clock.now().timestamp()))
+        for job in Job.fetch_many(job_ids, connection=rt.redis):
+            if job is not None:
+                registry.remove(job)
+                lane.enqueue_job(job)
+        due += len(job_ids)
     run_jobs(rt)
-    return len(due)
+    return due

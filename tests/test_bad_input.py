@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from stoplight import intake, keys, pipeline
 from stoplight.queue import QueueStore, installation_ids
-from tests.conftest import deliver
+from tests.conftest import accept, deliver
 from tests.fakes import Pull, Repo
 
 _ids = itertools.count(1)
@@ -23,7 +23,9 @@ def process(rt, name: str, payload: Any) -> None:
     """Take a delivery in and process it, as its job would, without running effects."""
     delivery_id = f"bad-{next(_ids)}"
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    intake.accept(rt.redis, rt.queue, delivery_id, name, body)
+    accept(rt, delivery_id, name, body)
+    owner = intake.installation_of(payload) if isinstance(payload, dict) else 0
+    rt.lanes.leave(owner, delivery_id)
     pipeline.process_delivery(rt, delivery_id, f"job-{delivery_id}")
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 from redis import Redis
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from stoplight import intake, keys
+from stoplight import keys
 from stoplight.effects.github import DESCRIPTIONS
 from stoplight.queue import QueueStore
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.runtime import JOB_TIMEOUT_SECONDS, Runtime, installed
 from stoplight.worker import ABANDON_GRACE_SECONDS, MAINTENANCE_SECONDS, build_worker
-from tests.conftest import UNPACED, WEBHOOK_SECRET, deliver
+from tests.conftest import UNPACED, WEBHOOK_SECRET, accept, deliver
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import FakeGitHubState, serve_fake_github
 
@@ -76,7 +76,7 @@ def test_worker_killed_mid_fan_out_recovers_without_writing_twice(rt, settings, 
         state.hold_status_number = 3
         for pull in pulls:
             event, payload = pull.event("opened", clock.now())
-            intake.accept(rt.redis, rt.queue, f"crash-{pull.number}", event, body_of(payload))
+            accept(rt, f"crash-{pull.number}", event, body_of(payload))
         env = _worker_env(settings, host)
         log = tmp_path / "worker.log"
         with worker_process(env, log) as first:
@@ -89,7 +89,7 @@ def test_worker_killed_mid_fan_out_recovers_without_writing_twice(rt, settings, 
         # and maintenance hands the job back to the queue with one retry fewer.
         rt.redis.delete(keys.InstallationKeys(42).team("octo/shop").effects_lock)
         expired = time.time() + JOB_TIMEOUT_SECONDS + ABANDON_GRACE_SECONDS + 1
-        StartedJobRegistry(queue=rt.queue).cleanup(timestamp=expired)
+        StartedJobRegistry(queue=rt.lanes.shared).cleanup(timestamp=expired)
 
         with worker_process(env, log):
             _wait_for(lambda: _settled(rt.redis, state, pulls, "octo/shop"))
@@ -106,7 +106,7 @@ def test_worker_killed_mid_fan_out_recovers_without_writing_twice(rt, settings, 
 def test_a_dead_workers_job_is_retried_within_a_minute(rt):
     worker = build_worker(rt)
     rt.enqueue("stoplight.jobs.refresh_team", 42, "octo/shop")
-    job = rt.queue.jobs[0]
+    job = rt.lanes.shared.jobs[0]
     assert job.retries_left and job.retries_left > 0
     retry_delay = 2  # the first of JOB_RETRY's intervals
     found_after = worker.get_heartbeat_ttl(job) + MAINTENANCE_SECONDS
@@ -136,7 +136,7 @@ def test_redis_restarted_from_its_append_only_file_keeps_all_state(
         with installed(rt):
             deliver(rt, Pull().event("opened", clock.now()))
         before = contents(redis)
-        scheduled = ScheduledJobRegistry(queue=rt.queue).get_job_ids()
+        scheduled = ScheduledJobRegistry(queue=rt.lanes.shared).get_job_ids()
         assert before and scheduled
         redis.close()
         server.stop()
@@ -144,7 +144,10 @@ def test_redis_restarted_from_its_append_only_file_keeps_all_state(
         redis = Redis.from_url(server.url)
         after = contents(redis)
         assert after == before
-        assert ScheduledJobRegistry(connection=redis, name=rt.queue.name).get_job_ids() == scheduled
+        assert (
+            ScheduledJobRegistry(connection=redis, name=rt.lanes.shared.name).get_job_ids()
+            == scheduled
+        )
         assert QueueStore(redis, 42).measures("octo/shop").waiting == 1
         redis.close()
     finally:

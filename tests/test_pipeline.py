@@ -13,7 +13,7 @@ from stoplight.light import Level
 from stoplight.pipeline import process_delivery
 from stoplight.queue import QueueStore
 from stoplight.runtime import job_id
-from tests.conftest import deliver
+from tests.conftest import accept, deliver
 from tests.fakes import Pull, Repo, body_of
 
 GREEN, YELLOW, RED = (DESCRIPTIONS[level] for level in Level)
@@ -68,7 +68,7 @@ def test_two_jobs_for_one_delivery_process_it_once(rt, github, clock):
     # A repeated id still enqueues a job (the intake transaction cannot branch); it must
     # find the delivery claimed by the first job and do nothing, even when both run at once.
     name, payload = Pull().event("opened", clock.now())
-    intake.accept(rt.redis, rt.queue, "twice", name, body_of(payload))
+    accept(rt, "twice", name, body_of(payload))
     assert intake.claim(rt.redis, "twice", "job-a")
     assert not intake.claim(rt.redis, "twice", "job-b")
     assert intake.claim(rt.redis, "twice", "job-a")  # job-a's own retry
@@ -154,7 +154,7 @@ def test_time_alone_turns_the_light(rt, github, clock):
     deliver(rt, pull.event("opened", clock.now()))
     opened = clock.now()
 
-    scheduled = ScheduledJobRegistry(queue=rt.queue)
+    scheduled = ScheduledJobRegistry(queue=rt.lanes.shared)
     job_ids = scheduled.get_job_ids()
     assert job_ids == [job_id("tick", 42, "octo/shop")]
     assert from_timestamp(

@@ -76,17 +76,17 @@ def headers(posts: list[dict]) -> list[str]:
 
 
 def scheduled_slack_jobs(rt) -> list[Job]:
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.lanes.shared)
     jobs = Job.fetch_many(registry.get_job_ids(), connection=rt.redis)
     return [job for job in jobs if job is not None and ".send_light_notice" in job.func_name]
 
 
 def run_scheduled_notices(rt) -> None:
     """Run the scheduled notice jobs now, as RQ's scheduler would once their time comes."""
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.lanes.shared)
     for job in scheduled_slack_jobs(rt):
         registry.remove(job)
-        rt.queue.enqueue_job(job)
+        rt.lanes.shared.enqueue_job(job)
     run_jobs(rt)
 
 
@@ -181,7 +181,7 @@ def test_rate_limit_reschedules_after_retry_after_then_delivers_once(rt, github,
 
     retries = scheduled_slack_jobs(rt)
     assert len(retries) == 1
-    due = ScheduledJobRegistry(queue=rt.queue).get_scheduled_time(retries[0])
+    due = ScheduledJobRegistry(queue=rt.lanes.shared).get_scheduled_time(retries[0])
     turned_yellow = clock.now() - timedelta(minutes=5)
     assert due.timestamp() == (turned_yellow + timedelta(seconds=30)).timestamp()
 

@@ -191,7 +191,7 @@ def test_a_new_installation_is_synced_and_the_schedule_keeps_one_run_ahead(
     sync.ensure_sync_scheduled(rt)
     scheduled = [
         job
-        for job in ScheduledJobRegistry(queue=rt.queue).get_job_ids()
+        for job in ScheduledJobRegistry(queue=rt.lanes.shared).get_job_ids()
         if job.startswith(sync.SCHEDULED_SYNC_PREFIX)
     ]
     assert len(scheduled) == 1

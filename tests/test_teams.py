@@ -219,7 +219,7 @@ def test_working_hours_schedule_the_light_at_the_working_time_crossing(rt, githu
     clock.moment = datetime(2026, 11, 6, 17, tzinfo=berlin)  # a Friday
     deliver(rt, Pull().event("opened", clock.now()))
 
-    scheduled = ScheduledJobRegistry(queue=rt.queue)
+    scheduled = ScheduledJobRegistry(queue=rt.lanes.shared)
     tick = job_id("tick", 42, "octo/shop")
     at = from_timestamp(scheduled.get_scheduled_time(tick).timestamp())
     assert at == datetime(2026, 11, 11, 14, tzinfo=berlin)  # 24 working hours later

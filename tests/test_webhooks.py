@@ -9,7 +9,7 @@ from redis import Redis
 from rq import Queue
 
 from stoplight import keys
-from stoplight.runtime import QUEUE_NAME
+from stoplight.lanes import SHARED
 from stoplight.settings import Settings
 from stoplight.web import create_app, web_redis
 from stoplight.web.webhooks import signature_matches
@@ -45,7 +45,7 @@ def post(client, payload, *, event="pull_request", delivery="d-1", signature=Non
 
 
 def queued_jobs(redis: Redis) -> int:
-    return Queue(QUEUE_NAME, connection=redis).count
+    return Queue(SHARED, connection=redis).count
 
 
 def opened(clock_moment):

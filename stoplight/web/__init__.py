@@ -10,10 +10,10 @@ from flask import Flask
 from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from rq import Queue
 
 from stoplight.clock import Clock, SystemClock
-from stoplight.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, QUEUE_NAME
+from stoplight.lanes import Lanes
+from stoplight.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
 from stoplight.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class WebContext:
         self.settings = settings
         self.redis = redis
         self.clock = clock
-        self.queue = Queue(QUEUE_NAME, connection=redis) if redis is not None else None
+        self.lanes = Lanes.on(redis) if redis is not None else None
         # Kept in the process, not in Redis: Redis is what is down.
         self._outage_since: datetime | None = None
         self._outage_lock = threading.Lock()
@@ -72,10 +72,10 @@ class WebContext:
         if self._outage_since is None:
             return
         with self._outage_lock:
-            if self._outage_since is None or self.queue is None:
+            if self._outage_since is None or self.lanes is None:
                 return
             start = self._outage_since - OUTAGE_MARGIN
-            self.queue.enqueue_call(
+            self.lanes.shared.enqueue_call(
                 "stoplight.jobs.redeliver_since",
                 args=(start.timestamp(),),
                 job_id=f"redeliver-{int(start.timestamp())}",

@@ -61,10 +61,17 @@ def receive() -> tuple[Response, int]:
         return _answer(200, status="pong", zen=str(payload.get("zen", "")))
     if not router.handles_event(event):
         return _answer(200, status="ignored", reason=f"{event} is not an event stoplight uses")
-    if context.redis is None:
+    if context.lanes is None:
         return _answer(503, error="no Redis configured")
     try:
-        outcome = intake.accept(context.redis, context.queue, delivery_id, event, body)
+        outcome = intake.accept(
+            context.lanes,
+            delivery_id,
+            event,
+            body,
+            installation_id=intake.installation_of(payload),
+            now=context.clock.now(),
+        )
     except RedisError as error:
         log.error("delivery %s not recorded, Redis unreachable: %s", delivery_id, error)
         context.storage_failed()

@@ -1,0 +1,122 @@
+"""Job lanes: one installation's flood cannot starve another's jobs, and nothing is lost."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from rq.registry import ScheduledJobRegistry
+
+from stoplight import pipeline
+from stoplight.lanes import SHARE, STALE
+from stoplight.queue import QueueStore
+from stoplight.worker import Lane, build_worker
+from tests.conftest import accept, run_jobs
+from tests.fakes import Pull, Repo, body_of
+
+FLOOD = Repo(id=2001, full_name="flood/app", installation_id=1)
+QUIET = Repo(id=3001, full_name="quiet/app", installation_id=2)
+
+
+@pytest.fixture
+def processed(monkeypatch) -> list[str]:
+    """Delivery ids in the order their jobs processed them."""
+    order: list[str] = []
+    process = pipeline.process_delivery
+
+    def recording(rt, delivery_id, job_id):
+        order.append(delivery_id)
+        process(rt, delivery_id, job_id)
+
+    monkeypatch.setattr(pipeline, "process_delivery", recording)
+    return order
+
+
+def _open(rt, clock, repo: Repo, number: int) -> str:
+    delivery_id = f"{repo.full_name.replace('/', '-')}-{number}"
+    event, payload = Pull(repo=repo, number=number, head_sha=f"{number:040x}").event(
+        "opened", clock.now()
+    )
+    accept(rt, delivery_id, event, body_of(payload))
+    return delivery_id
+
+
+def test_a_flood_from_one_installation_does_not_starve_another(rt, github, clock, processed):
+    flood = [_open(rt, clock, FLOOD, number) for number in range(1, 121)]
+    quiet = _open(rt, clock, QUIET, 1)
+    assert rt.lanes.shared.count == SHARE + 1  # the flood's first deliveries, then the quiet one
+    assert rt.lanes.backlog.count == len(flood) - SHARE
+
+    run_jobs(rt)
+
+    # Taken first come, first served, the quiet delivery would have been the 121st.
+    assert processed.index(quiet) <= 2 * SHARE
+    # Nothing of the flood is lost in the backlog.
+    assert sorted(processed) == sorted([*flood, quiet])
+    assert len(QueueStore(rt.redis, 1).open_pulls("flood/app")) == len(flood)
+    assert QueueStore(rt.redis, 2).measures("quiet/app").waiting == 1
+
+
+def test_work_a_backlog_job_sets_off_stays_in_the_backlog(rt, github, clock):
+    for number in range(1, SHARE + 2):
+        _open(rt, clock, FLOOD, number)
+    backlog_job = rt.lanes.backlog.jobs[0]
+    assert rt.lanes.following(backlog_job) == rt.lanes.backlog
+    assert rt.lanes.following(rt.lanes.shared.jobs[0]) == rt.lanes.shared
+    assert rt.lanes.following(None) == rt.lanes.shared
+
+
+def test_a_count_left_by_a_lost_job_is_forgotten(rt, clock):
+    # Deliveries counted as waiting whose jobs never start (say Redis lost them) would
+    # otherwise keep the installation in the backlog for good.
+    for number in range(SHARE):
+        assert rt.lanes.for_delivery(1, f"lost-{number}", clock.now()) == rt.lanes.shared
+    assert rt.lanes.for_delivery(1, "next", clock.now()) == rt.lanes.backlog
+    clock.advance(seconds=STALE.total_seconds() + 1)
+    assert rt.lanes.for_delivery(1, "later", clock.now()) == rt.lanes.shared
+
+
+def test_a_job_leaving_the_lane_makes_room(rt, clock):
+    for number in range(SHARE):
+        rt.lanes.for_delivery(1, f"d-{number}", clock.now())
+    rt.lanes.leave(1, "d-0")
+    assert rt.lanes.for_delivery(1, "d-new", clock.now()) == rt.lanes.shared
+    # A repeated delivery id is counted once.
+    assert rt.lanes.for_delivery(1, "d-new", clock.now()) == rt.lanes.shared
+
+
+def test_an_idle_worker_takes_a_job_in_either_lane(rt, clock):
+    rt.lanes.backlog.enqueue_call("stoplight.jobs.refresh_team", args=(1, "flood/app"))
+    worker = build_worker(rt)
+    started = time.monotonic()
+    taken = Lane.dequeue_any(worker.queues, 5, connection=rt.redis)
+    assert taken is not None and taken[1].name == rt.lanes.backlog.name
+    assert time.monotonic() - started < 1
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_retried(
+    rt, github, clock, processed
+):
+    delivery_id = _open(rt, clock, QUIET, 1)
+    worker = build_worker(rt)
+    taken = Lane.dequeue_any(worker.queues, None, connection=rt.redis)
+    assert taken is not None
+    job, lane = taken
+    # The worker dies here: the job is in no lane, but in the lane's intermediate list.
+    assert lane.count == 0
+    assert job.id in lane.intermediate_queue.get_job_ids()
+
+    # Maintenance notes the job, and a minute on hands it back with one retry fewer.
+    worker.clean_registries()
+    first_seen = lane.intermediate_queue.get_first_seen_key(job.id)
+    rt.redis.set(first_seen, time.time() - timedelta(minutes=2).total_seconds())
+    worker.clean_registries()
+    scheduled = ScheduledJobRegistry(queue=lane)
+    assert scheduled.get_job_ids() == [job.id]
+
+    scheduled.remove(job)
+    lane.enqueue_job(job)
+    run_jobs(rt)
+    assert processed == [delivery_id]
+    assert QueueStore(rt.redis, 2).measures("quiet/app").waiting == 1
