@@ -9,6 +9,7 @@ import json
 import logging
 from datetime import timedelta
 from fnmatch import fnmatchcase
+from typing import TypeVar
 
 from pydantic import ValidationError
 from redis.lock import Lock
@@ -46,6 +47,8 @@ EFFECTS_LOCK_SECONDS = 30
 EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 # A head commit's file list never changes; keep it as long as a PR plausibly stays open.
 FILES_TTL = timedelta(days=30)
+
+PullOrReview = TypeVar("PullOrReview", PullChange, ReviewChange)
 
 
 def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
@@ -109,7 +112,7 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         return
     settings = repo_configs(rt, installation_id).team_of_repo(change.pull.repo)
     if settings.size_exclude and rt.github is not None:
-        change = _with_excluded_lines(rt, installation_id, change, settings.size_exclude)
+        change = with_excluded_lines(rt, installation_id, change, settings.size_exclude)
     team = Team(key=settings.key, name=settings.name)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())
@@ -127,9 +130,9 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     refresh_team(rt, installation_id, team.key)
 
 
-def _with_excluded_lines(
-    rt: Runtime, installation_id: int, change: PullChange | ReviewChange, exclude: tuple[str, ...]
-) -> PullChange | ReviewChange:
+def with_excluded_lines(
+    rt: Runtime, installation_id: int, change: PullOrReview, exclude: tuple[str, ...]
+) -> PullOrReview:
     """The change with the lines of excluded files counted, listing files once per head sha."""
     assert rt.github is not None
     pull = change.pull

@@ -154,11 +154,18 @@ class QueueStore:
         )
         return {before.team for before in moved if before is not None and before.team != team.key}
 
+    def stored_repositories(self) -> dict[int, str]:
+        """The repositories of the PRs the store holds: name by id."""
+        return {record.repo_id: record.repo for _, record in self._scan_pulls()}
+
     def _repository_pulls(self, repo: str) -> list[str]:
-        # A scan of the installation's PRs: configuration changes and removals are rare.
+        return [name for name, record in self._scan_pulls() if record.repo == repo]
+
+    def _scan_pulls(self) -> list[tuple[str, PullRecord]]:
+        # A scan of the installation's PRs: configuration changes, removals and syncs are rare.
         names = list(self.redis.scan_iter(match=self.keys.pull("*"), count=500))
         records = zip(names, self.redis.mget(names) if names else [], strict=True)
-        return [name for name, raw in records if (r := _load(raw)) and r.repo == repo]
+        return [(name, record) for name, raw in records if (record := _load(raw)) is not None]
 
     def _rewrite(
         self, name: str, change: Callable[[PullRecord], PullRecord | None]

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("BASE_URL", "base_url")
     )
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
+    sync_interval_hours: float = Field(default=6, gt=0, validation_alias="SYNC_INTERVAL_HOURS")
 
     @field_validator("private_key", mode="before")
     @classmethod

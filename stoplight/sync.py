@@ -19,14 +19,18 @@ from stoplight import keys
 from stoplight.changes import PullChange, PullSnapshot, ReviewChange
 from stoplight.github import InstallationClient
 from stoplight.handlers.payloads import PullRequest, Repository, Review
-from stoplight.pipeline import SYNC_TIMEOUT_SECONDS, refresh_team, repo_configs
+from stoplight.pipeline import (
+    SYNC_TIMEOUT_SECONDS,
+    refresh_team,
+    repo_configs,
+    with_excluded_lines,
+)
 from stoplight.pulls import PullRecord, pull_key
 from stoplight.queue import QueueStore, Team
 from stoplight.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-SYNC_INTERVAL = timedelta(hours=6)
 SCHEDULED_SYNC_PREFIX = "sync-all-"
 PAGE = {"per_page": 100}
 VERDICTS = ("approved", "changes_requested", "dismissed")
@@ -89,7 +93,7 @@ def sync_installation(
                 pipe.sadd(store.keys.repositories, *(repo.id for repo in repos))
             pipe.execute()
         report.installations += 1
-        touched: set[str] = set()
+        touched = _forget_unlisted(store, repos)
         for repo in repos:
             touched |= _sync_repository(rt, client, store, repo, report)
     finally:
@@ -98,6 +102,17 @@ def sync_installation(
         refresh_team(rt, installation_id, team)
         report.teams.add((installation_id, team))
     return report
+
+
+def _forget_unlisted(store: QueueStore, repos: list[Repository]) -> set[str]:
+    """Drop the PRs of repositories the installation no longer grants: a missed removal."""
+    listed = {repo.id for repo in repos}
+    touched: set[str] = set()
+    for repo_id, name in sorted(store.stored_repositories().items()):
+        if repo_id not in listed:
+            touched |= store.forget_repository(name)
+            log.info("%s: no longer granted to installation %s", name, store.installation_id)
+    return touched
 
 
 def _sync_repository(
@@ -155,9 +170,10 @@ def _sync_pull(
     settings = repo_configs(rt, store.installation_id).team_of_repo(snapshot.repo)
     team = Team(key=settings.key, name=settings.name)
     now = rt.clock.now()
-    changes: list[PullChange | ReviewChange] = [
-        PullChange(action="edited", pull=snapshot, at=_wait_start(pull, reviews))
-    ]
+    edited = PullChange(action="edited", pull=snapshot, at=_wait_start(pull, reviews))
+    if settings.size_exclude:
+        edited = with_excluded_lines(rt, store.installation_id, edited, settings.size_exclude)
+    changes: list[PullChange | ReviewChange] = [edited]
     for review in reviews:
         assert review.submitted_at is not None
         changes.append(
@@ -217,7 +233,8 @@ def _close(rt: Runtime, store: QueueStore, record: PullRecord) -> set[str]:
 
 def schedule_next_sync(rt: Runtime) -> None:
     """Keep one scheduled sync ahead; its id names its minute, so racing schedulers agree."""
-    at = (rt.clock.now() + SYNC_INTERVAL).replace(second=0, microsecond=0)
+    interval = timedelta(hours=rt.settings.sync_interval_hours)
+    at = (rt.clock.now() + interval).replace(second=0, microsecond=0)
     rt.schedule(
         at,
         "stoplight.jobs.scheduled_sync",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from stoplight.cli import main
 from stoplight.pulls import Phase
 from stoplight.queue import QueueStore
 from tests.conftest import API, deliver, run_jobs
-from tests.fakes import Pull, iso
+from tests.fakes import Pull, Repo, iso
 
 ROOT = re.escape(API) + "(?::443)?"
 
@@ -207,3 +208,45 @@ def test_the_sync_command_reports_what_it_read(rt, settings, github, reads, cloc
     result = CliRunner().invoke(main, ["sync"], env=env)
     assert result.exit_code == 0, result.output
     assert "synced 1 installations, 1 repositories, 5 open PRs (0 found closed)" in result.output
+
+
+def test_a_pr_known_only_from_a_sync_counts_lines_as_its_team_says(rt, github, reads, clock):
+    github.put_config("octo/shop", "size: {exclude: ['*.lock']}")
+    github.pull_files[("octo/shop", 1)] = [("yarn.lock", 800, 0), ("src/app.py", 40, 10)]
+    reads.add(Pull(additions=840, deletions=10), clock.now())  # its opening was missed
+
+    sync.sync_all(rt)
+    run_jobs(rt)
+    assert QueueStore(rt.redis, 42).measures("octo/shop").lines == 50
+    assert ("POST", "/repos/octo/shop/issues/1/labels", ["size/M"]) in github.writes()
+
+
+def test_sync_drops_a_repository_the_installation_no_longer_grants(rt, github, reads, clock):
+    _opened_queue(rt, reads, clock)
+    gone = Pull(repo=Repo(id=1002, full_name="octo/gone"), head_sha="9" * 40)
+    deliver(rt, gone.event("opened", clock.now()))
+    store = QueueStore(rt.redis, 42)
+    assert store.measures("octo/gone").waiting == 1
+
+    sync.sync_all(rt)  # the `installation_repositories` removal was missed
+    run_jobs(rt)
+    assert store.pull("1002#1") is None
+    assert store.measures("octo/gone").waiting == 0
+    assert store.measures("octo/shop").waiting == 4
+
+
+def test_the_sync_interval_comes_from_the_environment(rt, clock):
+    rt.settings = rt.settings.model_copy(update={"sync_interval_hours": 1.5})
+    sync.ensure_sync_scheduled(rt)
+    registry = ScheduledJobRegistry(queue=rt.lanes.shared)
+    [scheduled] = registry.get_job_ids()
+    expected = (clock.now() + timedelta(hours=1.5)).replace(second=0, microsecond=0)
+    assert registry.get_scheduled_time(scheduled) == expected
+
+
+def test_a_sync_interval_that_is_not_positive_is_refused():
+    result = CliRunner().invoke(main, ["status"], env={"SYNC_INTERVAL_HOURS": "0"})
+    assert result.exit_code == 1
+    assert "invalid environment: SYNC_INTERVAL_HOURS: Input should be greater than 0" in (
+        result.output
+    )
