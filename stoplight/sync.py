@@ -4,7 +4,9 @@ Webhooks get lost (an outage, a bug, a wiped Redis); a sync reads the truth and 
 through the same store and transitions as deliveries, so it corrects drift and, thanks to the
 write ledgers, posts no status that did not change. It spends little: one conditional list
 call per repository (a 304 costs nothing and skips the repository), no per-PR GET but for the
-size of a PR whose head the store has not seen, and the reviews of PRs that changed.
+size of a PR whose head the store has not seen (and that head's date, when a verdict on an
+older commit says the PR started waiting again at a push), and the reviews of PRs that
+changed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from github import GithubException
 from rq.registry import ScheduledJobRegistry
 
 from stoplight import keys
@@ -160,7 +163,8 @@ def _sync_pull(
     record = store.pull(pull_key(repo.id, pull.number))
     if record is not None and record.updated_at >= snapshot.updated_at:
         return set()  # the store has seen this PR as it is now
-    if record is None or record.head_sha != snapshot.head_sha:
+    new_head = record is None or record.head_sha != snapshot.head_sha
+    if new_head:
         # The list answer carries no sizes; a PR whose head is new to the store needs its own.
         sizes = client.read_json(f"/repos/{repo.full_name}/pulls/{pull.number}")
         snapshot = snapshot.model_copy(
@@ -170,7 +174,8 @@ def _sync_pull(
     settings = repo_configs(rt, store.installation_id).team_of_repo(snapshot.repo)
     team = Team(key=settings.key, name=settings.name)
     now = rt.clock.now()
-    edited = PullChange(action="edited", pull=snapshot, at=_wait_start(pull, reviews))
+    started = _wait_start(client, repo.full_name, pull, reviews, new_head)
+    edited = PullChange(action="edited", pull=snapshot, at=started)
     if settings.size_exclude:
         edited = with_excluded_lines(rt, store.installation_id, edited, settings.size_exclude)
     changes: list[PullChange | ReviewChange] = [edited]
@@ -201,16 +206,36 @@ def _reviews(client: InstallationClient, repo: str, number: int) -> list[Review]
     return sorted(decided, key=lambda review: review.submitted_at or datetime.min)
 
 
-def _wait_start(pull: PullRequest, reviews: list[Review]) -> datetime:
-    """When the PR last started waiting, as far as the API tells without reading commits:
-    its opening, or the latest verdict on an older commit (a push came after it)."""
-    moments = [pull.created_at or pull.updated_at]
-    moments += [
+def _wait_start(
+    client: InstallationClient, repo: str, pull: PullRequest, reviews: list[Review], new_head: bool
+) -> datetime:
+    """When the PR last started waiting: its opening or, when a verdict on an older commit
+    came since, the push of its head. The push is read (as the head commit's date, never
+    before that verdict) only for a head new to the store: for a known head the store keeps
+    the wait it already has."""
+    opened = pull.created_at or pull.updated_at
+    older = [
         review.submitted_at
         for review in reviews
         if review.submitted_at is not None and review.commit_id != pull.head.sha
     ]
-    return max(moments)
+    if not older:
+        return opened
+    since = max(opened, *older)
+    pushed = _commit_date(client, repo, pull.head.sha) if new_head else None
+    return max(since, pushed) if pushed is not None else since
+
+
+def _commit_date(client: InstallationClient, repo: str, sha: str) -> datetime | None:
+    try:
+        commit = client.read_json(f"/repos/{repo}/commits/{sha}")
+        date = datetime.fromisoformat(commit["commit"]["committer"]["date"])
+    except (GithubException, KeyError, TypeError, ValueError) as error:
+        log.info(
+            "%s@%s: commit date unknown (%s); the wait counts from the verdict", repo, sha, error
+        )
+        return None
+    return date if date.tzinfo is not None else None
 
 
 def _stored_open(store: QueueStore, repo: str) -> list[PullRecord]:

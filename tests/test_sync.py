@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ class GitHubReads:
         self.installations = installations
         self.pulls: dict[str, dict[int, dict[str, Any]]] = {}
         self.reviews: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.commit_dates: dict[str, datetime] = {}
         query = r"(\?.*)?$"
         mock.add_callback(
             responses.GET, re.compile(rf"{ROOT}/app/installations{query}"), self._apps
@@ -46,6 +47,11 @@ class GitHubReads:
             responses.GET,
             re.compile(rf"{ROOT}/repos/([^/]+/[^/]+)/pulls/(\d+)/reviews{query}"),
             self._reviews,
+        )
+        mock.add_callback(
+            responses.GET,
+            re.compile(rf"{ROOT}/repos/[^/]+/[^/]+/commits/(\w+){query}"),
+            self._commit,
         )
 
     def add(self, pull: Pull, at, reviews: list[dict[str, Any]] = ()) -> None:
@@ -82,6 +88,13 @@ class GitHubReads:
     def _one(self, request: Any) -> tuple[int, dict[str, str], str]:
         _, _, owner, name, _, number = self._path(request).split("/")
         return 200, {}, json.dumps(self.pulls[f"{owner}/{name}"][int(number)])
+
+    def _commit(self, request: Any) -> tuple[int, dict[str, str], str]:
+        sha = self._path(request).rpartition("/")[2]
+        if sha not in self.commit_dates:
+            return 404, {}, json.dumps({"message": "No commit found for SHA"})
+        committer = {"name": "Ada", "date": iso(self.commit_dates[sha])}
+        return 200, {}, json.dumps({"sha": sha, "commit": {"committer": committer}})
 
     def _reviews(self, request: Any) -> tuple[int, dict[str, str], str]:
         _, _, owner, name, _, number, _ = self._path(request).split("/")
@@ -250,3 +263,19 @@ def test_a_sync_interval_that_is_not_positive_is_refused():
     assert "invalid environment: SYNC_INTERVAL_HOURS: Input should be greater than 0" in (
         result.output
     )
+
+
+def test_a_pr_pushed_to_after_a_verdict_waits_from_the_push(rt, github, reads, clock):
+    opened = clock.now()
+    verdict, push = opened + timedelta(days=1), opened + timedelta(days=2)
+    pushed, unknown = Pull(number=1, head_sha="b" * 40), Pull(number=2, head_sha="c" * 40)
+    for pull in (pushed, unknown):
+        reads.add(pull, opened, [_review("bob", "CHANGES_REQUESTED", "a" * 40, verdict)])
+        reads.pulls["octo/shop"][pull.number]["updated_at"] = iso(push)
+    reads.commit_dates["b" * 40] = push  # the other head's commit cannot be read
+    clock.advance(days=2, hours=1)
+
+    sync.sync_all(rt)
+    store = QueueStore(rt.redis, 42)
+    assert store.pull("1001#1").wait_since == push
+    assert store.pull("1001#2").wait_since == verdict  # never before the verdict it answers
