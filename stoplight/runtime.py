@@ -22,8 +22,12 @@ from stoplight.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.settings import Settings
 
 # Job-level retries for failures the client's quick retries could not absorb, and for jobs
-# whose worker died (RQ retries an abandoned job only if it has retries left).
-JOB_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+# whose worker died (RQ retries an abandoned job only if it has retries left). Spaced out to
+# five minutes, they outlast about three hours of GitHub or Slack failing; a job that fails
+# longer ends in RQ's failed registry, and the scheduled sync restores what it missed.
+# RQ takes the intervals from the end of the list as retries run out, so it has one for each.
+_RETRY_INTERVALS = [2, 10, 30, 60, 120] + [300] * 35
+JOB_RETRY = Retry(max=len(_RETRY_INTERVALS), interval=_RETRY_INTERVALS)
 # Every job is short (an effects pass hands over to a fresh job well before this); a short
 # timeout lets a dead worker's job be found and retried within a minute.
 JOB_TIMEOUT_SECONDS = 25

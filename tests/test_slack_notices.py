@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -237,12 +237,9 @@ def test_without_slack_settings_no_notice_job_runs(rt, github, clock, fake_slack
 
 
 def test_unreachable_slack_is_retried_by_the_job_until_it_answers(rt, github, clock, bot):
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    reachable, rt.settings = (
-        rt.settings,
-        rt.settings.model_copy(update={"slack_api_url": f"http://127.0.0.1:{port}/api/"}),
+    reachable = rt.settings
+    rt.settings = rt.settings.model_copy(
+        update={"slack_api_url": f"http://127.0.0.1:{_closed_port()}/api/"}
     )
     open_pulls(rt, clock, 4)
     assert bot.attempts == [] and len(scheduled_slack_jobs(rt)) == 1
@@ -250,6 +247,30 @@ def test_unreachable_slack_is_retried_by_the_job_until_it_answers(rt, github, cl
     rt.settings = reachable
     run_scheduled_notices(rt)
     assert headers(bot.posts()) == ["🟡 octo/shop is yellow: review queue filling"]
+
+
+def test_a_slack_outage_of_hours_delays_the_notice_but_does_not_lose_it(rt, github, clock, bot):
+    reachable = rt.settings
+    rt.settings = rt.settings.model_copy(
+        update={"slack_api_url": f"http://127.0.0.1:{_closed_port()}/api/"}
+    )
+    open_pulls(rt, clock, 4)
+    outage = timedelta(0)
+    while outage < timedelta(hours=2):
+        [retry] = scheduled_slack_jobs(rt)
+        due = ScheduledJobRegistry(queue=rt.lanes.shared).get_scheduled_time(retry)
+        outage += due - datetime.now(UTC)  # RQ's wait before this retry
+        run_scheduled_notices(rt)
+
+    rt.settings = reachable
+    run_scheduled_notices(rt)
+    assert headers(bot.posts()) == ["🟡 octo/shop is yellow: review queue filling"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return closed.getsockname()[1]
 
 
 def test_a_bot_with_neither_team_channel_nor_webhook_posts_nothing(rt, github, clock, fake_slack):
