@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from redis import Redis
+from redis.commands.core import Script
 from rq import Queue
 from rq.job import Job
 
@@ -28,6 +29,7 @@ BACKLOG = "stoplight-backlog"
 SHARE = 10
 # A delivery counted as waiting for longer than this is taken to be gone.
 STALE = timedelta(minutes=10)
+_STALE_MS = int(STALE.total_seconds() * 1000)
 
 # KEYS[1]: the installation's waiting deliveries (sorted set, by ms). ARGV: delivery id,
 # now (ms), stale-before (ms), share, key lifetime (ms). Returns 1 for the shared lane.
@@ -45,10 +47,12 @@ return 1
 class Lanes:
     shared: Queue
     backlog: Queue
+    _choose: Script
 
     @classmethod
     def on(cls, redis: Redis) -> Lanes:
-        return cls(Queue(SHARED, connection=redis), Queue(BACKLOG, connection=redis))
+        shared, backlog = Queue(SHARED, connection=redis), Queue(BACKLOG, connection=redis)
+        return cls(shared, backlog, redis.register_script(_CHOOSE))
 
     @property
     def redis(self) -> Redis:
@@ -61,10 +65,9 @@ class Lanes:
     def for_delivery(self, installation_id: int, delivery_id: str, now: datetime) -> Queue:
         """The lane for a new delivery; the shared lane counts it until `leave`."""
         now_ms = int(now.timestamp() * 1000)
-        stale_before = now_ms - int(STALE.total_seconds() * 1000)
-        shared = self.redis.register_script(_CHOOSE)(
+        shared = self._choose(
             [keys.InstallationKeys(installation_id).waiting_deliveries],
-            [delivery_id, now_ms, stale_before, SHARE, int(STALE.total_seconds() * 1000)],
+            [delivery_id, now_ms, now_ms - _STALE_MS, SHARE, _STALE_MS],
         )
         return self.shared if shared else self.backlog
 
