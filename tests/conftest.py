@@ -200,14 +200,18 @@ def deliver(
 
 def accept(rt: runtime.Runtime, delivery_id: str, name: str, body: bytes) -> intake.Outcome:
     """Take a delivery in as the webhook does, without running its job."""
+    return intake.accept(
+        rt.lanes, delivery_id, name, body, installation_id=owner_of(body), now=rt.clock.now()
+    )
+
+
+def owner_of(body: bytes) -> int:
+    """The installation a body names, as intake sees it; 0 for a body that is no JSON object."""
     try:
         payload = json.loads(body)
     except ValueError:
-        payload = None
-    owner = intake.installation_of(payload) if isinstance(payload, dict) else 0
-    return intake.accept(
-        rt.lanes, delivery_id, name, body, installation_id=owner, now=rt.clock.now()
-    )
+        return 0
+    return intake.installation_of(payload) if isinstance(payload, dict) else 0
 
 
 _delivery_numbers = itertools.count(1)

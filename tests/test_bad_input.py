@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stoplight import intake, keys, pipeline
+from stoplight import keys, pipeline
 from stoplight.queue import QueueStore, installation_ids
-from tests.conftest import accept, deliver
+from tests.conftest import accept, deliver, owner_of
 from tests.fakes import Pull, Repo
 
 _ids = itertools.count(1)
@@ -24,8 +24,7 @@ def process(rt, name: str, payload: Any) -> None:
     delivery_id = f"bad-{next(_ids)}"
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     accept(rt, delivery_id, name, body)
-    owner = intake.installation_of(payload) if isinstance(payload, dict) else 0
-    rt.lanes.leave(owner, delivery_id)
+    rt.lanes.leave(owner_of(body), delivery_id)
     pipeline.process_delivery(rt, delivery_id, f"job-{delivery_id}")
 
 
