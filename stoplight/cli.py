@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,6 @@ import click
 from pydantic import ValidationError
 from redis import Redis
 from rich.console import Console
-from waitress.server import create_server
 
 from stoplight import config, intake, runtime, slack, terminal
 from stoplight.clock import SystemClock
@@ -25,6 +23,7 @@ from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.sync import sync_all as run_sync
 from stoplight.web import create_app
+from stoplight.web.serving import WebServer
 from stoplight.worker import run_worker
 
 log = logging.getLogger("stoplight")
@@ -93,17 +92,14 @@ def serve() -> None:
             log.warning(
                 "not configured: open %s/setup to register the GitHub App", settings.base_url
             )
-        server = create_server(
-            create_app(settings), host=settings.host, port=settings.port, threads=8
-        )
-        web = threading.Thread(target=server.run, name="web", daemon=True)
+        web = WebServer(create_app(settings), host=settings.host, port=settings.port)
         web.start()
         log.info("listening on http://%s:%s%s", settings.host, settings.port, settings.webhook_path)
         try:
             with runtime.installed(rt):
                 run_worker(rt)
         finally:
-            server.close()
+            web.stop()
 
 
 @main.command()
