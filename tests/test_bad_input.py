@@ -53,16 +53,26 @@ def test_missing_and_mistyped_fields_are_logged_and_change_nothing(rt, github, c
     huge["pull_request"]["additions"] = 10**30
     no_installation = copy.deepcopy(payload)
     del no_installation["installation"]
+    # Values that would end up in an API path: /repos//contents, /statuses/x, /issues/0.
+    nameless = copy.deepcopy(payload)
+    nameless["repository"]["full_name"] = ""
+    not_a_sha = copy.deepcopy(payload)
+    not_a_sha["pull_request"]["head"]["sha"] = "../../labels"
+    number_zero = copy.deepcopy(payload)
+    number_zero["pull_request"]["number"] = 0
+    bad = (missing, mistyped, naive_time, huge, no_installation, nameless, not_a_sha, number_zero)
     with caplog.at_level(logging.INFO, logger="stoplight"):
-        for bad in (missing, mistyped, naive_time, huge, no_installation):
-            process(rt, name, bad)
+        for each in bad:
+            process(rt, name, each)
         process(rt, name, b"[1, 2]")
         process(rt, name, b"not json")
     assert state_of(rt) == before
     ignored = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
-    assert len(ignored) == 7
+    assert len(ignored) == 10
     assert any("pull_request.head: Field required" in line for line in ignored)
     assert any("installation.id: missing" in line for line in ignored)
+    assert any("repository.full_name: String should match" in line for line in ignored)
+    assert any("pull_request.head.sha: String should match" in line for line in ignored)
 
 
 def test_unknown_action_is_logged_and_changes_nothing(rt, github, clock, caplog):

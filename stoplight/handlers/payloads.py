@@ -15,6 +15,11 @@ from stoplight.changes import PullAction, PullSnapshot
 # Bounds keep a forged or broken number from reaching Redis counters (64-bit) or keys.
 Id = Annotated[int, Field(ge=1, lt=2**63)]
 Count = Annotated[int, Field(ge=0, lt=2**31)]
+Number = Annotated[int, Field(ge=1, lt=2**31)]
+# Both go into API paths, so a forged value must not reach another route ("/repos//...").
+FullName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+# SHA-1 today, SHA-256 for repositories that use it.
+Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")]
 
 
 class Shape(BaseModel):
@@ -31,12 +36,12 @@ class Label(Shape):
 
 
 class Head(Shape):
-    sha: str
+    sha: Sha
 
 
 class Repository(Shape):
     id: Id
-    full_name: str
+    full_name: FullName
 
 
 class PushedRepository(Repository):
@@ -59,7 +64,7 @@ class PushEvent(Shape):
 
 
 class PullRequest(Shape):
-    number: Count
+    number: Number
     title: str
     html_url: str
     state: str
@@ -103,7 +108,7 @@ class PullRequestEvent(Shape):
 class Review(Shape):
     user: User
     state: Literal["approved", "changes_requested", "commented", "dismissed"]
-    commit_id: str
+    commit_id: Sha
     submitted_at: AwareDatetime | None = None
 
     @field_validator("state", mode="before")
