@@ -27,6 +27,13 @@ from stoplight.worker import build_worker
 from tests.fakes import FakeClock, body_of, iso
 
 API = "https://api.github.com"
+
+
+def api_root(api: str = API) -> str:
+    """The API's base URL as a regex: PyGithub names the port (":443") in some URLs."""
+    return re.escape(api) + "(?::443)?"
+
+
 WEBHOOK_SECRET = "It's a Secret to Everybody"
 # Most tests are about what is written, not when: they write without a budget.
 UNPACED = WriteBudget(min_gap=timedelta(0), per_minute=10**9, per_hour=10**9)
@@ -95,15 +102,16 @@ class FakeGitHub:
         self.tokens_issued = 0
         self.files: dict[tuple[str, str], str] = {}
         self.pull_files: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
-        root = re.escape(api) + "(?::443)?"  # PyGithub names the port for some calls
+        root = api_root(api)
+        # Routes a test may replace to make GitHub fail or throttle.
+        self.status_route = re.compile(rf"{root}/repos/[^/]+/[^/]+/statuses/\w+")
+        self.new_label_route = re.compile(rf"{root}/repos/[^/]+/[^/]+/labels")
         self._token_numbers = itertools.count(1)
         mock.add_callback(
             responses.POST, re.compile(rf"{root}/app/installations/\d+/access_tokens"), self._token
         )
-        mock.add_callback(
-            responses.POST, re.compile(rf"{root}/repos/[^/]+/[^/]+/statuses/\w+"), self._ok
-        )
-        mock.add_callback(responses.POST, re.compile(rf"{root}/repos/[^/]+/[^/]+/labels"), self._ok)
+        mock.add_callback(responses.POST, self.status_route, self._ok)
+        mock.add_callback(responses.POST, self.new_label_route, self._ok)
         mock.add_callback(
             responses.POST, re.compile(rf"{root}/repos/[^/]+/[^/]+/issues/\d+/labels"), self._ok
         )

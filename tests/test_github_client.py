@@ -61,7 +61,7 @@ def test_enterprise_host_and_protocol_are_honoured(settings, redis, clock):
 def test_existing_label_is_not_an_error(app, github):
     github.mock.replace(
         responses.POST,
-        re.compile(r"https://api\.github\.com(?::443)?/repos/[^/]+/[^/]+/labels"),
+        github.new_label_route,
         status=422,
         json={"message": "Validation Failed", "errors": [{"code": "already_exists"}]},
     )

@@ -11,10 +11,8 @@ import responses
 from stoplight import keys
 from stoplight.queue import QueueStore
 from stoplight.web import MAX_BODY_BYTES, create_app
-from tests.conftest import API, WEBHOOK_SECRET, deliver, run_due_jobs
+from tests.conftest import WEBHOOK_SECRET, deliver, run_due_jobs
 from tests.fakes import Pull, Repo, sign
-
-STATUSES = re.compile(rf"{re.escape(API)}(?::443)?/repos/[^/]+/[^/]+/statuses/\w+")
 
 
 def _status_tokens(github) -> list[tuple[str, str]]:
@@ -80,8 +78,10 @@ def test_a_body_over_25_mb_is_refused(settings, redis):
 
 
 def test_secrets_stay_out_of_logs_errors_and_redis(rt, github, clock, settings, caplog):
-    github.mock.remove(responses.POST, STATUSES)
-    github.mock.add(responses.POST, STATUSES, status=500, json={"message": "Server Error"})
+    github.mock.remove(responses.POST, github.status_route)
+    github.mock.add(
+        responses.POST, github.status_route, status=500, json={"message": "Server Error"}
+    )
     caplog.set_level(logging.DEBUG)
     pull = Pull()
     deliver(rt, pull.event("opened", clock.now()))  # the status fails: errors get logged

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from datetime import timedelta
 
 import pytest
@@ -17,11 +16,10 @@ from stoplight.github import throttled_until
 from stoplight.light import Level
 from stoplight.pacing import GITHUB_BUDGET, Pacer, WriteBudget
 from stoplight.queue import QueueStore
-from tests.conftest import API, deliver, run_due_jobs
+from tests.conftest import deliver, run_due_jobs
 from tests.fakes import Pull
 
 GREEN = DESCRIPTIONS[Level.GREEN]
-STATUSES = re.compile(rf"{re.escape(API)}(?::443)?/repos/[^/]+/[^/]+/statuses/\w+")
 
 
 def _within_budget(granted: list[float], budget: WriteBudget) -> None:
@@ -100,8 +98,8 @@ def test_secondary_limit_pauses_writes_then_every_status_lands(rt, github, clock
             return 403, headers, json.dumps({"message": "You have exceeded a secondary rate limit"})
         return 201, {}, request.body
 
-    github.mock.remove(responses.POST, STATUSES)
-    github.mock.add_callback(responses.POST, STATUSES, throttle_once)
+    github.mock.remove(responses.POST, github.status_route)
+    github.mock.add_callback(responses.POST, github.status_route, throttle_once)
     first, second = Pull(number=1, head_sha="a" * 40), Pull(number=2, head_sha="b" * 40)
     deliver(rt, first.event("opened", clock.now()))
     assert len(refused) == 1 and github.statuses() == [("a" * 40, "success", GREEN)]
@@ -128,8 +126,8 @@ def test_502_three_times_then_success_posts_the_status_once(rt, github, clock, m
         status = next(answers, 201)
         return status, {}, request.body if status == 201 else '{"message": "Bad Gateway"}'
 
-    github.mock.remove(responses.POST, STATUSES)
-    github.mock.add_callback(responses.POST, STATUSES, flaky)
+    github.mock.remove(responses.POST, github.status_route)
+    github.mock.add_callback(responses.POST, github.status_route, flaky)
     pull = Pull()
     deliver(rt, pull.event("opened", clock.now()))
     attempts = [call for call in github.mock.calls if "/statuses/" in call.request.url]

@@ -19,10 +19,10 @@ from stoplight.light import Level
 from stoplight.redeliver import parse_duration
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.web import create_app
-from tests.conftest import API, UNPACED, WEBHOOK_SECRET, run_jobs
+from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, run_jobs
 from tests.fakes import Pull, body_of, iso, sign
 
-ROOT = re.escape(API) + "(?::443)?"
+ROOT = api_root()
 DELIVERIES = re.compile(rf"{ROOT}/app/hook/deliveries(\?.*)?$")
 ATTEMPTS = re.compile(rf"{ROOT}/app/hook/deliveries/(\d+)/attempts$")
 

@@ -16,10 +16,10 @@ from stoplight import keys, sync
 from stoplight.cli import main
 from stoplight.pulls import Phase
 from stoplight.queue import QueueStore
-from tests.conftest import API, deliver, run_jobs
+from tests.conftest import api_root, deliver, run_jobs
 from tests.fakes import Pull, Repo, iso
 
-ROOT = re.escape(API) + "(?::443)?"
+ROOT = api_root()
 
 
 class GitHubReads:
