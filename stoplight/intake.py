@@ -17,6 +17,7 @@ from redis import Redis
 
 from stoplight import keys
 from stoplight.lanes import Lanes
+from stoplight.router import installation_id_of
 from stoplight.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,7 @@ def valid_delivery_id(delivery_id: str) -> bool:
 
 def installation_of(payload: dict[str, Any]) -> int:
     """The installation a delivery names, or 0; only its job lane depends on this."""
-    installation = payload.get("installation")
-    number = installation.get("id") if isinstance(installation, dict) else None
-    return number if isinstance(number, int) and not isinstance(number, bool) else 0
+    return installation_id_of(payload) or 0
 
 
 def accept(

@@ -32,13 +32,18 @@ class Delivery:
 
     @property
     def installation_id(self) -> int | None:
-        installation = self.payload.get("installation")
-        if not isinstance(installation, dict):
-            return None
-        value = installation.get("id")
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
-            return value
+        return installation_id_of(self.payload)
+
+
+def installation_id_of(payload: dict[str, Any]) -> int | None:
+    """The installation a payload names, if it names a valid one."""
+    installation = payload.get("installation")
+    if not isinstance(installation, dict):
         return None
+    value = installation.get("id")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return value
+    return None
 
 
 Handler = Callable[[Delivery], Iterable[Change]]
