@@ -29,9 +29,9 @@ EVENT_FIELD = "event"
 BODY_FIELD = "body"
 
 # The event field marks an id as seen; a second delivery with the id records nothing.
-_RECORD = """
-if redis.call('HSETNX', KEYS[1], 'event', ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'body', ARGV[2])
+_RECORD = f"""
+if redis.call('HSETNX', KEYS[1], '{EVENT_FIELD}', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], '{BODY_FIELD}', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -80,6 +80,8 @@ def accept(
         raise ValueError(f"delivery id {delivery_id[:100]!r} is not a GitHub delivery id")
     lane = lanes.for_delivery(installation_id, delivery_id, now)
     with lanes.redis.pipeline(transaction=True) as pipe:
+        # RQ's enqueue calls multi() on a pipeline not yet marked as in one, and redis-py
+        # refuses that once a command is buffered.
         pipe.multi()
         pipe.eval(_RECORD, 1, keys.delivery(delivery_id), event, body, _TTL_SECONDS)
         lane.enqueue_call(
