@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
 from redis.exceptions import RedisError
 
-from stoplight.clock import SystemClock
 from stoplight.light import format_duration
 from stoplight.queue import QueueStore, installation_ids
 from stoplight.views import load_team_view
@@ -32,7 +31,7 @@ def team(installation_id: int, team: str) -> str:
     context = current_app.extensions["stoplight"]
     if context.redis is None:
         abort(503)
-    view = load_team_view(context.redis, installation_id, team, SystemClock().now())
+    view = load_team_view(context.redis, installation_id, team, context.clock.now())
     if view is None:
         abort(404)
     return render_template("team.html", view=view)
