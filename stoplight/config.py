@@ -23,7 +23,6 @@ from stoplight.pulls import Rules
 
 CONFIG_PATH = ".github/stoplight.yml"
 ERROR_PREFIX = f"Invalid {CONFIG_PATH}:"
-STATUS_LIMIT = 140  # GitHub's limit on a status description
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"(\d+)([smhd])")
 DEFAULT_COOLDOWN = timedelta(minutes=10)
@@ -211,11 +210,6 @@ class Invalid:
     def message(self) -> str:
         """One line naming the first bad key: what a status and `check-config` show."""
         return f"{ERROR_PREFIX} {'; '.join(str(error) for error in self.errors)}"
-
-    @property
-    def status_description(self) -> str:
-        message = self.message
-        return message if len(message) <= STATUS_LIMIT else message[: STATUS_LIMIT - 1] + "…"
 
 
 DEFAULT_CONFIG = Config()

@@ -11,10 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from stoplight.config import STATUS_LIMIT
 from stoplight.github import InstallationClient, LabelSpec, Status
 from stoplight.light import Level
 from stoplight.pulls import PullRecord
+from stoplight.text import clip
+
+STATUS_LIMIT = 140  # GitHub's limit on a status description
 
 DESCRIPTIONS = {
     Level.GREEN: "Green: review queue is flowing",
@@ -94,7 +96,7 @@ def plan_pull(
     if record.open and not record.draft:
         error = marks.errors.get(record.repo)
         if error is not None:
-            status = Status(state="error", description=_fit(error), target_url=target_url)
+            status = Status("error", clip(error, STATUS_LIMIT), target_url)
         elif place is not None:
             status = Status("pending", held_description(place), target_url)
         else:
@@ -106,10 +108,6 @@ def plan_pull(
     else:
         priority = 2
     return PullPlan(status=status, labels=tuple(labels), priority=priority)
-
-
-def _fit(text: str) -> str:
-    return text if len(text) <= STATUS_LIMIT else text[: STATUS_LIMIT - 1] + "…"
 
 
 class TeamEffects:

@@ -14,6 +14,7 @@ from typing import Any
 from stoplight.effects.github import size_label
 from stoplight.light import Level, LightState, format_duration
 from stoplight.slack import Message
+from stoplight.text import clip
 from stoplight.views import TeamView, WaitingPull
 
 # Block Kit's limits, and how much of each PR a notice shows.
@@ -69,16 +70,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, MAX_HEADER_TEXT)}}
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, MAX_HEADER_TEXT)}}
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_TEXT)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION_TEXT)}}
 
 
 def _call_to_action(view: TeamView, context: NoticeContext) -> str:
@@ -137,7 +134,7 @@ def _limit(value: Any, show: Any) -> str:
 def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
     record = pull.record
     link = f"*<{record.url}|{record.repo}#{record.number}>*"
-    title = escape(_clip(record.title, MAX_TITLE))
+    title = escape(clip(record.title, MAX_TITLE))
     size = f"{size_label(record.lines).name} ({record.lines:,} lines)"
     reviewers = ", ".join(_mention(login, users) for login in record.requested_reviewers)
     details = f"waiting {format_duration(pull.waited)} · {size} · reviewers: {reviewers or 'none'}"
@@ -164,11 +161,11 @@ def _fallback(view: TeamView, listed: tuple[WaitingPull, ...], context: NoticeCo
     headline = f"{ICONS[view.level]} {escape(HEADLINES[view.level].format(name=view.name))}."
     if view.level is Level.GREEN:
         lasted = format_duration(_lasted(view, context))
-        return _clip(f"{headline} All clear after {lasted}.", MAX_SECTION_TEXT)
+        return clip(f"{headline} All clear after {lasted}.", MAX_SECTION_TEXT)
     waiting = f"{view.measures.waiting} PRs waiting, oldest {format_duration(view.oldest)}."
     pulls = ", ".join(f"<{p.record.url}|{p.record.repo}#{p.record.number}>" for p in listed)
     advice = "Stop starting new work; review first" if view.level is Level.RED else "Review"
-    return _clip(
+    return clip(
         f"{headline} {waiting} {advice}: {pulls}" if pulls else f"{headline} {waiting}",
         MAX_SECTION_TEXT,
     )
