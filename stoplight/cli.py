@@ -18,7 +18,7 @@ from rich.console import Console
 
 from stoplight import config, intake, runtime, slack, terminal
 from stoplight.clock import SystemClock
-from stoplight.redeliver import parse_duration, redeliver_failed
+from stoplight.redeliver import redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.sync import sync_all as run_sync
@@ -218,7 +218,7 @@ def redeliver(since: str) -> None:
     settings = load_settings()
     configure_logging(settings)
     try:
-        window = parse_duration(since)
+        window = config.parse_duration(since)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--since") from None
     if settings.app_id is None or settings.private_key is None:

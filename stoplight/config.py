@@ -29,16 +29,23 @@ DEFAULT_COOLDOWN = timedelta(minutes=10)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_duration(value: object) -> object:
+def parse_duration(text: str) -> timedelta:
     """`30s`, `15m`, `24h`, `2d` (or a combination such as `1d12h`) -> timedelta."""
+    compact = text.replace(" ", "")
+    if not re.fullmatch(r"(\d+[smhd])+", compact):
+        raise ValueError(f"{text!r} is not a duration such as 30s, 15m, 24h or 2d")
+    return sum(
+        (timedelta(**{_UNITS[unit]: int(n)}) for n, unit in _DURATION.findall(compact)),
+        timedelta(0),
+    )
+
+
+def _duration_field(value: object) -> object:
+    """A duration in the file, or a timedelta already (a default)."""
+    if isinstance(value, str):
+        return parse_duration(value)
     if isinstance(value, timedelta) or value is None:
         return value
-    text = str(value).replace(" ", "")
-    if isinstance(value, str) and re.fullmatch(r"(\d+[smhd])+", text):
-        return sum(
-            (timedelta(**{_UNITS[unit]: int(n)}) for n, unit in _DURATION.findall(text)),
-            timedelta(0),
-        )
     raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 24h or 2d")
 
 
@@ -63,7 +70,7 @@ def _timezone(value: object) -> object:
     return str(value)
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Duration = Annotated[timedelta, BeforeValidator(_duration_field)]
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
 Count = Annotated[int, Field(ge=0)]
 

@@ -9,7 +9,6 @@ since a delivery answered 503 was never recorded.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,18 +21,8 @@ from stoplight.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DURATION = re.compile(r"(\d+)([smhd])")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # GitHub keeps deliveries for three days; older ones cannot be redelivered.
 OLDEST_REDELIVERABLE = timedelta(days=3)
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `2h`, `3d`."""
-    match = DURATION.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 3d")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,10 @@ import responses
 from click.testing import CliRunner
 from redis import Redis
 
-from stoplight import runtime
+from stoplight import config, runtime
 from stoplight.cli import main
 from stoplight.effects.github import DESCRIPTIONS
 from stoplight.light import Level
-from stoplight.redeliver import parse_duration
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.web import create_app
 from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, run_jobs
@@ -124,9 +123,9 @@ def test_redeliver_command_pages_back_to_since_and_skips_what_succeeded(settings
 
 
 def test_since_must_be_a_duration():
-    assert parse_duration("2h") == timedelta(hours=2)
-    assert parse_duration("30m") == timedelta(minutes=30)
+    assert config.parse_duration("2h") == timedelta(hours=2)
+    assert config.parse_duration("30m") == timedelta(minutes=30)
     with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("two hours")
+        config.parse_duration("two hours")
     result = CliRunner().invoke(main, ["redeliver", "--since", "soon"], env={"APP_ID": "1"})
     assert result.exit_code == 2 and "--since" in result.output
