@@ -20,6 +20,7 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight import keys
 from stoplight.changes import PullChange, PullSnapshot, ReviewChange
+from stoplight.clock import parse_github_time
 from stoplight.github import InstallationClient
 from stoplight.handlers.payloads import PullRequest, Repository, Review
 from stoplight.pipeline import (
@@ -229,13 +230,12 @@ def _wait_start(
 def _commit_date(client: InstallationClient, repo: str, sha: str) -> datetime | None:
     try:
         commit = client.read_json(f"/repos/{repo}/commits/{sha}")
-        date = datetime.fromisoformat(commit["commit"]["committer"]["date"])
-    except (GithubException, KeyError, TypeError, ValueError) as error:
+        return parse_github_time(commit["commit"]["committer"]["date"])
+    except (GithubException, AttributeError, KeyError, TypeError, ValueError) as error:
         log.info(
             "%s@%s: commit date unknown (%s); the wait counts from the verdict", repo, sha, error
         )
         return None
-    return date if date.tzinfo is not None else None
 
 
 def _stored_open(store: QueueStore, repo: str) -> list[PullRecord]:
