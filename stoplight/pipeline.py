@@ -26,7 +26,7 @@ from stoplight.changes import (
 from stoplight.config import TeamSettings
 from stoplight.effects import slack as slack_notices
 from stoplight.effects.github import TeamEffects, TeamMarks
-from stoplight.github import WriteDeferred
+from stoplight.github import InstallationClient, WriteDeferred
 from stoplight.handlers import router
 from stoplight.light import Level, LightState, Measures, Verdict, evaluate
 from stoplight.pulls import PullRecord
@@ -110,9 +110,10 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         return
     if not _accepts(rt, installation_id, change.pull):
         return
-    settings = repo_configs(rt, installation_id).team_of_repo(change.pull.repo)
-    if settings.size_exclude and rt.github is not None:
-        change = with_excluded_lines(rt, installation_id, change, settings.size_exclude)
+    configs = repo_configs(rt, installation_id)
+    settings = configs.team_of_repo(change.pull.repo)
+    if settings.size_exclude and configs.client is not None:
+        change = with_excluded_lines(configs.client, change, settings.size_exclude)
     team = Team(key=settings.key, name=settings.name)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())
@@ -131,18 +132,17 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
 
 
 def with_excluded_lines(
-    rt: Runtime, installation_id: int, change: PullOrReview, exclude: tuple[str, ...]
+    client: InstallationClient, change: PullOrReview, exclude: tuple[str, ...]
 ) -> PullOrReview:
     """The change with the lines of excluded files counted, listing files once per head sha."""
-    assert rt.github is not None
     pull = change.pull
     if not pull.open:
         return change
-    cache = keys.InstallationKeys(installation_id).files(pull.repo, pull.head_sha)
-    cached = rt.redis.get(cache)
+    cache = client.keys.files(pull.repo, pull.head_sha)
+    cached = client.redis.get(cache)
     if cached is None:
-        files = rt.github.installation(installation_id).changed_files(pull.repo, pull.number)
-        rt.redis.set(cache, json.dumps(files), ex=FILES_TTL)
+        files = client.changed_files(pull.repo, pull.number)
+        client.redis.set(cache, json.dumps(files), ex=FILES_TTL)
     else:
         files = json.loads(cached)
     excluded = sum(lines for path, lines in files if excluded_path(path, exclude))

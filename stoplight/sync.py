@@ -11,7 +11,10 @@ changed.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -98,8 +101,10 @@ def sync_installation(
             pipe.execute()
         report.installations += 1
         touched = _forget_unlisted(store, repos)
+        # Read once, and only if some repository's PR list changed.
+        stored_open = functools.cache(functools.partial(_stored_open, store))
         for repo in repos:
-            touched |= _sync_repository(rt, client, store, repo, report)
+            touched |= _sync_repository(rt, client, store, repo, stored_open, report)
     finally:
         lock.release()
     for team in sorted(touched):
@@ -124,6 +129,7 @@ def _sync_repository(
     client: InstallationClient,
     store: QueueStore,
     repo: Repository,
+    stored_open: Callable[[], dict[str, list[PullRecord]]],
     report: SyncReport,
 ) -> set[str]:
     report.repositories += 1
@@ -144,7 +150,7 @@ def _sync_repository(
         listed.add(pull.number)
         touched |= _sync_pull(rt, client, store, repo, pull)
         report.pulls += 1
-    for record in _stored_open(store, repo.full_name):
+    for record in stored_open().get(repo.full_name, []):
         if record.number not in listed:
             touched |= _close(rt, store, record)
             report.closed += 1
@@ -178,7 +184,7 @@ def _sync_pull(
     started = _wait_start(client, repo.full_name, pull, reviews, new_head)
     edited = PullChange(action="edited", pull=snapshot, at=started)
     if settings.size_exclude:
-        edited = with_excluded_lines(rt, store.installation_id, edited, settings.size_exclude)
+        edited = with_excluded_lines(client, edited, settings.size_exclude)
     changes: list[PullChange | ReviewChange] = [edited]
     for review in reviews:
         assert review.submitted_at is not None
@@ -238,10 +244,13 @@ def _commit_date(client: InstallationClient, repo: str, sha: str) -> datetime | 
         return None
 
 
-def _stored_open(store: QueueStore, repo: str) -> list[PullRecord]:
-    return [
-        record for team in store.teams() for record in store.open_pulls(team) if record.repo == repo
-    ]
+def _stored_open(store: QueueStore) -> dict[str, list[PullRecord]]:
+    """The PRs the store holds open, by repository."""
+    by_repo: dict[str, list[PullRecord]] = defaultdict(list)
+    for team in store.teams():
+        for record in store.open_pulls(team):
+            by_repo[record.repo].append(record)
+    return by_repo
 
 
 def _close(rt: Runtime, store: QueueStore, record: PullRecord) -> set[str]:
