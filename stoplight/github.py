@@ -352,9 +352,8 @@ class InstallationClient:
         ledger = self.keys.labels_on(pull_key)
         intent = self.keys.sending(ledger)
         recorded, interrupted = self.redis.mget(ledger, intent)
-        issue = self.github().get_repo(repo).get_issue(number)
         if interrupted:  # a worker died mid-write: what the PR carries is unknown, so read it
-            seen = [label.name for label in issue.get_labels()]
+            seen = [label.name for label in self._issue(repo, number).get_labels()]
             recorded = None
         current = set(json.loads(recorded)) if recorded else {n for n in seen if n in managed}
         wanted_by_name = {label.name: label for label in wanted}
@@ -367,6 +366,7 @@ class InstallationClient:
         if not recorded:
             record()
         if to_add or to_remove:
+            issue = self._issue(repo, number)
             for label in to_add:
                 self._ensure_label(repo, label)
             if to_add:
@@ -382,6 +382,10 @@ class InstallationClient:
                 record()
             log.info("labels on %s#%s: +%s -%s", repo, number, sorted(wanted_by_name), to_remove)
         return bool(to_add or to_remove)
+
+    def _issue(self, repo: str, number: int) -> Issue:
+        # Called only when labels are read or written: the client it needs costs a token.
+        return self.github().get_repo(repo).get_issue(number)
 
     def _ensure_label(self, repo: str, label: LabelSpec) -> None:
         known = self.keys.labels_in_repo(repo)
