@@ -64,11 +64,14 @@ def team_view(
     )
 
 
-def load_team_view(redis: Redis, installation_id: int, team: str, now: datetime) -> TeamView | None:
-    """The team's view with its configured policy, or None for a team never seen."""
+def load_team_view(
+    redis: Redis, installation_id: int, team: str, now: datetime, policy: Policy | None = None
+) -> TeamView | None:
+    """The team's view with `policy`, by default its configured one; None for a team never seen."""
     store = QueueStore(redis, installation_id)
     name = store.teams().get(team)
     if name is None:
         return None
-    policy = RepoConfigs(redis, installation_id).team(team).policy
+    if policy is None:
+        policy = RepoConfigs(redis, installation_id).team(team).policy
     return team_view(store, team, name, policy, now)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from stoplight import keys, slack
 from stoplight.clock import from_timestamp
+from stoplight.config import TeamSettings
 from stoplight.effects.github import team_url
 from stoplight.effects.slack_blocks import NoticeContext, light_notice, red_fingerprint
 from stoplight.light import Level, LightState
@@ -47,18 +47,6 @@ ADVICE = {
     "no_active_hooks": "the incoming webhook is turned off: check SLACK_WEBHOOK_URL",
     "channel_is_archived": "the incoming webhook's channel is archived",
 }
-
-
-@dataclass(frozen=True)
-class SlackTarget:
-    channel: str | None  # None: the incoming webhook, if there is one
-    users: Mapping[str, str] = field(default_factory=dict)  # GitHub login -> Slack member id
-
-
-def slack_target(rt: Runtime, installation_id: int, team: str) -> SlackTarget:
-    """Where the team's notices go: its configured channel, or the incoming webhook."""
-    settings = RepoConfigs(rt.redis, installation_id).team(team)
-    return SlackTarget(channel=settings.slack_channel, users=settings.slack_users)
 
 
 def light_identity(state: LightState) -> str:
@@ -112,19 +100,20 @@ def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChang
     if not _still_current(store, team, change.current):
         log.info("team %s: notice of %s dropped, the light changed again", team, change.identity)
         return
-    client, target = SlackClient(rt.settings), slack_target(rt, installation_id, team)
-    if not client.can_post(target.channel):
+    # The team's channel, or (None) the incoming webhook if there is one.
+    client, settings = SlackClient(rt.settings), _team_settings(rt, installation_id, team)
+    if not client.can_post(settings.slack_channel):
         log.debug("team %s: no Slack channel and no webhook, no notice", team)
         return
     record = store.keys.team(team).slack_notice(change.identity)
     if not rt.redis.set(record, PENDING, nx=True, px=CLAIM_TTL):
         _check_claim_later(rt, installation_id, team, change, record)
         return
-    view = _view(rt, installation_id, team)
+    view = _view(rt, installation_id, team, settings)
     url = _team_url(rt, installation_id, team)
-    context = NoticeContext(change.previous, target.users, url)
+    context = NoticeContext(change.previous, settings.slack_users, url)
     try:
-        posted = client.post(target.channel, light_notice(view, context))
+        posted = client.post(settings.slack_channel, light_notice(view, context))
     except SlackError as error:
         rt.redis.delete(record)
         job = "stoplight.jobs.send_light_notice"
@@ -148,13 +137,13 @@ def update_red_notice(rt: Runtime, installation_id: int, team: str) -> None:
     sent = _recall(rt, record)
     if sent is None or sent.posted.ts is None:
         return  # not posted yet (the post will show the queue as it is then), or not editable
-    view = _view(rt, installation_id, team)
+    settings = _team_settings(rt, installation_id, team)
+    view = _view(rt, installation_id, team, settings)
     fingerprint = red_fingerprint(view)
     if sent.fingerprint == fingerprint:
         return
-    target = slack_target(rt, installation_id, team)
     url = _team_url(rt, installation_id, team)
-    context = NoticeContext(sent.previous, target.users, url)
+    context = NoticeContext(sent.previous, settings.slack_users, url)
     try:
         SlackClient(rt.settings).update(sent.posted, light_notice(view, context))
     except SlackError as error:
@@ -251,8 +240,12 @@ def _report_once(rt: Runtime, error: SlackRejected) -> None:
         log.error("%s: %s. Notices to it are not sent until this is fixed.", error, advice)
 
 
-def _view(rt: Runtime, installation_id: int, team: str) -> TeamView:
-    view = load_team_view(rt.redis, installation_id, team, rt.clock.now())
+def _team_settings(rt: Runtime, installation_id: int, team: str) -> TeamSettings:
+    return RepoConfigs(rt.redis, installation_id).team(team)
+
+
+def _view(rt: Runtime, installation_id: int, team: str, settings: TeamSettings) -> TeamView:
+    view = load_team_view(rt.redis, installation_id, team, rt.clock.now(), settings.policy)
     assert view is not None, "a team with a light has been seen"
     return view
 
