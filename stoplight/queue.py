@@ -114,6 +114,9 @@ class QueueStore:
         """The team's held lane, first in line first."""
         return [m.decode() for m in self.redis.zrange(self.keys.team(team).held, 0, -1)]
 
+    def held_count(self, team: str) -> int:
+        return self.redis.zcard(self.keys.team(team).held)
+
     def _reindex(self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None) -> None:
         if before is not None:
             old = self.keys.team(before.team)

@@ -60,7 +60,7 @@ def team_view(
         oldest=measures.oldest(now, policy.calendar),
         policy=policy,
         waiting=waiting,
-        held=len(store.held_keys(team)),
+        held=store.held_count(team),
     )
 
 
