@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from rich.text import Text
 from stoplight.effects.github import size_label
 from stoplight.light import Level, format_duration
 from stoplight.queue import QueueStore, installation_ids
-from stoplight.views import TeamView, load_team_view
+from stoplight.views import TeamView, limit_text, load_team_view
 
 STYLES = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RED: "bold red"}
 
@@ -61,25 +61,21 @@ def _measures(view: TeamView) -> Table:
         table.add_column(column, justify="left" if column == "measure" else "right")
     yellow, red = view.limits(Level.YELLOW), view.limits(Level.RED)
     table.add_row(
-        "waiting", str(view.measures.waiting), _limit(yellow.waiting), _limit(red.waiting)
+        "waiting", str(view.measures.waiting), limit_text(yellow.waiting), limit_text(red.waiting)
     )
     table.add_row(
         "oldest wait",
         format_duration(view.oldest),
-        _limit(yellow.oldest, format_duration),
-        _limit(red.oldest, format_duration),
+        limit_text(yellow.oldest, format_duration),
+        limit_text(red.oldest, format_duration),
     )
     table.add_row(
         "lines",
         f"{view.measures.lines:,}",
-        _limit(yellow.lines, "{:,}".format),
-        _limit(red.lines, "{:,}".format),
+        limit_text(yellow.lines, "{:,}".format),
+        limit_text(red.lines, "{:,}".format),
     )
     return table
-
-
-def _limit(value: Any, show: Callable[[Any], str] = str) -> str:
-    return "off" if value is None else show(value)
 
 
 def _pulls(view: TeamView) -> Table | Text:

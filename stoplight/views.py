@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from redis import Redis
 
@@ -13,6 +15,7 @@ from stoplight.queue import QueueStore
 from stoplight.teams import RepoConfigs
 
 PULLS_SHOWN = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class TeamView:
         limits = self.policy.thresholds(level)
         assert limits is not None
         return limits
+
+
+def limit_text(value: T | None, show: Callable[[T], str] = str) -> str:
+    """A threshold as the views print it: "off" when the team set none."""
+    return "off" if value is None else show(value)
 
 
 def team_view(

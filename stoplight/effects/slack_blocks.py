@@ -15,7 +15,7 @@ from stoplight.effects.github import size_label
 from stoplight.light import Level, LightState, format_duration
 from stoplight.slack import Message
 from stoplight.text import clip
-from stoplight.views import TeamView, WaitingPull
+from stoplight.views import TeamView, WaitingPull, limit_text
 
 # Block Kit's limits, and how much of each PR a notice shows.
 MAX_BLOCKS = 50
@@ -120,15 +120,12 @@ def _measures(view: TeamView) -> dict[str, Any]:
         "fields": [
             {
                 "type": "mrkdwn",
-                "text": f"*{name}*\n{now} (yellow {_limit(y, show)}, red {_limit(r, show)})",
+                "text": f"*{name}*\n{now} "
+                f"(yellow {limit_text(y, show)}, red {limit_text(r, show)})",
             }
             for name, now, y, r, show in rows
         ],
     }
-
-
-def _limit(value: Any, show: Any) -> str:
-    return "off" if value is None else show(value)
 
 
 def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
