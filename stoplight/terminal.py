@@ -16,7 +16,8 @@ from rich.text import Text
 from stoplight.effects.github import size_label
 from stoplight.light import Level, format_duration
 from stoplight.queue import QueueStore, installation_ids
-from stoplight.views import TeamView, limit_text, load_team_view
+from stoplight.teams import RepoConfigs
+from stoplight.views import TeamView, limit_text, team_view
 
 STYLES = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RED: "bold red"}
 
@@ -25,10 +26,9 @@ def team_views(redis: Redis, now: datetime) -> list[TeamView]:
     """Every team of every installation, installations and teams in order."""
     views = []
     for installation_id in installation_ids(redis):
-        for key in sorted(QueueStore(redis, installation_id).teams()):
-            view = load_team_view(redis, installation_id, key, now)
-            if view is not None:
-                views.append(view)
+        store, configs = QueueStore(redis, installation_id), RepoConfigs(redis, installation_id)
+        for key, name in sorted(store.teams().items()):
+            views.append(team_view(store, key, name, configs.team(key).policy, now))
     return views
 
 
@@ -42,7 +42,7 @@ def render(console: Console, views: Sequence[TeamView]) -> None:
 
 def _panel(view: TeamView) -> Panel:
     light = view.level.label.upper() if view.level is not None else "UNKNOWN"
-    style = STYLES.get(view.level, "bold") if view.level is not None else "bold"
+    style = STYLES.get(view.level, "bold")
     headline = Text.assemble(("● ", style), (light, style))
     if view.since is not None:
         headline.append(f"  since {view.since:%Y-%m-%d %H:%M} UTC")
