@@ -69,7 +69,6 @@ GITHUB_BUDGET = WriteBudget()
 
 class Pacer:
     def __init__(self, redis: Redis, clock: Clock, budget: WriteBudget = GITHUB_BUDGET) -> None:
-        self.redis = redis
         self.clock = clock
         self.budget = budget
         self._acquire = redis.register_script(_ACQUIRE)
@@ -98,12 +97,6 @@ class Pacer:
         return from_timestamp(
             int(self._pause(keys=[paused], args=[_ms(until), _ms(self.clock.now())])) / 1000
         )
-
-    def paused_until(self, installation_id: int) -> datetime | None:
-        raw = self.redis.get(keys.InstallationKeys(installation_id).writes_paused)
-        if raw is None or int(raw) <= _ms(self.clock.now()):
-            return None
-        return from_timestamp(int(raw) / 1000)
 
 
 def _ms(moment: datetime) -> int:
