@@ -30,16 +30,9 @@ from stoplight.lanes import BACKLOG, SHARED, Lanes
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.web import create_app
-from stoplight.web.webhooks import signature_matches
+from stoplight.web.webhooks import signature, signature_matches
 
 SECRET = "benchmark-secret"
-
-
-def sign(body: bytes) -> str:
-    import hashlib
-    import hmac
-
-    return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
 def per_call(label: str, count: int, call: object) -> None:
@@ -54,9 +47,9 @@ def in_process(server: EmbeddedRedis, body: bytes, count: int) -> None:
     redis = Redis.from_url(server.url)
     lanes = Lanes.on(redis)
     clock = SystemClock()
-    signature = sign(body)
+    header = signature(SECRET.encode(), body)
     print(f"in-process, {len(body):,}-byte pull_request delivery:")
-    per_call("verify signature", count, lambda: signature_matches(SECRET.encode(), body, signature))
+    per_call("verify signature", count, lambda: signature_matches(SECRET.encode(), body, header))
     per_call(
         "choose lane, record + enqueue",
         count,
@@ -66,7 +59,7 @@ def in_process(server: EmbeddedRedis, body: bytes, count: int) -> None:
     )
     settings = Settings(_env_file=None, WEBHOOK_SECRET=SECRET, REDIS_URL=server.url)
     client = create_app(settings).test_client()
-    headers = {"X-GitHub-Event": "pull_request", "X-Hub-Signature-256": signature}
+    headers = {"X-GitHub-Event": "pull_request", "X-Hub-Signature-256": header}
     per_call(
         "whole Flask view (no HTTP server)",
         count,
@@ -105,7 +98,11 @@ def over_http(server: EmbeddedRedis, body: bytes, args: argparse.Namespace) -> N
     (workdir / "body.json").write_bytes(body)
     script = workdir / "deliveries.lua"
     script.write_text(
-        WRK_SCRIPT.format(body=workdir / "body.json", signature=sign(body), run=uuid.uuid4().hex)
+        WRK_SCRIPT.format(
+            body=workdir / "body.json",
+            signature=signature(SECRET.encode(), body),
+            run=uuid.uuid4().hex,
+        )
     )
     env = {**os.environ, "WEBHOOK_SECRET": SECRET, "REDIS_URL": server.url, "LOG_LEVEL": "warning"}
     gunicorn = subprocess.Popen(

@@ -16,12 +16,16 @@ from stoplight.handlers import router
 log = logging.getLogger(__name__)
 
 
+def signature(secret: bytes, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends with `body`."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
 def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
     """Check `X-Hub-Signature-256` in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.encode())
+    return hmac.compare_digest(signature(secret, body).encode(), header.encode())
 
 
 def _answer(code: int, /, **fields: str) -> tuple[Response, int]:
