@@ -31,6 +31,9 @@ JOB_RETRY = Retry(max=len(_RETRY_INTERVALS), interval=_RETRY_INTERVALS)
 # Every job is short (an effects pass hands over to a fresh job well before this); a short
 # timeout lets a dead worker's job be found and retried within a minute.
 JOB_TIMEOUT_SECONDS = 25
+# Redelivery is the long exception: after a long outage it lists and asks for thousands of
+# deliveries, one request each. Cut short, each retry would start over from the listing.
+REDELIVER_TIMEOUT_SECONDS = 30 * 60
 
 
 @dataclass

@@ -11,12 +11,14 @@ import pytest
 import responses
 from click.testing import CliRunner
 from redis import Redis
+from rq import Queue
 
 from stoplight import config, runtime
 from stoplight.cli import main
 from stoplight.effects.github import DESCRIPTIONS
 from stoplight.light import Level
 from stoplight.redis_server import EmbeddedRedis
+from stoplight.runtime import REDELIVER_TIMEOUT_SECONDS
 from stoplight.web import create_app
 from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, run_jobs
 from tests.fakes import Pull, body_of, iso, sign
@@ -65,6 +67,9 @@ def test_redis_outage_answers_503_then_redelivers_what_failed(settings, github, 
         clock.advance(minutes=5)
         server.start()
         assert post(client, later.event("opened", clock.now()), "after-1").status_code == 202
+        redelivery = Queue("stoplight", connection=redis).jobs[-1]
+        assert redelivery.func_name == "stoplight.jobs.redeliver_since"
+        assert redelivery.timeout == REDELIVER_TIMEOUT_SECONDS  # not the 25 s of other jobs
 
         listed = [
             _delivery(12, "after-1", clock.now(), 202),

@@ -13,7 +13,7 @@ from redis.retry import Retry
 
 from stoplight.clock import Clock, SystemClock
 from stoplight.lanes import Lanes
-from stoplight.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
+from stoplight.runtime import JOB_RETRY, REDELIVER_TIMEOUT_SECONDS
 from stoplight.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class WebContext:
                 job_id=f"redeliver-{int(start.timestamp())}",
                 description=f"redeliver_since({start.isoformat()})",
                 retry=JOB_RETRY,
-                timeout=JOB_TIMEOUT_SECONDS,
+                timeout=REDELIVER_TIMEOUT_SECONDS,
             )
             self._outage_since = None  # only once the run is queued
         log.warning("storage is back: failed deliveries since %s will be redelivered", start)
