@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     sync_interval_hours: float = Field(default=6, gt=0, validation_alias="SYNC_INTERVAL_HOURS")
+    github_client_id: str | None = Field(default=None, validation_alias="GITHUB_CLIENT_ID")
+    github_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="GITHUB_CLIENT_SECRET"
+    )
+    session_secret: SecretStr | None = Field(default=None, validation_alias="SESSION_SECRET")
 
     @field_validator("private_key", mode="before")
     @classmethod
@@ -67,6 +72,11 @@ class Settings(BaseSettings):
     def configured(self) -> bool:
         """True when the app can talk to GitHub: it has an id, a key and a webhook secret."""
         return bool(self.app_id and self.private_key and self.webhook_secret)
+
+    @property
+    def sign_in_enabled(self) -> bool:
+        """True when people can sign in to the pages: the OAuth client and a cookie key are set."""
+        return bool(self.github_client_id and self.github_client_secret and self.session_secret)
 
     @cached_property
     def github_api_url(self) -> str:
