@@ -7,6 +7,7 @@ so GitHub's redelivery of it is processed.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import datetime, timedelta
@@ -55,6 +56,17 @@ DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 def valid_delivery_id(delivery_id: str) -> bool:
     """GitHub's delivery ids are GUIDs; anything else is refused before it reaches Redis."""
     return DELIVERY_ID.fullmatch(delivery_id) is not None
+
+
+def parse_body(body: bytes) -> Any:
+    """The JSON value of a delivery body; ValueError for a body that is not JSON.
+
+    A body nested deeper than the parser recurses is refused like any other malformed body.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def installation_of(payload: dict[str, Any]) -> int:

@@ -62,7 +62,7 @@ def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
     event, body = loaded
     name = event
     try:
-        payload = json.loads(body)
+        payload = intake.parse_body(body)
         if not isinstance(payload, dict):
             raise ValueError("body is not a JSON object")
         delivery = Delivery(id=delivery_id, event=event, payload=payload)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -56,7 +55,7 @@ def receive() -> tuple[Response, int]:
     if not intake.valid_delivery_id(delivery_id):
         return _answer(400, error="X-GitHub-Delivery is not a delivery id")
     try:
-        payload = json.loads(body)
+        payload = intake.parse_body(body)
     except ValueError:
         return _answer(400, error="body is not JSON (is the webhook content type JSON?)")
     if not isinstance(payload, dict):
