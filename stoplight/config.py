@@ -106,6 +106,7 @@ class TeamConfig(Strict):
     slack_users: dict[str, str] = {}  # GitHub login -> Slack member id
     thresholds: TeamThresholds = TeamThresholds()
     cooldown: Duration = DEFAULT_COOLDOWN
+    public_badge: bool = False  # /badge/<owner>/<team>.svg shows the light to anyone
 
     def covers(self, repo: str) -> bool:
         """Whether this team takes `repo` (owner/name); patterns without an owner match names."""
@@ -178,6 +179,7 @@ class Config(Strict):
             size_exclude=tuple(self.size.exclude),
             slack_channel=team.slack_channel if team else None,
             slack_users=dict(team.slack_users) if team else {},
+            public_badge=team.public_badge if team else False,
         )
 
 
@@ -198,6 +200,7 @@ class TeamSettings:
     size_exclude: tuple[str, ...]
     slack_channel: str | None
     slack_users: dict[str, str]
+    public_badge: bool = False
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ class Verdict:
 def evaluate(
     measures: Measures, policy: Policy, previous: LightState | None, now: datetime
 ) -> Verdict:
-    called_for, reasons = _called_for(measures, policy, now)
+    called_for, reasons = assess(measures, policy, now)
     state = _next_state(called_for, previous, policy.cooldown, now)
     return Verdict(
         state=state,
@@ -108,10 +108,11 @@ def evaluate(
 
 def level_called_for(measures: Measures, policy: Policy, now: datetime) -> Level:
     """The highest level any of whose thresholds the measures reach."""
-    return _called_for(measures, policy, now)[0]
+    return assess(measures, policy, now)[0]
 
 
-def _called_for(measures: Measures, policy: Policy, now: datetime) -> tuple[Level, tuple[str, ...]]:
+def assess(measures: Measures, policy: Policy, now: datetime) -> tuple[Level, tuple[str, ...]]:
+    """The highest level the measures reach, and the thresholds they reach for it."""
     oldest = measures.oldest(now, policy.calendar)
     for level in (Level.RED, Level.YELLOW):
         limits = policy.thresholds(level)

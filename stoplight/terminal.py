@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from redis import Redis
@@ -28,7 +28,7 @@ def team_views(redis: Redis, now: datetime) -> list[TeamView]:
     for installation_id in installation_ids(redis):
         store, configs = QueueStore(redis, installation_id), RepoConfigs(redis, installation_id)
         for key, name in sorted(store.teams().items()):
-            views.append(team_view(store, key, name, configs.team(key).policy, now))
+            views.append(team_view(store, key, name, configs.team(key), now))
     return views
 
 
@@ -106,47 +106,10 @@ def as_json(views: Iterable[TeamView]) -> dict[str, Any]:
     """Stable keys for scripts; durations in seconds, moments in ISO 8601 UTC."""
     installations: dict[int, list[dict[str, Any]]] = {}
     for view in views:
-        installations.setdefault(view.installation_id, []).append(_team_json(view))
+        installations.setdefault(view.installation_id, []).append(view.as_json())
     return {
         "installations": [
             {"id": installation_id, "teams": teams}
             for installation_id, teams in installations.items()
         ]
     }
-
-
-def _team_json(view: TeamView) -> dict[str, Any]:
-    yellow, red = view.limits(Level.YELLOW), view.limits(Level.RED)
-    return {
-        "key": view.key,
-        "name": view.name,
-        "light": view.level.name.lower() if view.level is not None else None,
-        "since": view.since.isoformat() if view.since else None,
-        "held": view.held,
-        "measures": {
-            "waiting": {"now": view.measures.waiting, "yellow": yellow.waiting, "red": red.waiting},
-            "oldest_seconds": {
-                "now": _seconds(view.oldest),
-                "yellow": _seconds(yellow.oldest),
-                "red": _seconds(red.oldest),
-            },
-            "lines": {"now": view.measures.lines, "yellow": yellow.lines, "red": red.lines},
-        },
-        "waiting_pulls": [
-            {
-                "repo": item.record.repo,
-                "number": item.record.number,
-                "title": item.record.title,
-                "url": item.record.url,
-                "waited_seconds": _seconds(item.waited),
-                "lines": item.record.lines,
-                "size": size_label(item.record.lines).name,
-                "requested_reviewers": list(item.record.requested_reviewers),
-            }
-            for item in view.waiting
-        ],
-    }
-
-
-def _seconds(duration: timedelta | None) -> int | None:
-    return None if duration is None else int(duration.total_seconds())

@@ -225,8 +225,8 @@ def test_working_hours_schedule_the_light_at_the_working_time_crossing(rt, githu
     assert at == datetime(2026, 11, 11, 14, tzinfo=berlin)  # 24 working hours later
 
     clock.moment = datetime(2026, 11, 9, 9, tzinfo=berlin)
-    policy = team_settings(rt, 42, "octo/shop").policy
-    view = team_view(QueueStore(rt.redis, 42), "octo/shop", "octo/shop", policy, clock.now())
+    settings = team_settings(rt, 42, "octo/shop")
+    view = team_view(QueueStore(rt.redis, 42), "octo/shop", "octo/shop", settings, clock.now())
     assert view.oldest == timedelta(hours=1)
 
 

@@ -69,17 +69,23 @@ def test_status_json_for_scripts(rt, github, clock, redis_server, tmp_path, monk
     assert shop["measures"]["oldest_seconds"]["red"] == 48 * 3600
     first = shop["waiting_pulls"][0]
     assert sorted(first) == [
+        "author",
         "lines",
         "number",
         "repo",
         "requested_reviewers",
         "size",
+        "swarm",
         "title",
         "url",
         "waited_seconds",
     ]
     assert (first["number"], first["size"], first["requested_reviewers"]) == (1, "size/M", ["bob"])
     assert len(shop["waiting_pulls"]) == 5
+    assert [pull["swarm"] for pull in shop["waiting_pulls"]] == [True] * 3 + [False] * 2
+    assert shop["called_for"] == "red"
+    assert shop["reasons"][0] == "8 PRs waiting (≥ 8 is red)"
+    assert len(shop["held_pulls"]) == 2
 
 
 def test_status_prints_the_panels(rt, github, clock, redis_server, tmp_path, monkeypatch):

@@ -245,7 +245,7 @@ def _team_settings(rt: Runtime, installation_id: int, team: str) -> TeamSettings
 
 
 def _view(rt: Runtime, installation_id: int, team: str, settings: TeamSettings) -> TeamView:
-    view = load_team_view(rt.redis, installation_id, team, rt.clock.now(), settings.policy)
+    view = load_team_view(rt.redis, installation_id, team, rt.clock.now(), settings)
     assert view is not None, "a team with a light has been seen"
     return view
 
