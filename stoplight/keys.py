@@ -13,6 +13,11 @@ def delivery(delivery_id: str) -> str:
     return f"{PREFIX}:delivery:{delivery_id}"
 
 
+def setup_state(state: str) -> str:
+    """Set while a `state` the setup page handed out may come back from GitHub, once."""
+    return f"{PREFIX}:setup:state:{state}"
+
+
 def slack_reported(problem: str) -> str:
     """Set once a Slack problem the operator must fix has been logged."""
     return f"{PREFIX}:slack:reported:{problem}"
