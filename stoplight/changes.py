@@ -47,6 +47,8 @@ PullAction = Literal[
     "review_requested",
     "review_request_removed",
     "edited",
+    "labeled",
+    "unlabeled",
 ]
 
 
@@ -56,6 +58,7 @@ class PullChange(Record):
     pull: PullSnapshot
     at: datetime
     reviewer: str | None = None  # the one requested or unrequested
+    label: str | None = None  # the one added or removed
 
 
 class ReviewChange(Record):

@@ -27,6 +27,7 @@ from github.Commit import Commit
 from github.Issue import Issue
 from github.Requester import Requester
 from redis import Redis
+from redis.client import Pipeline
 from urllib3.util.retry import Retry
 
 from stoplight import keys
@@ -382,6 +383,23 @@ class InstallationClient:
                 record()
             log.info("labels on %s#%s: +%s -%s", repo, number, sorted(wanted_by_name), to_remove)
         return bool(to_add or to_remove)
+
+    def forget_label(self, pull_key: str, name: str) -> bool:
+        """GitHub says the PR no longer carries `name`: drop it from the ledger, so the next
+        pass puts it back if it is still wanted. False if the ledger did not have it (the
+        removal was the app's own)."""
+        ledger = self.keys.labels_on(pull_key)
+
+        def drop(pipe: Pipeline) -> bool:
+            recorded = pipe.get(ledger)
+            carried = set(json.loads(recorded)) if recorded else set()
+            if name not in carried:
+                return False
+            pipe.multi()
+            pipe.set(ledger, json.dumps(sorted(carried - {name})), ex=LEDGER_TTL)
+            return True
+
+        return bool(self.redis.transaction(drop, ledger, value_from_callable=True))
 
     def _issue(self, repo: str, number: int) -> Issue:
         # Called only when labels are read or written: the client it needs costs a token.

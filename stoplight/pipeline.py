@@ -9,7 +9,7 @@ import json
 import logging
 from datetime import timedelta
 from fnmatch import fnmatchcase
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from pydantic import ValidationError
 from redis.lock import Lock
@@ -25,11 +25,11 @@ from stoplight.changes import (
 )
 from stoplight.config import TeamSettings
 from stoplight.effects import slack as slack_notices
-from stoplight.effects.github import TeamEffects, TeamMarks
+from stoplight.effects.github import MANAGED_LABELS, TeamEffects, TeamMarks
 from stoplight.github import InstallationClient, WriteDeferred
 from stoplight.handlers import router
 from stoplight.light import Level, LightState, Measures, Verdict, evaluate
-from stoplight.pulls import PullRecord
+from stoplight.pulls import PullRecord, pull_key
 from stoplight.queue import QueueStore, Team
 from stoplight.router import Delivery
 from stoplight.runtime import Runtime, job_id
@@ -47,6 +47,9 @@ EFFECTS_LOCK_SECONDS = 30
 EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 # A head commit's file list never changes; keep it as long as a PR plausibly stays open.
 FILES_TTL = timedelta(days=30)
+
+# Label changes: the expedite label moves a PR; the others matter only to the label ledger.
+LABEL_ACTIONS = frozenset({"labeled", "unlabeled"})
 
 PullOrReview = TypeVar("PullOrReview", PullChange, ReviewChange)
 
@@ -112,6 +115,9 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         return
     configs = repo_configs(rt, installation_id)
     settings = configs.team_of_repo(change.pull.repo)
+    if _other_label(change, settings.rules.expedite_label):
+        apply_label_removal(rt, installation_id, change, settings.key)
+        return
     if settings.size_exclude and configs.client is not None:
         change = with_excluded_lines(configs.client, change, settings.size_exclude)
     team = Team(key=settings.key, name=settings.name)
@@ -129,6 +135,29 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if before is not None and before.team != team.key:
         refresh_team(rt, installation_id, before.team)
     refresh_team(rt, installation_id, team.key)
+
+
+def _other_label(change: PullChange | ReviewChange, expedite_label: str) -> TypeGuard[PullChange]:
+    """A label change that does not touch the expedite label, the one label that moves a PR."""
+    return (
+        isinstance(change, PullChange)
+        and change.action in LABEL_ACTIONS
+        and change.label != expedite_label
+    )
+
+
+def apply_label_removal(rt: Runtime, installation_id: int, change: PullChange, team: str) -> None:
+    """A label other than the expedite label came or went; only the removal of one the app
+    manages (a person took `stoplight:held` off) matters: the ledger learns it, and the next
+    pass puts the label back while it is still wanted. The app's own label writes come back
+    as such deliveries too, and set off nothing."""
+    pull = change.pull
+    if change.action != "unlabeled" or change.label not in MANAGED_LABELS or rt.github is None:
+        return
+    client = rt.github.installation(installation_id)
+    if client.forget_label(pull_key(pull.repo_id, pull.number), change.label):
+        log.info("%s#%s: %s was removed on GitHub", pull.repo, pull.number, change.label)
+        request_effects(rt, installation_id, team)
 
 
 def with_excluded_lines(

@@ -103,6 +103,7 @@ class PullRequestEvent(Shape):
     pull_request: PullRequest
     repository: Repository
     requested_reviewer: User | None = None
+    label: Label | None = None
 
 
 class Review(Shape):

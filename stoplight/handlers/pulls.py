@@ -21,6 +21,8 @@ router = Router()
     "pull_request.review_requested",
     "pull_request.review_request_removed",
     "pull_request.edited",
+    "pull_request.labeled",
+    "pull_request.unlabeled",
 )
 def pull_request_changed(delivery: Delivery) -> Iterable[Change]:
     event = PullRequestEvent.model_validate(delivery.payload)
@@ -31,4 +33,5 @@ def pull_request_changed(delivery: Delivery) -> Iterable[Change]:
         pull=pull,
         at=pull.updated_at,
         reviewer=reviewer,
+        label=event.label.name if event.label else None,
     )
