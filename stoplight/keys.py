@@ -121,8 +121,14 @@ class TeamKeys:
 
     @property
     def held(self) -> str:
-        """Sorted set: pull key -> moment it was held; the held lane, first in first out."""
+        """Sorted set: pull key -> the held score of the moment it was held and its number (see
+        `queue.held_score`); the held lane, first in first out."""
         return f"{self.root}:held"
+
+    @property
+    def held_order(self) -> str:
+        """Integer: the last number handed to a PR joining the held lane (ties within a second)."""
+        return f"{self.root}:held:order"
 
     @property
     def open(self) -> str:

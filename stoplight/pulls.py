@@ -69,6 +69,7 @@ class PullRecord(PullSnapshot):
     phase: Phase
     wait_since: datetime | None = None
     held_since: datetime | None = None
+    held_order: int = 0  # taken when the PR joined the held lane: ties within a second
 
     @property
     def key(self) -> str:
@@ -117,10 +118,13 @@ def advance(
                 state="requested", commit_id=change.pull.head_sha, at=change.at
             )
     phase = _phase(fields, reviews, rules)
-    held_since = None
+    held_since, held_order = None, 0
     if phase is Phase.WAITING and _holds(record, change, rules, red):
         phase = Phase.HELD
-        held_since = record.held_since if record and record.held else min(change.at, now)
+        if record is not None and record.held:  # its place in the line is kept
+            held_since, held_order = record.held_since, record.held_order
+        else:
+            held_since = min(change.at, now)
     entered = phase is Phase.WAITING and (record is None or not record.waiting)
     if phase is not Phase.WAITING:
         wait_since = None
@@ -135,12 +139,15 @@ def advance(
         phase=phase,
         wait_since=wait_since,
         held_since=held_since,
+        held_order=held_order,
     )
 
 
 def admit(record: PullRecord, now: datetime) -> PullRecord:
     """A held PR enters the queue: its wait starts now."""
-    return record.model_copy(update={"phase": Phase.WAITING, "wait_since": now, "held_since": None})
+    return record.model_copy(
+        update={"phase": Phase.WAITING, "wait_since": now, "held_since": None, "held_order": 0}
+    )
 
 
 def _holds(
@@ -159,7 +166,9 @@ def _holds(
 
 def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str, object]:
     if record is not None and pull.updated_at < record.updated_at:
-        kept = record.model_dump(exclude={"reviews", "team", "phase", "wait_since", "held_since"})
+        kept = record.model_dump(
+            exclude={"reviews", "team", "phase", "wait_since", "held_since", "held_order"}
+        )
         return kept
     fields = pull.model_dump()
     for size in ("additions", "deletions", "excluded_lines"):

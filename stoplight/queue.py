@@ -20,6 +20,9 @@ from stoplight.light import Level, LightState, Measures, Policy, level_called_fo
 from stoplight.pulls import PullRecord, Rules, admit, advance
 from stoplight.pulls import pull_key as pull_key_of
 
+# Joinings told apart within one second of the held lane; seconds up to 2106 keep scores exact.
+HELD_ORDER_SPAN = 2**21
+
 # (measures, previous light) -> next light
 LightDecision = Callable[[Measures, LightState | None], LightState]
 
@@ -65,6 +68,10 @@ class QueueStore:
             light = _load_light(pipe.get(light_key))
             red = light is not None and light.level is Level.RED
             after = advance(before, change, team.key, rules, now, red=red)
+            if after.held and (before is None or not before.held):
+                # Taken before MULTI, so a retried transaction may skip a number: gaps are fine.
+                order = int(pipe.incr(self.keys.team(team.key).held_order))
+                after = after.model_copy(update={"held_order": order})
             pipe.multi()
             pipe.set(pull_key, after.model_dump_json())
             pipe.sadd(keys.INSTALLATIONS, self.installation_id)
@@ -134,8 +141,7 @@ class QueueStore:
             pipe.zadd(new.waiting, {after.key: after.wait_since.timestamp()})
             pipe.incrby(new.lines, after.lines)
         if after.held:
-            assert after.held_since is not None
-            pipe.zadd(new.held, {after.key: after.held_since.timestamp()})
+            pipe.zadd(new.held, {after.key: held_score(after)})
         if after.open:
             pipe.sadd(new.open, after.key)
 
@@ -248,6 +254,17 @@ class QueueStore:
         self.redis.transaction(write, team_keys.light, team_keys.waiting, team_keys.lines)
         assert result is not None
         return result
+
+
+def held_score(record: PullRecord) -> int:
+    """The held lane's order: the second the PR joined, then its number among that second's.
+
+    Scores stay below 2**53, so Redis's doubles hold them exactly. Lanes stored before the
+    numbers scored by the plain moment; those are all lower, and older, so they stay first.
+    """
+    assert record.held_since is not None
+    second = int(record.held_since.timestamp())
+    return second * HELD_ORDER_SPAN + record.held_order % HELD_ORDER_SPAN
 
 
 def _measures(pipe: Pipeline, team: keys.TeamKeys, *, immediate: bool = False) -> Measures:
