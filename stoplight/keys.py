@@ -13,6 +13,26 @@ def delivery(delivery_id: str) -> str:
     return f"{PREFIX}:delivery:{delivery_id}"
 
 
+def user_session(digest: str) -> str:
+    """A signed-in person's identity and GitHub token (encrypted), by a hash of the session id."""
+    return f"{PREFIX}:session:{digest}"
+
+
+def user_installations(user_id: int) -> str:
+    """JSON: the installations GitHub says a person can access, cached for a few minutes."""
+    return f"{PREFIX}:user:{user_id}:installations"
+
+
+def user_repositories(user_id: int, installation_id: int) -> str:
+    """JSON: the repositories of one installation a person can access, cached likewise."""
+    return f"{PREFIX}:user:{user_id}:repos:{installation_id}"
+
+
+def metric(name: str) -> str:
+    """Hash: a metric that worker processes add to, by label values."""
+    return f"{PREFIX}:metrics:{name}"
+
+
 def setup_state(state: str) -> str:
     """Set while a `state` the setup page handed out may come back from GitHub, once."""
     return f"{PREFIX}:setup:state:{state}"
@@ -150,3 +170,34 @@ class TeamKeys:
     def slack_notice(self, change: str) -> str:
         """The team's Slack notice of one light change: claimed, then where it was posted."""
         return f"{self.root}:slack:notice:{change}"
+
+    @property
+    def history(self) -> HistoryKeys:
+        return HistoryKeys(f"{self.root}:history")
+
+
+@dataclass(frozen=True)
+class HistoryKeys:
+    """Sorted sets by moment (epoch milliseconds), kept for 90 days: what moved the queue."""
+
+    root: str
+
+    @property
+    def lights(self) -> str:
+        """Light changes: "<ms>|<level>"."""
+        return f"{self.root}:lights"
+
+    @property
+    def samples(self) -> str:
+        """The measures after each change: "<ms>|<waiting>|<lines>|<oldest wait start ms>"."""
+        return f"{self.root}:samples"
+
+    @property
+    def entries(self) -> str:
+        """PRs entering review: "<ms>|<pull key>"."""
+        return f"{self.root}:entries"
+
+    @property
+    def exits(self) -> str:
+        """PRs leaving review: "<ms>|<pull key>|<moment its wait started, ms>"."""
+        return f"{self.root}:exits"

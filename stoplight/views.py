@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from redis import Redis
 
+from stoplight import keys
 from stoplight.config import TeamSettings
 from stoplight.effects.github import size_label
 from stoplight.light import Level, Measures, Policy, Thresholds, assess
@@ -147,6 +148,16 @@ def load_team_view(
     if settings is None:
         settings = RepoConfigs(redis, installation_id).team(team)
     return team_view(store, team, name, settings, now, shown)
+
+
+def team_repositories(redis: Redis, installation_id: int, team: str) -> tuple[set[int], set[str]]:
+    """The ids of the repositories with the team's open PRs, and the name of the one whose
+    configuration defines the team: who can access one of them may see the team."""
+    installation = keys.InstallationKeys(installation_id)
+    open_keys = redis.smembers(installation.team(team).open)
+    ids = {int(key.decode().partition("#")[0]) for key in open_keys}
+    home = redis.hget(installation.team_homes, team)
+    return ids, {home.decode() if home else team}
 
 
 def _pull_json(record: PullRecord) -> dict[str, Any]:

@@ -27,7 +27,7 @@ OUTAGE_MARGIN = timedelta(minutes=1)
 def create_app(
     settings: Settings | None = None, redis: Redis | None = None, clock: Clock | None = None
 ) -> Flask:
-    from stoplight.web import pages, setup, webhooks
+    from stoplight.web import auth, health, pages, setup, webhooks
 
     settings = settings or Settings()
     if redis is None and settings.redis_url:
@@ -37,7 +37,10 @@ def create_app(
     app.extensions["stoplight"] = WebContext(settings, redis, clock or SystemClock())
     app.register_blueprint(webhooks.blueprint(settings.webhook_path))
     app.register_blueprint(setup.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    if settings.configured:
+        auth.init_app(app, settings, redis)
     return app
 
 

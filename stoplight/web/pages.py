@@ -1,16 +1,69 @@
-"""Human pages: the home page, a team's page (where statuses link), and a health check."""
+"""Pages and their JSON: the overview, a team's page (where statuses link), and the badge.
+
+Everything here but the badge is for signed-in people, and shows an installation or a team only
+where GitHub says the person can access it. Everyone else gets the same 404, whether the thing
+exists or not, so no answer to an outsider names a repository, team, title or login.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
-from redis.exceptions import RedisError
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
-from stoplight.light import format_duration
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from github import GithubException
+from redis import Redis
+from werkzeug.exceptions import NotFound
+
+from stoplight.light import Level, format_duration
 from stoplight.queue import QueueStore, installation_ids
-from stoplight.views import load_team_view
+from stoplight.teams import RepoConfigs
+from stoplight.views import TeamView, load_team_view, team_repositories
+from stoplight.web import auth
+from stoplight.web.access import Access, SignedOut
+from stoplight.web.badge import badge_svg
 
 bp = Blueprint("pages", __name__)
 bp.add_app_template_filter(format_duration, "duration")
+
+PULLS_ON_PAGE = 200
+
+
+@dataclass(frozen=True)
+class TeamLight:
+    key: str
+    name: str
+    level: Level | None
+
+    def as_json(self) -> dict[str, Any]:
+        light = self.level.name.lower() if self.level is not None else None
+        return {"key": self.key, "name": self.name, "light": light}
+
+
+@dataclass(frozen=True)
+class InstallationOverview:
+    id: int
+    teams: tuple[TeamLight, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "teams": [team.as_json() for team in self.teams]}
+
+
+@bp.app_context_processor
+def _signed_in_user() -> dict[str, Any]:
+    return {"signed_in_user": auth.current_user, "return_token": auth.return_token}
 
 
 @bp.get("/")
@@ -18,32 +71,141 @@ def home() -> str | Response:
     context = current_app.extensions["stoplight"]
     if not context.settings.configured:
         return redirect(url_for("setup.start"))
-    teams = []
-    if context.redis is not None:
-        for installation_id in installation_ids(context.redis):
-            store = QueueStore(context.redis, installation_id)
-            teams += [(installation_id, key, name) for key, name in sorted(store.teams().items())]
-    return render_template("home.html", teams=teams)
+    _pages_on()
+    if auth.current_user() is None:
+        return render_template("signin.html", next="/")
+    return render_template("home.html", installations=_overview())
+
+
+@bp.get("/installations/<int:installation_id>")
+def installation(installation_id: int) -> str:
+    (overview,) = _overview(installation_id)
+    return render_template("home.html", installations=[overview])
 
 
 @bp.get("/teams/<int:installation_id>/<path:team>")
 def team(installation_id: int, team: str) -> str:
-    context = current_app.extensions["stoplight"]
-    if context.redis is None:
-        abort(503)
-    view = load_team_view(context.redis, installation_id, team, context.clock.now())
-    if view is None:
-        abort(404)
+    view = _visible_team(installation_id, team)
     return render_template("team.html", view=view)
 
 
-@bp.get("/healthz")
-def health() -> tuple[dict[str, str], int]:
-    context = current_app.extensions["stoplight"]
+@bp.get("/api/installations")
+def api_overview() -> Response:
+    return jsonify({"installations": [item.as_json() for item in _overview()]})
+
+
+@bp.get("/api/installations/<int:installation_id>")
+def api_installation(installation_id: int) -> Response:
+    (overview,) = _overview(installation_id)
+    return jsonify(overview.as_json())
+
+
+@bp.get("/api/installations/<int:installation_id>/teams/<path:team>")
+def api_team(installation_id: int, team: str) -> Response:
+    return jsonify(_visible_team(installation_id, team).as_json())
+
+
+@bp.get("/badge/<owner>/<path:team>.svg")
+def badge(owner: str, team: str) -> Response:
+    """The light alone, for READMEs: only for a team whose configuration says public_badge."""
+    level = _public_light(_redis(), owner, team)
+    response = Response(badge_svg(level), mimetype="image/svg+xml")
+    response.cache_control.max_age = 60  # image proxies ask again soon: lights change
+    return response
+
+
+@bp.app_errorhandler(404)
+def not_found(error: NotFound) -> tuple[str | Response, int]:
+    """One answer for anything missing or hidden; anonymous people are offered sign-in."""
+    if request.path.startswith("/api/"):
+        return jsonify({"error": "not found"}), 404
+    signed_in = auth.enabled() and auth.current_user() is not None
+    offer = auth.enabled() and not signed_in
+    next_page = request.full_path.rstrip("?") if offer else "/"
+    return render_template("not_found.html", offer_sign_in=offer, next=next_page), 404
+
+
+def _pages_on() -> None:
+    if not auth.enabled():
+        abort(404)
+
+
+def _redis() -> Redis:
+    redis: Redis | None = current_app.extensions["stoplight"].redis
+    if redis is None:
+        abort(503)
+    return redis
+
+
+def _access() -> Access:
+    """The signed-in person's access, or 404 for anyone else."""
+    _pages_on()
+    user = auth.current_user()
+    if user is None:
+        abort(404)
+    return Access(_redis(), current_app.extensions["stoplight"].settings.github_api_url, user)
+
+
+def _overview(only: int | None = None) -> list[InstallationOverview]:
+    """The person's installations with their visible teams; 404 when `only` is not visible."""
+    access, redis = _access(), _redis()
+    with _asking_github():
+        visible = access.installations()
+        if only is not None and only not in visible:
+            abort(404)
+        chosen = [only] if only is not None else sorted(visible & set(installation_ids(redis)))
+        return [_installation(redis, access, installation_id) for installation_id in chosen]
+
+
+def _installation(redis: Redis, access: Access, installation_id: int) -> InstallationOverview:
+    store = QueueStore(redis, installation_id)
+    repositories = access.repositories(installation_id)
+    teams = tuple(
+        TeamLight(key, name, light.level if (light := store.light(key)) else None)
+        for key, name in sorted(store.teams().items(), key=lambda item: item[1].lower())
+        if repositories.any_of(*team_repositories(redis, installation_id, key))
+    )
+    return InstallationOverview(installation_id, teams)
+
+
+@contextmanager
+def _asking_github() -> Iterator[None]:
+    """GitHub's word on access: a token it no longer takes ends the session (and is a 404)."""
     try:
-        if context.redis is None:
-            raise RedisError("no Redis configured")
-        context.redis.ping()
-    except RedisError as error:
-        return {"status": "unavailable", "redis": str(error)}, 503
-    return {"status": "ok"}, 200
+        yield
+    except SignedOut:
+        auth.forget_current_user()
+        abort(404)
+    except GithubException:
+        abort(503, "GitHub could not say what you can see. Try again shortly.")
+
+
+def _visible_team(installation_id: int, team: str) -> TeamView:
+    access, redis = _access(), _redis()
+    with _asking_github():
+        repositories = access.repositories(installation_id)
+    if not repositories.any_of(*team_repositories(redis, installation_id, team)):
+        abort(404)
+    now = current_app.extensions["stoplight"].clock.now()
+    view = load_team_view(redis, installation_id, team, now, shown=PULLS_ON_PAGE)
+    if view is None:
+        abort(404)
+    return view
+
+
+def _public_light(redis: Redis, owner: str, team: str) -> Level | None:
+    """The light of `owner`'s team `team` when that team shows it publicly; else 404."""
+    owner = owner.lower()
+    for installation_id in installation_ids(redis):
+        store = QueueStore(redis, installation_id)
+        names = store.teams()
+        for key in (team, f"{owner}/{team}"):
+            if key not in names:
+                continue
+            _, repos = team_repositories(redis, installation_id, key)
+            if not any(repo.lower().startswith(f"{owner}/") for repo in repos):
+                continue
+            if RepoConfigs(redis, installation_id).team(key).public_badge:
+                light = store.light(key)
+                return light.level if light else None
+    abort(404)
