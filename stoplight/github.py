@@ -30,7 +30,7 @@ from redis import Redis
 from redis.client import Pipeline
 from urllib3.util.retry import Retry
 
-from stoplight import keys
+from stoplight import keys, metrics
 from stoplight.clock import Clock, from_timestamp
 from stoplight.pacing import GITHUB_BUDGET, Pacer, WriteBudget
 from stoplight.settings import Settings
@@ -147,7 +147,8 @@ class GitHubApp:
                 log.warning(
                     "cached token for installation %s unreadable; renewing", installation_id
                 )
-        grant = self.integration().get_access_token(installation_id)
+        with metrics.github_request(self.redis, "token"):
+            grant = self.integration().get_access_token(installation_id)
         lifetime = grant.expires_at - self.clock.now() - TOKEN_MARGIN
         if lifetime.total_seconds() >= 1:
             self.redis.set(cache, self._vault.encrypt(grant.token.encode()), px=lifetime)
@@ -231,7 +232,8 @@ class InstallationClient:
     def read_file(self, repo: str, path: str) -> str | None:
         """A file's text on the repository's default branch; None if the file or repo is absent."""
         try:
-            content = self.github().get_repo(repo).get_contents(path)
+            with metrics.github_request(self.redis, "read"):
+                content = self.github().get_repo(repo).get_contents(path)
         except GithubException as error:
             if error.status == 404:
                 return None
@@ -242,8 +244,9 @@ class InstallationClient:
 
     def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
         """The PR's files with their changed lines (additions + deletions)."""
-        files = self.github().get_repo(repo).get_pull(number).get_files()
-        return [(file.filename, file.additions + file.deletions) for file in files]
+        with metrics.github_request(self.redis, "read"):
+            files = self.github().get_repo(repo).get_pull(number).get_files()
+            return [(file.filename, file.additions + file.deletions) for file in files]
 
     def read_pages(
         self,
@@ -253,11 +256,13 @@ class InstallationClient:
         item_key: str | None = None,
         etag: str | None = None,
     ) -> Listing:
-        return read_pages(self.github().requester, path, params, item_key=item_key, etag=etag)
+        with metrics.github_request(self.redis, "read"):
+            return read_pages(self.github().requester, path, params, item_key=item_key, etag=etag)
 
     def read_json(self, path: str) -> Any:
         """GET one object; errors raise GithubException as PyGithub's own calls do."""
-        return self.github().requester.requestJsonAndCheck("GET", path)[1]
+        with metrics.github_request(self.redis, "read"):
+            return self.github().requester.requestJsonAndCheck("GET", path)[1]
 
     def _write(self, send: Callable[[], T], intent: tuple[str, str] | None = None) -> T:
         """Send one content-creating request within the installation's budget.
@@ -269,7 +274,8 @@ class InstallationClient:
         if intent is not None:
             self.redis.set(*intent, ex=INTENT_TTL)
         try:
-            return send()
+            with metrics.github_request(self.redis, "write"):
+                sent = send()
         except GithubException as error:
             if intent is not None:  # GitHub answered: the write did not happen
                 self.redis.delete(intent[0])
@@ -283,7 +289,12 @@ class InstallationClient:
                 error.status,
                 until.isoformat(),
             )
+            metrics.WRITES_DEFERRED.inc(self.redis, "throttled")
             raise WriteDeferred(self.installation_id, until) from None
+        remaining = self.github().requester.rate_limiting[0]
+        if remaining >= 0:  # -1 until GitHub has told
+            metrics.RATE_LIMIT_REMAINING.set(self.redis, remaining, str(self.installation_id))
+        return sent
 
     def _wait_for_budget(self) -> None:
         """Take a write from the budget, waiting in place once if it is due within a moment."""
@@ -297,6 +308,7 @@ class InstallationClient:
             until = pacer.acquire(self.installation_id)
             if until is None:
                 return
+        metrics.WRITES_DEFERRED.inc(self.redis, "pacing")
         raise WriteDeferred(self.installation_id, until)
 
     def set_status(self, repo: str, sha: str, status: Status) -> bool:

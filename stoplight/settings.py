@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
         default=None, validation_alias="GITHUB_CLIENT_SECRET"
     )
     session_secret: SecretStr | None = Field(default=None, validation_alias="SESSION_SECRET")
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
+    metrics_username: str = Field(default="metrics", validation_alias="METRICS_USERNAME")
+    metrics_password: SecretStr | None = Field(default=None, validation_alias="METRICS_PASSWORD")
 
     @field_validator("private_key", mode="before")
     @classmethod
@@ -49,6 +53,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_path(cls, value: str) -> str:
         return value if value.startswith("/") else f"/{value}"
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

@@ -18,8 +18,10 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.exceptions import DequeueTimeout, NoSuchJobError
 from rq.job import Job
+from rq.utils import now as rq_now
 from rq.worker import DequeueStrategy
 
+from stoplight import metrics
 from stoplight.lanes import SHARED
 from stoplight.runtime import JOB_TIMEOUT_SECONDS, Runtime
 from stoplight.sync import ensure_sync_scheduled
@@ -86,6 +88,9 @@ class StoplightWorker(SimpleWorker):
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         # RQ clears the intermediate list only when a worker has one queue; Lane fills it always.
         super().prepare_job_execution(job, remove_from_intermediate_queue=True)
+        if job.enqueued_at is not None:  # RQ stamps enqueue times with its own clock
+            waited = (rq_now() - job.enqueued_at).total_seconds()
+            metrics.JOB_LATENCY.observe(self.connection, waited, job.origin)
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         # RQ adds a fixed minute; a shorter grace keeps recovery from a dead worker fast.

@@ -9,7 +9,7 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 
-from stoplight import intake
+from stoplight import intake, metrics
 from stoplight.handlers import router
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def _answer(code: int, /, **fields: str) -> tuple[Response, int]:
 
 def blueprint(path: str) -> Blueprint:
     bp = Blueprint("webhooks", __name__)
-    bp.add_url_rule(path, "receive", receive, methods=["POST"])
+    bp.add_url_rule(path, "receive", metrics.measured_intake(receive), methods=["POST"])
     return bp
 
 

@@ -1,0 +1,193 @@
+"""Prometheus metrics, right with any number of web and worker processes.
+
+Three sources make up one scrape of `/metrics` (see `stoplight.web.health`):
+
+- Intake, counted in the web process that answers (prometheus-client, in memory). Several web
+  processes on one host (gunicorn workers) share PROMETHEUS_MULTIPROC_DIR, prometheus-client's
+  multiprocess mode, and any of them reports the sum. The webhook does no I/O for this.
+- Work done by workers (GitHub requests, deferred writes, Slack posts, job latency), added up
+  in Redis: workers do I/O anyway, and so any web process reports every worker, wherever
+  they run.
+- State (each team's light and measures, the lanes' depth), read from Redis at scrape time.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from flask import request
+from github import GithubException
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from redis import Redis
+
+from stoplight import keys
+from stoplight.handlers import router
+
+DELIVERIES = Counter(
+    "stoplight_deliveries",
+    "Webhook deliveries answered, by event and outcome",
+    ["event", "outcome"],
+)
+INTAKE_SECONDS = Histogram(
+    "stoplight_intake_seconds",
+    "Time to verify, record and enqueue a delivery, until the answer",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+
+def measured_intake(view: Callable[[], tuple[Any, int]]) -> Callable[[], tuple[Any, int]]:
+    """The webhook view, counting each answer and timing it: no I/O, two updates in memory."""
+
+    @functools.wraps(view)
+    def measured() -> tuple[Any, int]:
+        started = time.perf_counter()
+        answer, code = view()
+        INTAKE_SECONDS.observe(time.perf_counter() - started)
+        event = request.headers.get("X-GitHub-Event", "")
+        DELIVERIES.labels(_event_label(event), _outcome(event, code)).inc()
+        return answer, code
+
+    return measured
+
+
+def _event_label(event: str) -> str:
+    # The header is the sender's to choose: only events the app knows become labels.
+    return event if event == "ping" or router.handles_event(event) else "other"
+
+
+def _outcome(event: str, code: int) -> str:
+    if code == 202:
+        return "queued"
+    if code == 200:
+        if event == "ping":
+            return "pong"
+        return "duplicate" if router.handles_event(event) else "ignored"
+    return {400: "malformed", 401: "bad_signature", 413: "too_large"}.get(code, "unavailable")
+
+
+class SharedCounter:
+    """A counter every worker process adds to in Redis, and any web process reports."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.key = keys.metric(name)
+
+    def inc(self, redis: Redis, *labels: str, amount: float = 1) -> None:
+        redis.hincrbyfloat(self.key, _field(labels), amount)
+
+    def collect(self, redis: Redis) -> Metric:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, value in _read(redis, self.key):
+            family.add_metric(labels, value)
+        return family
+
+
+class SharedGauge(SharedCounter):
+    """The last value any worker process saw, kept in Redis."""
+
+    def set(self, redis: Redis, value: float, *labels: str) -> None:
+        redis.hset(self.key, _field(labels), value)
+
+    def collect(self, redis: Redis) -> Metric:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, value in _read(redis, self.key):
+            family.add_metric(labels, value)
+        return family
+
+
+class SharedHistogram(SharedCounter):
+    """A histogram kept in Redis: a count per bucket, the sum and the count, per label set."""
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
+    ) -> None:
+        super().__init__(name, documentation, labelnames)
+        self.buckets = [*buckets, float("inf")]
+
+    def observe(self, redis: Redis, value: float, *labels: str) -> None:
+        bucket = next(bound for bound in self.buckets if value <= bound)
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(self.key, _field((*labels, str(bucket))), 1)
+            pipe.hincrbyfloat(self.key, _field((*labels, "sum")), value)
+            pipe.execute()
+
+    def collect(self, redis: Redis) -> Metric:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        counts: dict[tuple[str, ...], dict[str, float]] = {}
+        for fields, value in _read(redis, self.key):
+            counts.setdefault(tuple(fields[:-1]), {})[fields[-1]] = value
+        for labels, found in sorted(counts.items()):
+            total, cumulative = 0.0, []
+            for bound in self.buckets:
+                total += found.get(str(bound), 0)
+                cumulative.append(("+Inf" if bound == float("inf") else str(bound), total))
+            family.add_metric(list(labels), cumulative, found.get("sum", 0.0))
+        return family
+
+
+def _field(labels: Iterable[str]) -> str:
+    return "\x1f".join(labels)
+
+
+def _read(redis: Redis, key: str) -> Iterator[tuple[list[str], float]]:
+    for field, value in sorted(redis.hgetall(key).items()):
+        yield field.decode().split("\x1f"), float(value)
+
+
+GITHUB_REQUESTS = SharedCounter(
+    "stoplight_github_requests",
+    "Requests to the GitHub API by kind (token, read, write) and outcome",
+    ["kind", "outcome"],
+)
+WRITES_DEFERRED = SharedCounter(
+    "stoplight_github_writes_deferred",
+    "GitHub writes put off for later: by the pacing budget, or because GitHub throttled",
+    ["reason"],
+)
+RATE_LIMIT_REMAINING = SharedGauge(
+    "stoplight_github_rate_limit_remaining",
+    "Requests left in the installation's GitHub rate limit, as its last answer said",
+    ["installation"],
+)
+SLACK_POSTS = SharedCounter(
+    "stoplight_slack_posts",
+    "Slack notices posted or updated, and failures, by outcome",
+    ["outcome"],
+)
+JOB_LATENCY = SharedHistogram(
+    "stoplight_job_latency_seconds",
+    "Time a job waited in its lane, from enqueue to start",
+    ["lane"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+SHARED_METRICS = (GITHUB_REQUESTS, WRITES_DEFERRED, RATE_LIMIT_REMAINING, SLACK_POSTS, JOB_LATENCY)
+
+
+@contextmanager
+def github_request(redis: Redis, kind: str) -> Iterator[None]:
+    """Count one call to GitHub by how it ended."""
+    try:
+        yield
+    except GithubException as error:
+        GITHUB_REQUESTS.inc(redis, kind, _github_outcome(error.status))
+        raise
+    except Exception:
+        GITHUB_REQUESTS.inc(redis, kind, "error")
+        raise
+    GITHUB_REQUESTS.inc(redis, kind, "ok")
+
+
+def _github_outcome(status: int) -> str:
+    if status in (403, 429):
+        return "throttled"
+    return "not_found" if status == 404 else "error"
