@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from stoplight import keys, slack
+from stoplight import keys, metrics, slack
 from stoplight.clock import from_timestamp
 from stoplight.config import TeamSettings
 from stoplight.effects.github import team_url
@@ -120,6 +120,7 @@ def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChang
         args = change.job_args()
         _retry_or_give_up(rt, error, job, installation_id, team, *args, subject=change.identity)
         return
+    metrics.SLACK_POSTS.inc(rt.redis, "posted")
     _remember(rt, record, Sent(posted, red_fingerprint(view), change.previous))
     log.info("team %s: Slack notice of %s posted", team, change.current.level.label)
     if posted.ts is not None and change.current.level is Level.RED:
@@ -150,6 +151,7 @@ def update_red_notice(rt: Runtime, installation_id: int, team: str) -> None:
         job = "stoplight.jobs.update_red_notice"
         _retry_or_give_up(rt, error, job, installation_id, team, subject="update")
         return
+    metrics.SLACK_POSTS.inc(rt.redis, "updated")
     _remember(rt, record, Sent(sent.posted, fingerprint, sent.previous))
     log.info("team %s: red Slack notice updated", team)
 
@@ -220,6 +222,7 @@ def _retry_or_give_up(
     A 429 reschedules the job rather than sleep in a worker; its id names the moment, so a
     job that is itself such a retry never replaces its own record while it runs.
     """
+    metrics.SLACK_POSTS.inc(rt.redis, type(error).__name__.removeprefix("Slack").lower())
     if isinstance(error, SlackRateLimited):
         at = rt.clock.now() + timedelta(seconds=error.retry_after)
         log.info("team %s: %s; trying again at %s", team, error, f"{at:%H:%M:%S}")
