@@ -341,6 +341,31 @@ class InstallationClient:
         log.info("status %s on %s@%s: %s", status.state, repo, sha[:7], status.description)
         return True
 
+    def learn_shown(
+        self, repo: str, sha: str, pull_key: str, labels: Iterable[str], managed: frozenset[str]
+    ) -> None:
+        """Set the ledgers of a PR to what GitHub shows: the status of its head commit, read,
+        and the `labels` a listing just showed. A sync calls this for each PR that changed
+        on GitHub, so a Redis that is new, flushed or restored from an old snapshot posts
+        only what differs, never what it assumes."""
+        ledger = self.keys.status_posted(repo, sha)
+        combined = self.read_json(f"/repos/{repo}/commits/{sha}/status")
+        shown = next(
+            (s for s in combined.get("statuses", []) if s.get("context") == STATUS_CONTEXT), None
+        )
+        labels_ledger = self.keys.labels_on(pull_key)
+        carried = sorted(name for name in labels if name in managed)
+        with self.redis.pipeline() as pipe:
+            if shown is None:
+                pipe.delete(ledger)
+            else:
+                status = Status(
+                    shown["state"], shown["description"] or "", shown["target_url"] or ""
+                )
+                pipe.set(ledger, status.fingerprint(), ex=LEDGER_TTL)
+            pipe.set(labels_ledger, json.dumps(carried), ex=LEDGER_TTL)
+            pipe.execute()
+
     def _record(self, ledger: str, intent: str, value: str) -> None:
         with self.redis.pipeline() as pipe:
             pipe.set(ledger, value, ex=LEDGER_TTL)

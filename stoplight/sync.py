@@ -5,8 +5,9 @@ through the same store and transitions as deliveries, so it corrects drift and, 
 write ledgers, posts no status that did not change. It spends little: one conditional list
 call per repository (a 304 costs nothing and skips the repository), no per-PR GET but for the
 size of a PR whose head the store has not seen (and that head's date, when a verdict on an
-older commit says the PR started waiting again at a push), and the reviews of PRs that
-changed.
+older commit says the PR started waiting again at a push), and the reviews and the shown
+status of PRs that changed. That status, and the labels the list shows, reset the write
+ledgers, so a Redis that lost its data does not post what GitHub already shows.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rq.registry import ScheduledJobRegistry
 from stoplight import keys
 from stoplight.changes import PullChange, PullSnapshot, ReviewChange
 from stoplight.clock import parse_github_time
+from stoplight.effects.github import MANAGED_LABELS
 from stoplight.github import InstallationClient
 from stoplight.handlers.payloads import PullRequest, Repository, Review
 from stoplight.pipeline import (
@@ -178,6 +180,13 @@ def _sync_pull(
             update={"additions": sizes.get("additions"), "deletions": sizes.get("deletions")}
         )
     reviews = _reviews(client, repo.full_name, pull.number)
+    client.learn_shown(
+        repo.full_name,
+        snapshot.head_sha,
+        pull_key(repo.id, pull.number),
+        snapshot.labels,
+        MANAGED_LABELS,
+    )
     settings = repo_configs(rt, store.installation_id).team_of_repo(snapshot.repo)
     team = Team(key=settings.key, name=settings.name)
     now = rt.clock.now()

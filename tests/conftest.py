@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import responses
@@ -126,6 +127,11 @@ class FakeGitHub:
             re.compile(rf"{root}/repos/[^/]+/[^/]+/issues/\d+/labels/.+"),
             self._ok,
         )
+        mock.add_callback(
+            responses.GET,
+            re.compile(rf"{root}/repos/[^/]+/[^/]+/commits/\w+/status(\?.*)?$"),
+            self._combined_status,
+        )
 
     def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
         self.tokens_issued += 1
@@ -156,6 +162,16 @@ class FakeGitHub:
         ]
         return 200, {}, json.dumps(body)
 
+    def _combined_status(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """The latest status of each context posted to the commit, as GitHub combines them."""
+        found = re.search(r"/repos/([^/]+/[^/]+)/commits/(\w+)/status", request.url)
+        assert found is not None
+        latest: dict[str, Any] = {}
+        for method, path, body in self.writes():
+            if method == "POST" and path == f"/repos/{found[1]}/statuses/{found[2]}":
+                latest[body["context"]] = body
+        return 200, {}, json.dumps({"sha": found[2], "statuses": list(latest.values())})
+
     def put_config(self, repo: str, text: str) -> None:
         self.files[(repo, ".github/stoplight.yml")] = text
 
@@ -181,6 +197,17 @@ class FakeGitHub:
             for method, path, body in self.writes()
             if "/statuses/" in path
         ]
+
+    def carried_labels(self, repo: str, number: int) -> set[str]:
+        """The labels a PR carries, replayed from the label writes."""
+        prefix = f"/repos/{repo}/issues/{number}/labels"
+        carried: set[str] = set()
+        for method, path, body in self.writes():
+            if method == "POST" and path == prefix:
+                carried |= set(body)
+            elif method == "DELETE" and path.startswith(prefix + "/"):
+                carried.discard(unquote(path[len(prefix) + 1 :]))
+        return carried
 
     def gets(self) -> list[str]:
         """Paths of every GET, in order."""

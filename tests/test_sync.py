@@ -16,7 +16,7 @@ from stoplight import keys, sync
 from stoplight.cli import main
 from stoplight.pulls import Phase
 from stoplight.queue import QueueStore
-from tests.conftest import api_root, deliver, run_jobs
+from tests.conftest import FakeGitHub, api_root, deliver, run_jobs
 from tests.fakes import Pull, Repo, iso
 
 ROOT = api_root()
@@ -25,7 +25,9 @@ ROOT = api_root()
 class GitHubReads:
     """The read side of the fake API that a sync uses: open PRs, reviews, sizes."""
 
-    def __init__(self, mock: responses.RequestsMock, installations: dict[int, list[str]]) -> None:
+    def __init__(self, github: FakeGitHub, installations: dict[int, list[str]]) -> None:
+        mock = github.mock
+        self.github = github
         self.installations = installations
         self.pulls: dict[str, dict[int, dict[str, Any]]] = {}
         self.reviews: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -77,13 +79,20 @@ class GitHubReads:
         repo = self._path(request).split("/pulls")[0].removeprefix("/repos/")
         listed = [p for p in self.pulls.get(repo, {}).values() if p["state"] == "open"]
         listed = [
-            {k: v for k, v in p.items() if k not in ("additions", "deletions")} for p in listed
+            {k: v for k, v in p.items() if k not in ("additions", "deletions")}
+            | {"labels": self._labels(repo, p)}
+            for p in listed
         ]
         body = json.dumps(listed)
         etag = f'"{abs(hash(body))}"'
         if request.headers.get("If-None-Match") == etag:
             return 304, {"ETag": etag}, ""
         return 200, {"ETag": etag}, body
+
+    def _labels(self, repo: str, pull: dict[str, Any]) -> list[dict[str, str]]:
+        """The PR's own labels and those the app put on it."""
+        carried = self.github.carried_labels(repo, pull["number"])
+        return [{"name": name} for name in sorted(carried | {n["name"] for n in pull["labels"]})]
 
     def _one(self, request: Any) -> tuple[int, dict[str, str], str]:
         _, _, owner, name, _, number = self._path(request).split("/")
@@ -103,7 +112,7 @@ class GitHubReads:
 
 @pytest.fixture
 def reads(github):
-    return GitHubReads(github.mock, {42: ["octo/shop"]})
+    return GitHubReads(github, {42: ["octo/shop"]})
 
 
 def _review(login: str, state: str, commit: str, at) -> dict[str, Any]:
