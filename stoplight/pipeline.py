@@ -196,7 +196,8 @@ def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange)
         log.info("%s: configuration reloaded%s", repo, f" ({loaded.error})" if loaded.error else "")
         settings = configs.team_of_repo(repo)
         teams.add(settings.key)
-        teams |= store.move_repository(repo, Team(key=settings.key, name=settings.name))
+        home = Team(key=settings.key, name=settings.name)
+        teams |= store.move_repository(repo, home, rt.clock.now())
     for team in sorted(teams):
         refresh_team(rt, installation_id, team)
 
@@ -248,7 +249,7 @@ def apply_installation_change(
             pipe.srem(installation.repositories, *(repo.id for repo in change.removed))
         pipe.execute()
     for repo in change.removed:
-        for team in store.forget_repository(repo.full_name):
+        for team in store.forget_repository(repo.full_name, rt.clock.now()):
             refresh_team(rt, installation_id, team)
     if change.action in ("created", "unsuspend", "added") and rt.github is not None:
         # New repositories come with open PRs no delivery will tell about: read them.

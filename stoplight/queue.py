@@ -13,7 +13,7 @@ from datetime import datetime
 from redis import Redis
 from redis.client import Pipeline
 
-from stoplight import keys
+from stoplight import history, keys
 from stoplight.changes import PullChange, ReviewChange
 from stoplight.clock import from_timestamp
 from stoplight.light import Level, LightState, Measures, Policy, level_called_for
@@ -76,7 +76,7 @@ class QueueStore:
             pipe.set(pull_key, after.model_dump_json())
             pipe.sadd(keys.INSTALLATIONS, self.installation_id)
             pipe.hset(self.keys.teams, team.key, team.name)
-            self._reindex(pipe, before, after)
+            self._reindex(pipe, before, after, now)
             transition = Transition(before, after)
 
         self.redis.transaction(write, pull_key, light_key)
@@ -112,7 +112,7 @@ class QueueStore:
             for record in admitted:
                 after = admit(record, now)
                 pipe.set(self.keys.pull(record.key), after.model_dump_json())
-                self._reindex(pipe, record, after)
+                self._reindex(pipe, record, after, now)
 
         self.redis.transaction(write, team_keys.waiting, team_keys.lines, team_keys.held)
         return admitted
@@ -124,7 +124,16 @@ class QueueStore:
     def held_count(self, team: str) -> int:
         return self.redis.zcard(self.keys.team(team).held)
 
-    def _reindex(self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None) -> None:
+    def _reindex(
+        self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None, now: datetime
+    ) -> None:
+        """Queue the index updates for one PR's change, then its record in the history."""
+        self._update_indexes(pipe, before, after)
+        history.record_moves(pipe, self.keys, before, after, now)
+
+    def _update_indexes(
+        self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None
+    ) -> None:
         if before is not None:
             old = self.keys.team(before.team)
             if before.waiting:
@@ -145,20 +154,20 @@ class QueueStore:
         if after.open:
             pipe.sadd(new.open, after.key)
 
-    def forget_repository(self, repo: str) -> set[str]:
+    def forget_repository(self, repo: str, now: datetime) -> set[str]:
         """Drop every PR of a repository the app no longer sees; returns the teams touched."""
         return {
             before.team
             for name in self._repository_pulls(repo)
-            if (before := self._rewrite(name, lambda record: None)) is not None
+            if (before := self._rewrite(name, lambda record: None, now)) is not None
         }
 
-    def move_repository(self, repo: str, team: Team) -> set[str]:
+    def move_repository(self, repo: str, team: Team, now: datetime) -> set[str]:
         """Put the repository's PRs in `team` (its configuration changed); returns the teams
         they left. Each keeps its place: a waiting PR waits on, a held one stays held."""
         self.redis.hset(self.keys.teams, team.key, team.name)
         moved = (
-            self._rewrite(name, lambda record: record.model_copy(update={"team": team.key}))
+            self._rewrite(name, lambda record: record.model_copy(update={"team": team.key}), now)
             for name in self._repository_pulls(repo)
         )
         return {before.team for before in moved if before is not None and before.team != team.key}
@@ -177,7 +186,7 @@ class QueueStore:
         return [(name, record) for name, raw in records if (record := _load(raw)) is not None]
 
     def _rewrite(
-        self, name: str, change: Callable[[PullRecord], PullRecord | None]
+        self, name: str, change: Callable[[PullRecord], PullRecord | None], now: datetime
     ) -> PullRecord | None:
         """Replace one PR's record and its index entries atomically; returns the old record."""
 
@@ -191,7 +200,7 @@ class QueueStore:
                 pipe.delete(name)
             else:
                 pipe.set(name, after.model_dump_json())
-            self._reindex(pipe, before, after)
+            self._reindex(pipe, before, after, now)
             return before
 
         return self.redis.transaction(write, name, value_from_callable=True)
@@ -249,6 +258,8 @@ class QueueStore:
             pipe.multi()
             if state != previous:
                 pipe.set(team_keys.light, _dump_light(state))
+            if previous is None or state.level != previous.level:
+                history.record_light(pipe, team_keys, state)
             result = (previous, state)
 
         self.redis.transaction(write, team_keys.light, team_keys.waiting, team_keys.lines)

@@ -102,7 +102,7 @@ def sync_installation(
                 pipe.sadd(store.keys.repositories, *(repo.id for repo in repos))
             pipe.execute()
         report.installations += 1
-        touched = _forget_unlisted(store, repos)
+        touched = _forget_unlisted(store, repos, rt.clock.now())
         # Read once, and only if some repository's PR list changed.
         stored_open = functools.cache(functools.partial(_stored_open, store))
         for repo in repos:
@@ -115,13 +115,13 @@ def sync_installation(
     return report
 
 
-def _forget_unlisted(store: QueueStore, repos: list[Repository]) -> set[str]:
+def _forget_unlisted(store: QueueStore, repos: list[Repository], now: datetime) -> set[str]:
     """Drop the PRs of repositories the installation no longer grants: a missed removal."""
     listed = {repo.id for repo in repos}
     touched: set[str] = set()
     for repo_id, name in sorted(store.stored_repositories().items()):
         if repo_id not in listed:
-            touched |= store.forget_repository(name)
+            touched |= store.forget_repository(name, now)
             log.info("%s: no longer granted to installation %s", name, store.installation_id)
     return touched
 
