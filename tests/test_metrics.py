@@ -10,9 +10,9 @@ from base64 import b64encode
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from pydantic import SecretStr
 
 from stoplight.web import create_app
 from tests.conftest import WEBHOOK_SECRET, deliver
