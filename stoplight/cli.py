@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from redis import Redis
 from rich.console import Console
 
-from stoplight import config, intake, runtime, slack, terminal
+from stoplight import config, intake, logs, runtime, slack, terminal
 from stoplight.clock import SystemClock
 from stoplight.redeliver import redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
@@ -41,11 +41,7 @@ def load_settings() -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings)
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from stoplight import pipeline, redeliver, runtime, sync
+from stoplight import logs, pipeline, redeliver, runtime, sync
 from stoplight.clock import from_timestamp
 from stoplight.effects import slack
 
@@ -17,15 +17,18 @@ def process_delivery(delivery_id: str, installation_id: int) -> None:
     assert job is not None, "runs as an RQ job"
     rt = runtime.current()
     rt.lanes.leave(installation_id, delivery_id)
-    pipeline.process_delivery(rt, delivery_id, job.id)
+    with logs.bound(delivery=delivery_id, installation=installation_id):
+        pipeline.process_delivery(rt, delivery_id, job.id)
 
 
 def refresh_team(installation_id: int, team: str) -> None:
-    pipeline.refresh_team(runtime.current(), installation_id, team)
+    with logs.bound(installation=installation_id, team=team):
+        pipeline.refresh_team(runtime.current(), installation_id, team)
 
 
 def apply_effects(installation_id: int, team: str) -> None:
-    pipeline.apply_effects(runtime.current(), installation_id, team)
+    with logs.bound(installation=installation_id, team=team):
+        pipeline.apply_effects(runtime.current(), installation_id, team)
 
 
 def send_light_notice(

@@ -14,7 +14,7 @@ from typing import TypeGuard, TypeVar
 from pydantic import ValidationError
 from redis.lock import Lock
 
-from stoplight import intake, keys
+from stoplight import intake, keys, logs
 from stoplight.changes import (
     Change,
     ConfigChange,
@@ -80,7 +80,8 @@ def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
         if not changes:
             log.info("delivery %s (%s): nothing stoplight uses", delivery_id, name)
         for change in changes:
-            apply_change(rt, installation_id, change)
+            with logs.about(change):
+                apply_change(rt, installation_id, change)
     intake.finish(rt.redis, delivery_id)
 
 
