@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlencode
 
 
 @dataclass
@@ -30,6 +30,9 @@ class FakeGitHubState:
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The one person who signs in: GitHub login, and installation id -> [(repo id, owner/name)].
+    person: str = "alice"
+    access: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
 
     def status_writes(self) -> list[tuple[str, str, str]]:
         return [
@@ -51,6 +54,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "add_labels"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "issue_labels"),
     ("DELETE", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels/(.+)"), "remove_label"),
+    ("GET", re.compile(r"/login/oauth/authorize"), "authorize"),
+    ("POST", re.compile(r"/login/oauth/access_token"), "access_token"),
+    ("GET", re.compile(r"/user"), "user"),
+    ("GET", re.compile(r"/user/installations"), "user_installations"),
+    ("GET", re.compile(r"/user/installations/(\d+)/repositories"), "user_repositories"),
 ]
 
 
@@ -69,9 +77,12 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
             self._route("DELETE")
 
         def _route(self, method: str) -> None:
-            path = self.path.split("?")[0].removeprefix("/api/v3")
+            path, _, self.query = self.path.partition("?")
+            path = path.removeprefix("/api/v3")
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
+            raw = self.rfile.read(length) if length else b""
+            form = "form-urlencoded" in self.headers.get("Content-Type", "")
+            body = parse_qs(raw.decode()) if form else json.loads(raw) if raw else None
             for verb, pattern, name in ROUTES:
                 match = pattern.fullmatch(path)
                 if verb == method and match:
@@ -84,6 +95,8 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
             data = json.dumps(answer).encode()
             try:
                 self.send_response(status)
+                if status == 302:
+                    self.send_header("Location", answer)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -146,6 +159,37 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
                     state.labels[key].remove(name)
                     return 200, []
             return 404, {"message": "Label does not exist"}
+
+        def authorize(self, body: Any) -> tuple[int, Any]:
+            """The person clicks "Authorize": back to the app with a code and its state."""
+            asked = parse_qs(self.query)
+            code = urlencode({"code": f"code-{state.person}", "state": asked["state"][0]})
+            return 302, f"{asked['redirect_uri'][0]}?{code}"
+
+        def access_token(self, body: Any) -> tuple[int, Any]:
+            if body.get("code") != [f"code-{state.person}"]:
+                return 200, {"error": "bad_verification_code"}
+            return 200, {"access_token": f"ghu_{state.person}", "token_type": "bearer"}
+
+        def _signed_in(self) -> bool:
+            return self.headers.get("Authorization", "").endswith(f"ghu_{state.person}")
+
+        def user(self, body: Any) -> tuple[int, Any]:
+            if not self._signed_in():
+                return 401, {"message": "Bad credentials"}
+            return 200, {"id": 7, "login": state.person, "type": "User"}
+
+        def user_installations(self, body: Any) -> tuple[int, Any]:
+            if not self._signed_in():
+                return 401, {"message": "Bad credentials"}
+            items = [{"id": installation} for installation in state.access]
+            return 200, {"total_count": len(items), "installations": items}
+
+        def user_repositories(self, body: Any, installation: str) -> tuple[int, Any]:
+            if not self._signed_in() or int(installation) not in state.access:
+                return 404, {"message": "Not Found"}
+            items = [{"id": i, "full_name": name} for i, name in state.access[int(installation)]]
+            return 200, {"total_count": len(items), "repositories": items}
 
     return Handler
 

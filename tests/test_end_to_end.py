@@ -53,7 +53,8 @@ def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
 _SETTINGS = {
     "APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET", "WEBHOOK_PATH", "HOST", "PORT",
     "GHE_HOST", "GHE_PROTOCOL", "REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_API_URL",
-    "SLACK_WEBHOOK_URL", "DATA_DIR", "BASE_URL", "LOG_LEVEL",
+    "SLACK_WEBHOOK_URL", "DATA_DIR", "BASE_URL", "LOG_LEVEL", "GITHUB_CLIENT_ID",
+    "GITHUB_CLIENT_SECRET", "SESSION_SECRET",
 }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from github import GithubException
 from redis import Redis
 from werkzeug.exceptions import NotFound
 
+from stoplight.history import FlowView, load_flow
 from stoplight.light import Level, format_duration
 from stoplight.queue import QueueStore, installation_ids
 from stoplight.teams import RepoConfigs
@@ -86,7 +87,7 @@ def installation(installation_id: int) -> str:
 @bp.get("/teams/<int:installation_id>/<path:team>")
 def team(installation_id: int, team: str) -> str:
     view = _visible_team(installation_id, team)
-    return render_template("team.html", view=view)
+    return render_template("team.html", view=view, flow=_flow(view))
 
 
 @bp.get("/api/installations")
@@ -102,7 +103,8 @@ def api_installation(installation_id: int) -> Response:
 
 @bp.get("/api/installations/<int:installation_id>/teams/<path:team>")
 def api_team(installation_id: int, team: str) -> Response:
-    return jsonify(_visible_team(installation_id, team).as_json())
+    view = _visible_team(installation_id, team)
+    return jsonify({**view.as_json(), "flow": _flow(view).as_json()})
 
 
 @bp.get("/badge/<owner>/<path:team>.svg")
@@ -191,6 +193,11 @@ def _visible_team(installation_id: int, team: str) -> TeamView:
     if view is None:
         abort(404)
     return view
+
+
+def _flow(view: TeamView) -> FlowView:
+    now = current_app.extensions["stoplight"].clock.now()
+    return load_flow(_redis(), view.installation_id, view.key, view.policy.calendar, now)
 
 
 def _public_light(redis: Redis, owner: str, team: str) -> Level | None:
