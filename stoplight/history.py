@@ -37,7 +37,7 @@ from stoplight.flow import (
     week_start,
     weekly_figures,
 )
-from stoplight.light import Level, LightState, WaitCalendar
+from stoplight.light import Level, LightState, Policy, WaitCalendar
 from stoplight.pulls import PullRecord
 from stoplight.web.charts import render_chart
 
@@ -177,12 +177,14 @@ def load_flow(
     redis: Redis,
     installation_id: int,
     team: str,
-    calendar: WaitCalendar,
+    policy: Policy | WaitCalendar,
     now: datetime,
     weeks: int = WEEKS_SHOWN,
 ) -> FlowView:
-    """The flow of `team` for its page and its JSON; reads only. `calendar` is the team's
-    (`Policy.calendar`): it counts the waits and sets where weeks begin."""
+    """The flow of `team` for its page and its JSON; reads only. The team's policy gives its
+    calendar, which counts the waits and sets where weeks begin, and the thresholds the chart
+    draws; a calendar alone draws none."""
+    calendar = policy.calendar if isinstance(policy, Policy) else policy
     # A day more than the weeks shown, in case a daylight-saving change falls between.
     first_week = week_start(now, timezone_of(calendar)) - (weeks - 1) * WEEK - DAY
     history = read_history(redis, installation_id, team, min(first_week, now - CHART_SPAN), now)
@@ -190,7 +192,11 @@ def load_flow(
     return FlowView(
         weeks=weekly_figures(history, calendar, now, weeks),
         series=series,
-        chart=render_chart(series, title=f"{team}: the review queue over the last 14 days"),
+        chart=render_chart(
+            series,
+            title=f"{team}: the review queue over the last 14 days",
+            policy=policy if isinstance(policy, Policy) else None,
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from flask import render_template
 
 from stoplight.flow import History, LightChange, Sample, chart_series, weekly_figures
 from stoplight.history import FlowView
-from stoplight.light import ALWAYS, Level
+from stoplight.light import ALWAYS, Level, Policy, Thresholds
 from stoplight.web import create_app
 from stoplight.web.charts import render_chart
 
@@ -63,6 +63,26 @@ def test_the_chart_draws_the_three_series_over_the_light_bands():
     texts = [t.text for t in svg.iter(f"{SVG}text")]
     assert {"PRs waiting", "Oldest wait", "Lines waiting"} <= set(texts)
     assert "now 1" in texts and "now 30" in texts  # the latest count and lines
+
+
+def test_the_teams_thresholds_are_drawn_where_the_scale_reaches_them():
+    policy = Policy(
+        yellow=Thresholds(waiting=4, oldest=timedelta(hours=24), lines=None),
+        red=Thresholds(waiting=8, oldest=timedelta(hours=48), lines=50_000),
+    )
+    series = chart_series(a_fortnight(), ALWAYS, NOW)
+    svg = ET.fromstring(str(render_chart(series, TITLE, policy)))
+    limits = {
+        panel.get("class"): [line.get("class") for line in panel.iter(f"{SVG}line")
+                             if line.get("class")]
+        for panel in svg.iter(f"{SVG}g") if panel.get("class", "").startswith("panel")
+    }  # fmt: skip
+    # The scale reaches the yellow threshold always, the red one only if the values do.
+    assert limits == {
+        "panel waiting": ["limit yellow", "limit red"],  # 9 PRs waited at most
+        "panel oldest": ["limit yellow", "limit red"],  # a wait reached 11 days
+        "panel lines": [],  # yellow off, red far above 2,600 lines
+    }
 
 
 def test_text_in_the_chart_is_escaped():

@@ -1,8 +1,9 @@
 """The 14-day chart of a team's queue, drawn as inline SVG on the server.
 
 Three small panels share the time axis (PRs waiting, oldest wait, lines waiting), each over
-soft bands of the light. Built with the standard library's ElementTree, which escapes every
-text and attribute: no script, no web font, nothing fetched, so it works in a closed network.
+soft bands of the light, with the team's yellow and red thresholds as dashed lines. Built with
+the standard library's ElementTree, which escapes every text and attribute: no script, no web
+font, nothing fetched, so it works in a closed network.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from xml.etree import ElementTree as ET
 from markupsafe import Markup
 
 from stoplight.flow import ChartSeries, Point
-from stoplight.light import Level, format_duration
+from stoplight.light import Level, Policy, Thresholds, format_duration
 
 WIDTH = 640
 LEFT = 56  # room for the value labels
@@ -31,6 +32,7 @@ INK = "#1f2328"
 MUTED = "#59636e"
 GRID = "#d0d7de"
 LINE_COLOURS = {"waiting": "#0969da", "oldest": "#8250df", "lines": "#bc4c00"}
+LIMIT_COLOURS = {Level.YELLOW: "#bf8700", Level.RED: "#cf222e"}
 
 HOUR = 3600.0
 # Scale tops for the oldest wait, in seconds: round hours, then round days.
@@ -43,12 +45,14 @@ class Panel:
     title: str
     points: tuple[Point, ...]
     stepped: bool
+    limits: dict[Level, float]  # the thresholds the team set for this measure
     top: float
     show: Callable[[float], str]
 
 
-def render_chart(series: ChartSeries, title: str) -> Markup:
-    """The chart as an `<svg>` element that scales to its container's width."""
+def render_chart(series: ChartSeries, title: str, policy: Policy | None = None) -> Markup:
+    """The chart as an `<svg>` element that scales to its container's width; with the
+    team's `policy`, its thresholds are drawn too."""
     height = 3 * (TITLE_HEIGHT + PANEL_HEIGHT + GAP) + AXIS_HEIGHT
     svg = ET.Element(
         "svg",
@@ -66,21 +70,30 @@ def render_chart(series: ChartSeries, title: str) -> Markup:
     ET.SubElement(svg, "title").text = title
     ET.SubElement(svg, "desc").text = _summary(series)
     scale = _TimeScale(series.start, series.end)
-    for index, panel in enumerate(_panels(series)):
+    for index, panel in enumerate(_panels(series, policy)):
         top = index * (TITLE_HEIGHT + PANEL_HEIGHT + GAP) + TITLE_HEIGHT
         _draw_panel(svg, panel, series, scale, top)
     _draw_days(svg, series, scale, height - AXIS_HEIGHT - GAP)
     return Markup(ET.tostring(svg, encoding="unicode"))
 
 
-def _panels(series: ChartSeries) -> list[Panel]:
+def _panels(series: ChartSeries, policy: Policy | None) -> list[Panel]:
+    levels = ((Level.YELLOW, policy.yellow), (Level.RED, policy.red)) if policy else ()
+
+    def limits(pick: Callable[[Thresholds], float | None]) -> dict[Level, float]:
+        return {level: value for level, set_at in levels if (value := pick(set_at)) is not None}
+
+    waiting = limits(lambda t: t.waiting)
+    oldest = limits(lambda t: t.oldest.total_seconds() if t.oldest is not None else None)
+    lines = limits(lambda t: t.lines)
     return [
         Panel(
             "waiting",
             "PRs waiting",
             series.waiting,
             stepped=True,
-            top=_nice_top(_highest(series.waiting), minimum=4),
+            limits=waiting,
+            top=_nice_top(_highest(series.waiting, waiting), minimum=4),
             show=lambda value: f"{value:g}",
         ),
         Panel(
@@ -88,15 +101,17 @@ def _panels(series: ChartSeries) -> list[Panel]:
             "Oldest wait",
             series.oldest,
             stepped=False,
-            top=next((t for t in WAIT_TOPS if t >= _highest(series.oldest)), WAIT_TOPS[-1]),
-            show=lambda value: format_duration(timedelta(seconds=value)),
+            limits=oldest,
+            top=next((t for t in WAIT_TOPS if t >= _highest(series.oldest, oldest)), WAIT_TOPS[-1]),
+            show=lambda value: format_duration(timedelta(seconds=value)) if value else "0",
         ),
         Panel(
             "lines",
             "Lines waiting",
             series.lines,
             stepped=True,
-            top=_nice_top(_highest(series.lines), minimum=100),
+            limits=lines,
+            top=_nice_top(_highest(series.lines, lines), minimum=100),
             show=lambda value: f"{value:,.0f}",
         ),
     ]
@@ -152,6 +167,22 @@ def _draw_panel(
             {"x": str(LEFT - 6), "y": str(y + 4), "fill": MUTED, "text-anchor": "end"},
         )
         tick.text = panel.show(value)
+    for level, limit in panel.limits.items():
+        if limit <= panel.top:
+            y = _num(bottom - limit / panel.top * PANEL_HEIGHT)
+            ET.SubElement(
+                group,
+                "line",
+                {
+                    "class": f"limit {level.name.lower()}",
+                    "x1": str(LEFT),
+                    "x2": str(WIDTH - RIGHT),
+                    "y1": y,
+                    "y2": y,
+                    "stroke": LIMIT_COLOURS[level],
+                    "stroke-dasharray": "6 4",
+                },
+            )
 
     def y_of(value: float) -> float:
         return bottom - min(value / panel.top, 1.0) * PANEL_HEIGHT
@@ -232,8 +263,9 @@ def _value_at_end(panel: Panel, series: ChartSeries) -> float:
     return panel.points[-1].value if panel.points else 0.0
 
 
-def _highest(points: Sequence[Point]) -> float:
-    return max((point.value for point in points), default=0.0)
+def _highest(points: Sequence[Point], limits: dict[Level, float]) -> float:
+    """What the scale must reach: the highest value, and the yellow threshold if set."""
+    return max([point.value for point in points] + [limits.get(Level.YELLOW, 0.0)])
 
 
 def _nice_top(value: float, minimum: float) -> float:
