@@ -10,6 +10,7 @@ from base64 import b64encode
 from pathlib import Path
 
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from pydantic import SecretStr
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from stoplight.web import create_app
 from tests.conftest import WEBHOOK_SECRET, deliver
 from tests.fakes import Pull, body_of, sign
+from tests.test_end_to_end import free_port, wait_for
 
 PATH = "/api/github/webhooks"
 
@@ -176,3 +178,40 @@ def test_metrics_add_up_across_web_processes(web_process_env, redis, clock, tmp_
     queued = {"event": "pull_request", "outcome": "queued"}
     assert value(samples, "stoplight_deliveries_total", **queued) == 2
     assert value(samples, "stoplight_intake_seconds_count") == 2
+
+
+def test_gunicorn_processes_report_each_others_deliveries(web_process_env, redis, tmp_path):
+    port = free_port()
+    env = {**web_process_env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2"}
+    del env["PROMETHEUS_MULTIPROC_DIR"]  # the gunicorn settings make their own
+    server = subprocess.Popen(
+        [Path(sys.executable).with_name("gunicorn"), "--config",
+         "python:stoplight.gunicorn_config", "stoplight.web:create_app()"],
+        env=env, cwd=tmp_path, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/healthz"))
+        body = b"{}"
+        for number in range(8):
+            headers = {
+                "X-GitHub-Event": "ping",
+                "X-GitHub-Delivery": f"d-ping-{number}",
+                "X-Hub-Signature-256": sign(WEBHOOK_SECRET, body),
+            }
+            assert requests.post(f"{base}{PATH}", data=body, headers=headers).status_code == 200
+        # New connections each time: either process may answer; each must report all eight.
+        for _ in range(4):
+            text = requests.get(f"{base}/metrics", headers={"Connection": "close"}).text
+            samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+            assert value(samples, "stoplight_deliveries_total", event="ping", outcome="pong") == 8
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:  # not listening yet, or its processes still starting
+        return False
