@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from base64 import b64encode
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from pydantic import SecretStr
 
+from stoplight.pacing import WriteBudget
+from stoplight.runtime import Runtime, installed
 from stoplight.web import create_app
 from tests.conftest import WEBHOOK_SECRET, deliver
 from tests.fakes import Pull, body_of, sign
@@ -107,12 +110,17 @@ def test_each_teams_light_and_the_workers_counts(rt, github, clock, settings):
     assert value(samples, "stoplight_job_latency_seconds_count", lane="stoplight") >= 4
 
 
-def test_pacing_deferrals_are_counted(rt, clock, settings):
-    from stoplight import metrics
+def test_writes_the_budget_puts_off_are_counted(settings, redis, clock, github):
+    budget = WriteBudget(min_gap=timedelta(seconds=1), per_minute=2, per_hour=500)
+    rt = Runtime.create(
+        settings, redis, clock, budget=budget, sleep=lambda s: clock.advance(seconds=s)
+    )
+    with installed(rt):
+        deliver(rt, Pull().event("opened", clock.now()))  # a status and two label writes
 
-    metrics.WRITES_DEFERRED.inc(rt.redis, "pacing")
-    samples = scrape(create_app(settings, rt.redis, clock).test_client())
+    samples = scrape(create_app(settings, redis, clock).test_client())
     assert value(samples, "stoplight_github_writes_deferred_total", reason="pacing") == 1
+    assert value(samples, "stoplight_github_writes_deferred_total", reason="throttled") == 0
 
 
 def test_a_password_closes_metrics_to_others(settings, redis):
