@@ -273,6 +273,17 @@ def test_the_badge_shows_the_light_of_a_team_that_asks_for_it(rt, github, clock,
     assert "Change number" not in badge.text and "alice" not in badge.text
     assert_hidden(anonymous.get("/badge/octo/manual.svg"))
     assert_hidden(anonymous.get("/badge/acme/app.svg"))
+    assert_hidden(anonymous.get("/badge/octo/shop.svg"))  # the repository, not its team
+
+
+def test_one_name_in_two_files_is_two_badges_asked_for_by_key(rt, github, clock, anonymous):
+    for repo in (SHOP, DOCS):
+        github.put_config(repo.full_name, "teams: [{name: app, public_badge: true}]")
+        deliver(rt, Pull(repo=repo).event("opened", clock.now()))
+    assert_hidden(anonymous.get("/badge/octo/app.svg"))  # which of the two?
+    for key in ("app@shop", "app@docs"):
+        badge = anonymous.get(f"/badge/octo/{key}.svg")
+        assert badge.status_code == 200 and "review queue: green" in badge.text
 
 
 @pytest.mark.usefixtures("queues")

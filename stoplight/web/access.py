@@ -75,7 +75,12 @@ class Access:
             None,
             list_item="repositories",
         )
-        return [{"id": repo.id, "name": repo.full_name} for repo in listing]
+        try:
+            return [{"id": repo.id, "name": repo.full_name} for repo in listing]
+        except GithubException as error:
+            if error.status == 404:  # uninstalled since GitHub listed the installation
+                return []
+            raise
 
     def _cached(self, key: str, fetch: Callable[[], Any]) -> Any:
         cached = self.redis.get(key)

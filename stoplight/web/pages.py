@@ -27,6 +27,7 @@ from github import GithubException
 from redis import Redis
 from werkzeug.exceptions import NotFound
 
+from stoplight import keys
 from stoplight.history import FlowView, load_flow
 from stoplight.light import Level, format_duration
 from stoplight.queue import QueueStore, installation_ids
@@ -201,18 +202,35 @@ def _flow(view: TeamView) -> FlowView:
 
 
 def _public_light(redis: Redis, owner: str, team: str) -> Level | None:
-    """The light of `owner`'s team `team` when that team shows it publicly; else 404."""
-    owner = owner.lower()
-    for installation_id in installation_ids(redis):
-        store = QueueStore(redis, installation_id)
-        names = store.teams()
-        for key in (team, f"{owner}/{team}"):
-            if key not in names:
-                continue
-            _, repos = team_repositories(redis, installation_id, key)
-            if not any(repo.lower().startswith(f"{owner}/") for repo in repos):
-                continue
-            if RepoConfigs(redis, installation_id).team(key).public_badge:
-                light = store.light(key)
-                return light.level if light else None
-    abort(404)
+    """The light of `owner`'s team `team` (its name, or its key where two files use one name)
+    when that team shows it publicly; else 404."""
+    named = [
+        (installation_id, key)
+        for installation_id, key, name in _teams_of(redis, owner.lower())
+        if team in (key, name) or key.lower() == f"{owner}/{team}".lower()
+    ]
+    public = [
+        (installation_id, key)
+        for installation_id, key in named
+        if RepoConfigs(redis, installation_id).team(key).public_badge
+    ]
+    if len(public) != 1:  # none, or a name two files use: the key tells them apart
+        abort(404)
+    installation_id, key = public[0]
+    light = QueueStore(redis, installation_id).light(key)
+    return light.level if light else None
+
+
+def _teams_of(redis: Redis, owner: str) -> Iterator[tuple[int, str, str]]:
+    """(installation, team key, team name) of every team defined in `owner`'s repositories."""
+    ids = installation_ids(redis)
+    reads = redis.pipeline(transaction=False)  # one round trip, however many installations
+    for installation_id in ids:
+        installation = keys.InstallationKeys(installation_id)
+        reads.hgetall(installation.teams).hgetall(installation.team_homes)
+    answers = reads.execute()
+    for installation_id, names, homes in zip(ids, answers[::2], answers[1::2], strict=True):
+        for key, name in names.items():
+            home = homes.get(key, key).decode().lower()  # a repository's own team is its name
+            if home.startswith(f"{owner}/"):
+                yield installation_id, key.decode(), name.decode()
