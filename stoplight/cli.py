@@ -18,6 +18,7 @@ from rich.console import Console
 
 from stoplight import config, intake, logs, runtime, slack, terminal
 from stoplight.clock import SystemClock
+from stoplight.proxy import WebhookProxy
 from stoplight.redeliver import redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
@@ -91,6 +92,10 @@ def serve() -> None:
         web = WebServer(create_app(settings), host=settings.host, port=settings.port)
         web.start()
         log.info("listening on http://%s:%s%s", settings.host, settings.port, settings.webhook_path)
+        if settings.webhook_proxy_url:
+            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+            target = f"http://{host}:{settings.port}{settings.webhook_path}"
+            WebhookProxy(settings.webhook_proxy_url, target).start()
         try:
             with runtime.installed(rt):
                 run_worker(rt)

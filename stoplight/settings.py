@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     private_key_path: Path | None = Field(default=None, validation_alias="PRIVATE_KEY_PATH")
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
     webhook_path: str = Field(default="/api/github/webhooks", validation_alias="WEBHOOK_PATH")
+    webhook_proxy_url: str | None = Field(default=None, validation_alias="WEBHOOK_PROXY_URL")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=3000, validation_alias="PORT")
     ghe_host: str | None = Field(default=None, validation_alias="GHE_HOST")
