@@ -78,6 +78,15 @@ def test_setup_page_posts_the_manifest_with_a_state_and_the_sign_in_callback(unr
     assert cookie.startswith(f"{STATE_COOKIE}=") and "HttpOnly" in cookie and "Secure" in cookie
 
 
+def test_behind_nat_github_posts_to_the_proxy_channel(unregistered, redis):
+    behind_nat = unregistered.model_copy(
+        update={"webhook_proxy_url": "https://smee.example/abc", "base_url_setting": None}
+    )
+    page = client_for(behind_nat, redis).get("/setup")
+    assert "https://smee.example/abc" in page.text
+    assert "which GitHub cannot reach" not in page.text
+
+
 def test_registration_writes_every_credential_once_then_setup_closes(
     unregistered, redis, github, env_file
 ):

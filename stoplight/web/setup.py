@@ -48,7 +48,9 @@ def manifest(settings: Settings) -> dict[str, Any]:
     """app.yml as shipped in the package, with the URLs of this deployment filled in."""
     data = yaml.safe_load(files("stoplight.web").joinpath("app.yml").read_text())
     data["url"] = settings.base_url
-    data["hook_attributes"] = {"url": settings.base_url + settings.webhook_path, "active": True}
+    # Behind NAT, GitHub posts to the proxy channel that `stoplight serve` follows.
+    hook = settings.webhook_proxy_url or settings.base_url + settings.webhook_path
+    data["hook_attributes"] = {"url": hook, "active": True}
     data["redirect_url"] = f"{settings.base_url}/setup/callback"
     # The OAuth client's return address, for "Sign in with GitHub" on the pages.
     data["callback_urls"] = [f"{settings.base_url}/auth/callback"]
@@ -85,7 +87,8 @@ def start() -> Response:
             settings=settings,
             target=f"{target}?state={state}",
             manifest=json.dumps(manifest(settings)),
-            local=settings.base_url.startswith(("http://127.", "http://localhost")),
+            local=settings.base_url.startswith(("http://127.", "http://localhost"))
+            and not settings.webhook_proxy_url,
         )
     )
     response.set_cookie(
