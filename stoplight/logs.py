@@ -49,7 +49,9 @@ def about(change: object) -> Any:
 
 class _SubjectFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.subject = _subject.get()
+        # A line can also name its subject itself: log.info(..., extra={"delivery": ...}).
+        named = {name: getattr(record, name) for name in SUBJECT_FIELDS if hasattr(record, name)}
+        record.subject = {**_subject.get(), **named}
         return True
 
 

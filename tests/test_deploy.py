@@ -72,6 +72,18 @@ def test_image_is_slim_runs_as_a_user_and_checks_health():
     assert cmd is not None and yaml.safe_load(cmd[1]) == WEB_COMMAND
 
 
+def test_the_build_context_holds_what_the_image_copies():
+    kept = {
+        line[1:].rstrip("/")
+        for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copied = set()
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile(), re.MULTILINE):
+        copied |= set(sources.split())
+    assert copied and copied <= kept
+
+
 def test_compose_runs_web_two_workers_and_redis_on_a_volume(compose):
     services = compose["services"]
     web, worker, redis = services["web"], services["worker"], services["redis"]

@@ -63,6 +63,13 @@ def test_text_is_the_default_and_shows_the_subject_at_the_end(settings, captured
     assert line.endswith("[delivery=d-text installation=42]")
 
 
+def test_a_line_may_name_its_subject_itself(settings, captured, capsys):
+    captured(settings.model_copy(update={"log_format": "json"}))
+    logging.getLogger("stoplight.web").error("not recorded", extra={"delivery": "d-web"})
+    (line,) = lines(capsys)
+    assert json.loads(line)["delivery"] == "d-web"
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_secrets_are_masked_whatever_logs_them(
     settings, private_key_pem, captured, capsys, log_format

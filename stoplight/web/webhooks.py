@@ -76,7 +76,12 @@ def receive() -> tuple[Response, int]:
             now=context.clock.now(),
         )
     except RedisError as error:
-        log.error("delivery %s not recorded, Redis unreachable: %s", delivery_id, error)
+        log.error(
+            "delivery %s not recorded, Redis unreachable: %s",
+            delivery_id,
+            error,
+            extra={"delivery": delivery_id},
+        )
         context.storage_failed()
         return _answer(503, error="storage unavailable; the delivery can be redelivered")
     try:
