@@ -170,7 +170,12 @@ def _sync_pull(
 ) -> set[str]:
     snapshot = pull.snapshot(repo)
     record = store.pull(pull_key(repo.id, pull.number))
-    if record is not None and record.updated_at >= snapshot.updated_at:
+    settings = repo_configs(rt, store.installation_id).team_of_repo(snapshot.repo)
+    if (
+        record is not None
+        and record.updated_at >= snapshot.updated_at
+        and record.team == settings.key  # else stored under a team key of before
+    ):
         return set()  # the store has seen this PR as it is now
     new_head = record is None or record.head_sha != snapshot.head_sha
     if new_head:
@@ -187,7 +192,6 @@ def _sync_pull(
         snapshot.labels,
         MANAGED_LABELS,
     )
-    settings = repo_configs(rt, store.installation_id).team_of_repo(snapshot.repo)
     team = Team(key=settings.key, name=settings.name)
     now = rt.clock.now()
     started = _wait_start(client, repo.full_name, pull, reviews, new_head)

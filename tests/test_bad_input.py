@@ -78,11 +78,11 @@ def test_missing_and_mistyped_fields_are_logged_and_change_nothing(rt, github, c
 def test_unknown_action_is_logged_and_changes_nothing(rt, github, clock, caplog):
     deliver(rt, _opened(clock))
     before = state_of(rt)
-    name, payload = Pull().event("labeled", clock.now())
+    name, payload = Pull().event("assigned", clock.now())
     with caplog.at_level(logging.INFO, logger="stoplight"):
         process(rt, name, payload)
     assert state_of(rt) == before
-    assert "(pull_request.labeled): nothing stoplight uses" in caplog.text
+    assert "(pull_request.assigned): nothing stoplight uses" in caplog.text
 
 
 def test_a_late_delivery_for_a_deleted_installation_changes_nothing(rt, github, clock, caplog):

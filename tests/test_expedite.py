@@ -11,7 +11,7 @@ from stoplight.pulls import Phase
 from stoplight.queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull
-from tests.test_teams import HEIJUNKA, labels_of, last_status, open_pulls
+from tests.test_teams import HEIJUNKA, WEB, labels_of, last_status, open_pulls
 
 EXPEDITE = "stoplight:expedite"
 
@@ -32,14 +32,14 @@ def test_the_expedite_label_admits_a_held_pr_at_once_and_the_line_moves_up(rt, g
     github.put_config("octo/shop", HEIJUNKA)
     first, second, third = held_lane(rt, clock)
     store = QueueStore(rt.redis, 42)
-    assert store.light("web").level is Level.RED
+    assert store.light(WEB).level is Level.RED
 
     first.labels.append(EXPEDITE)
     deliver(rt, labeled(first, "labeled", EXPEDITE, clock.now()))
 
     record = store.pull("1001#6")
     assert record.phase is Phase.WAITING and record.wait_since == clock.now()
-    assert store.held_keys("web") == ["1001#7", "1001#8"]
+    assert store.held_keys(WEB) == ["1001#7", "1001#8"]
     assert last_status(github, first)[1].startswith("Red:")
     assert "stoplight:held" not in labels_of(github, first)
     assert last_status(github, second)[1].startswith("Held (1st in line)")
@@ -58,7 +58,7 @@ def test_removing_the_expedite_label_does_not_hold_the_pr_again(rt, github, cloc
 
     store = QueueStore(rt.redis, 42)
     assert store.pull("1001#6").phase is Phase.WAITING
-    assert store.held_keys("web") == ["1001#7", "1001#8"]
+    assert store.held_keys(WEB) == ["1001#7", "1001#8"]
 
 
 def test_a_person_removing_the_held_label_gets_it_back_while_the_pr_is_held(rt, github, clock):
@@ -68,7 +68,7 @@ def test_a_person_removing_the_held_label_gets_it_back_while_the_pr_is_held(rt, 
 
     deliver(rt, labeled(first, "unlabeled", "stoplight:held", clock.now()))
 
-    assert QueueStore(rt.redis, 42).held_keys("web")[0] == "1001#6"
+    assert QueueStore(rt.redis, 42).held_keys(WEB)[0] == "1001#6"
     assert github.writes()[writes:] == [
         ("POST", "/repos/octo/shop/issues/6/labels", ["stoplight:held"])
     ]

@@ -23,7 +23,8 @@ from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull
 from tests.slack_fake import CHANNEL_ID, FakeSlack
 
-TEAM = "octo/shop"
+TEAM = "octo/shop"  # a repository in no team
+SHOP_TEAM = "octo/shop@shop"  # the team SHOP_CONFIG (octo/shop's own file) names octo/shop
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_red_posts_one_message_naming_the_waiting_prs_and_green_one_all_clear(
     assert "octo/shop#6" in latest["blocks"][3]["text"]["text"]
 
     clock.advance(minutes=10)  # the cooldown ends
-    pipeline.refresh_team(rt, 42, TEAM)
+    pipeline.refresh_team(rt, 42, SHOP_TEAM)
     run_jobs(rt)
     assert headers(bot.posts()) == [
         "🟡 octo/shop is yellow: review queue filling",
@@ -146,9 +147,9 @@ def test_concurrent_workers_post_one_notice_per_change(rt, github, clock, bot):
     with_slack, rt.settings = rt.settings, rt.settings.model_copy(update={"slack_bot_token": None})
     store = QueueStore(rt.redis, 42)
     open_pulls(rt, clock, 3)
-    previous = store.light(TEAM)
+    previous = store.light(SHOP_TEAM)
     open_pulls(rt, clock, 1, start=4)  # turns yellow while Slack is off: no notice yet
-    current = store.light(TEAM)
+    current = store.light(SHOP_TEAM)
     assert previous is not None and current is not None and current.level is Level.YELLOW
     change = notices.LightChange(previous, current)
     rt.settings = with_slack
@@ -157,7 +158,7 @@ def test_concurrent_workers_post_one_notice_per_change(rt, github, clock, bot):
 
     def worker() -> None:
         start.wait()
-        notices.send_notice(rt, 42, TEAM, change)
+        notices.send_notice(rt, 42, SHOP_TEAM, change)
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:

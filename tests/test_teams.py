@@ -20,6 +20,7 @@ from tests.conftest import deliver
 from tests.fakes import Pull, Repo
 
 GREEN, YELLOW, RED = (DESCRIPTIONS[level] for level in Level)
+WEB = "web@shop"  # the team `web` of octo/shop's own file
 HEIJUNKA = """
 teams:
   - name: web
@@ -65,11 +66,11 @@ def test_sixth_pr_is_held_while_red_and_admitted_as_reviews_drain_the_queue(rt, 
     github.put_config("octo/shop", HEIJUNKA)
     store = QueueStore(rt.redis, 42)
     pulls = open_pulls(rt, clock, 2)
-    assert store.light("web").level is Level.GREEN
+    assert store.light(WEB).level is Level.GREEN
     pulls += open_pulls(rt, clock, 1, start=3)
-    assert store.light("web").level is Level.YELLOW
+    assert store.light(WEB).level is Level.YELLOW
     pulls += open_pulls(rt, clock, 2, start=4)
-    assert store.light("web").level is Level.RED
+    assert store.light(WEB).level is Level.RED
     assert last_status(github, pulls[0]) == ("success", RED)
 
     held = open_pulls(rt, clock, 1, start=6)[0]
@@ -78,21 +79,21 @@ def test_sixth_pr_is_held_while_red_and_admitted_as_reviews_drain_the_queue(rt, 
         "Held (1st in line): review queue is red. Enters review as it drains",
     )
     assert "stoplight:held" in labels_of(github, held)
-    assert store.measures("web").waiting == 5  # the held PR is not counted
+    assert store.measures(WEB).waiting == 5  # the held PR is not counted
 
     deliver(rt, pulls[0].review("bob", "approved", clock.now()))
-    assert store.light("web").level is Level.YELLOW  # 4 waiting: a 5th would be red again
+    assert store.light(WEB).level is Level.YELLOW  # 4 waiting: a 5th would be red again
     assert last_status(github, held)[0] == "pending"
 
     deliver(rt, pulls[1].review("bob", "approved", clock.now()))
-    assert store.measures("web").waiting == 4  # 3 left, then the held PR joined
+    assert store.measures(WEB).waiting == 4  # 3 left, then the held PR joined
     assert last_status(github, held) == ("success", YELLOW)
     assert "stoplight:held" not in labels_of(github, held)
     assert store.pull(f"{held.repo.id}#{held.number}").wait_since == clock.now()
 
     for pull in pulls[2:4]:
         deliver(rt, pull.review("bob", "approved", clock.now()))
-    assert store.light("web").level is Level.GREEN
+    assert store.light(WEB).level is Level.GREEN
 
 
 def test_closing_a_held_pr_renumbers_the_line(rt, github, clock):
@@ -105,7 +106,7 @@ def test_closing_a_held_pr_renumbers_the_line(rt, github, clock):
     deliver(rt, first.event("closed", clock.now()))
     assert last_status(github, second)[1].startswith("Held (1st in line)")
     assert last_status(github, third)[1].startswith("Held (2nd in line)")
-    assert QueueStore(rt.redis, 42).held_keys("web") == ["1001#7", "1001#8"]
+    assert QueueStore(rt.redis, 42).held_keys(WEB) == ["1001#7", "1001#8"]
 
 
 def test_expedite_label_bypasses_the_hold(rt, github, clock):
@@ -114,7 +115,7 @@ def test_expedite_label_bypasses_the_hold(rt, github, clock):
     urgent = Pull(number=6, head_sha="6" * 40, labels=["stoplight:expedite"])
     deliver(rt, urgent.event("opened", clock.now()))
     assert last_status(github, urgent) == ("success", RED)
-    assert QueueStore(rt.redis, 42).measures("web").waiting == 6
+    assert QueueStore(rt.redis, 42).measures(WEB).waiting == 6
 
 
 def test_oldest_waiting_prs_carry_swarm_while_red(rt, github, clock):
@@ -137,7 +138,7 @@ def test_swarm_moves_to_the_next_oldest_when_one_leaves_the_queue(rt, github, cl
     pulls = open_pulls(rt, clock, 5)
     assert labels_of(github, pulls[0]) == {"stoplight:swarm"}
     deliver(rt, pulls[0].review("bob", "approved", clock.now()))
-    assert QueueStore(rt.redis, 42).light("web").level is Level.RED
+    assert QueueStore(rt.redis, 42).light(WEB).level is Level.RED
     assert labels_of(github, pulls[0]) == set()
     assert [labels_of(github, p) for p in pulls[1:]] == [{"stoplight:swarm"}] * 2 + [set()] * 2
 
@@ -151,10 +152,10 @@ def test_org_wide_file_and_extends_are_honoured(rt, github, clock):
     deliver(rt, shop.event("opened", clock.now()))
     deliver(rt, api.event("opened", clock.now()))
     store = QueueStore(rt.redis, 42)
-    assert store.teams() == {"shop-team": "shop-team", "api-team": "api-team"}
+    assert store.teams() == {"shop-team": "shop-team", "api-team@api": "api-team"}
 
     deliver(rt, api.review("bob", "approved", clock.now()))
-    assert store.measures("api-team").waiting == 1  # required_approvals: 2 came from base
+    assert store.measures("api-team@api").waiting == 1  # required_approvals: 2 came from base
 
 
 def test_configuration_is_cached_and_reloaded_on_a_push_that_touches_it(rt, github, clock):
@@ -171,7 +172,7 @@ def test_configuration_is_cached_and_reloaded_on_a_push_that_touches_it(rt, gith
     assert len(github.gets()) == reads
     deliver(rt, push(first.repo, [".github/stoplight.yml"]))
     assert len(github.gets()) > reads
-    assert QueueStore(rt.redis, 42).light("web").level is Level.YELLOW
+    assert QueueStore(rt.redis, 42).light(WEB).level is Level.YELLOW
     assert last_status(github, first) == ("success", YELLOW)
 
 
@@ -188,7 +189,7 @@ def test_invalid_configuration_shows_an_error_and_keeps_the_last_good_one(rt, gi
         "Invalid .github/stoplight.yml: teams[0].thresholds.red.waiting: must be 0 or more"
     )
     open_pulls(rt, clock, 4, start=2)  # the last good thresholds still apply: 5 is red
-    assert QueueStore(rt.redis, 42).light("web").level is Level.RED
+    assert QueueStore(rt.redis, 42).light(WEB).level is Level.RED
 
 
 def test_invalid_configuration_of_a_new_repository_falls_back_to_defaults(rt, github, clock):
@@ -265,6 +266,6 @@ def test_a_repository_that_joins_a_team_brings_its_open_prs_at_once(rt, github, 
     deliver(rt, push(pulls[0].repo, [".github/stoplight.yml"]))
 
     assert store.measures("octo/shop").waiting == 0
-    assert store.measures("web").waiting == 2
-    assert {record.key for record in store.open_pulls("web")} == {"1001#1", "1001#2"}
-    assert store.teams()["web"] == "web"
+    assert store.measures(WEB).waiting == 2
+    assert {record.key for record in store.open_pulls(WEB)} == {"1001#1", "1001#2"}
+    assert store.teams()[WEB] == "web"
