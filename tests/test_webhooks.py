@@ -149,16 +149,17 @@ def test_health_reports_redis(client):
     assert client.get("/healthz").json == {"status": "ok"}
 
 
-def test_team_page_shows_the_queue(rt, github, clock, settings, redis):
+def test_the_team_page_is_not_open_to_anyone(rt, github, clock, settings, redis):
+    """Statuses link to the team page; without sign-in it names nothing (tests/test_pages.py
+    has the signed-in side)."""
     from tests.conftest import deliver
 
     deliver(rt, Pull(title="Add checkout button").event("opened", clock.now()))
-    page = create_app(settings, redis).test_client().get("/teams/42/octo%2Fshop")
-    assert page.status_code == 200
-    text = page.get_data(as_text=True)
-    assert "octo/shop: Green" in text and "Add checkout button" in text
-    missing = create_app(settings, redis).test_client().get("/teams/42/none")
-    assert missing.status_code == 404
+    client = create_app(settings, redis).test_client()
+    for path in ("/teams/42/octo%2Fshop", "/teams/42/none", "/"):
+        page = client.get(path)
+        assert page.status_code == 404
+        assert "Add checkout button" not in page.text and "octo" not in page.text
 
 
 def test_unconfigured_app_offers_setup(redis):
