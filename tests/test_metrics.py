@@ -26,8 +26,18 @@ from tests.test_end_to_end import free_port, wait_for
 PATH = "/api/github/webhooks"
 
 
+PASSWORD = "s3cret"
+SCRAPER = {"Authorization": "Basic " + b64encode(f"metrics:{PASSWORD}".encode()).decode()}
+
+
+@pytest.fixture
+def settings(settings):
+    """Metrics name teams: they are served only behind a password."""
+    return settings.model_copy(update={"metrics_password": SecretStr(PASSWORD)})
+
+
 def scrape(client, **headers: str) -> list[Sample]:
-    response = client.get("/metrics", headers=headers)
+    response = client.get("/metrics", headers=headers or SCRAPER)
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
     return [
@@ -123,14 +133,18 @@ def test_writes_the_budget_puts_off_are_counted(settings, redis, clock, github):
     assert value(samples, "stoplight_github_writes_deferred_total", reason="throttled") == 0
 
 
+def test_without_a_password_metrics_are_not_served(settings, redis):
+    """Team names and sizes are no one's business on a public address."""
+    open_settings = settings.model_copy(update={"metrics_password": None})
+    assert create_app(open_settings, redis).test_client().get("/metrics").status_code == 404
+
+
 def test_a_password_closes_metrics_to_others(settings, redis):
-    guarded = settings.model_copy(update={"metrics_password": SecretStr("s3cret")})
-    client = create_app(guarded, redis).test_client()
+    client = create_app(settings, redis).test_client()
     assert client.get("/metrics").status_code == 401
     wrong = b64encode(b"metrics:guess").decode()
     assert client.get("/metrics", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
-    right = b64encode(b"metrics:s3cret").decode()
-    assert scrape(client, Authorization=f"Basic {right}")
+    assert scrape(client, **SCRAPER)
 
 
 # Each run is one web process: it answers one delivery, then exits, as a gunicorn worker might.
@@ -143,7 +157,8 @@ print(post_delivery(create_app().test_client(), payload, delivery))
 """
 SCRAPE = """
 from stoplight.web import create_app
-print(create_app().test_client().get("/metrics").text)
+import sys
+print(create_app().test_client().get("/metrics", headers={"Authorization": sys.argv[1]}).text)
 """
 
 
@@ -159,6 +174,7 @@ def web_process_env(settings, tmp_path) -> dict[str, str]:
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "APP_ID": "1234",
         "PRIVATE_KEY": settings.private_key.get_secret_value(),
+        "METRICS_PASSWORD": PASSWORD,
     }
 
 
@@ -175,7 +191,7 @@ def test_metrics_add_up_across_web_processes(web_process_env, redis, clock, tmp_
         )
         assert answered.stdout.strip() == "202"
     text = subprocess.run(
-        [sys.executable, "-c", SCRAPE],
+        [sys.executable, "-c", SCRAPE, SCRAPER["Authorization"]],
         env=web_process_env,
         cwd=tmp_path,
         capture_output=True,
@@ -210,7 +226,8 @@ def test_gunicorn_processes_report_each_others_deliveries(web_process_env, redis
             assert requests.post(f"{base}{PATH}", data=body, headers=headers).status_code == 200
         # New connections each time: either process may answer; each must report all eight.
         for _ in range(4):
-            text = requests.get(f"{base}/metrics", headers={"Connection": "close"}).text
+            headers = {"Connection": "close", **SCRAPER}
+            text = requests.get(f"{base}/metrics", headers=headers).text
             samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
             assert value(samples, "stoplight_deliveries_total", event="ping", outcome="pong") == 8
     finally:

@@ -41,6 +41,8 @@ def create_app(
     app.register_blueprint(pages.bp)
     if settings.configured:
         auth.init_app(app, settings, redis)
+        if settings.metrics_password is None:
+            log.info("/metrics is off: set METRICS_PASSWORD to serve it behind basic auth")
     return app
 
 

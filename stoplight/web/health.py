@@ -1,6 +1,7 @@
 """For operators: /healthz (the process answers), /readyz (it can work), /metrics (Prometheus).
 
-/metrics is open unless METRICS_PASSWORD is set; then it asks for HTTP basic auth.
+/metrics names teams and their queues, so it is served only with METRICS_PASSWORD set, behind
+HTTP basic auth; without one it is a 404 like any page an outsider may not see.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -61,6 +62,8 @@ def readyz() -> tuple[dict[str, str | int], int]:
 @bp.get("/metrics")
 def metrics() -> Response:
     context = current_app.extensions["stoplight"]
+    if context.settings.metrics_password is None:
+        abort(404)
     if not _may_scrape(context.settings):
         return Response(
             "metrics need a password\n",
@@ -76,8 +79,7 @@ def metrics() -> Response:
 
 
 def _may_scrape(settings: Settings) -> bool:
-    if settings.metrics_password is None:
-        return True
+    assert settings.metrics_password is not None
     given = request.authorization
     if given is None or given.type != "basic":
         return False
