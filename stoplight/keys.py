@@ -33,6 +33,9 @@ def metric(name: str) -> str:
     return f"{PREFIX}:metrics:{name}"
 
 
+SETUP_TOKEN = f"{PREFIX}:setup:token"  # opens /setup: printed in the server's log only
+
+
 def setup_state(state: str) -> str:
     """Set while a `state` the setup page handed out may come back from GitHub, once."""
     return f"{PREFIX}:setup:state:{state}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -161,9 +162,14 @@ def test_serve_without_configuration_answers_on_port_3000(tmp_path):
         pytest.skip("port 3000 is taken on this machine")
     process = start_serve({"DATA_DIR": str(tmp_path / "data")}, tmp_path)
     try:
-        wait_for(lambda: _answers("http://127.0.0.1:3000/setup"))
+        wait_for(lambda: _answers("http://127.0.0.1:3000/healthz"))
         page = requests.get("http://127.0.0.1:3000/", timeout=5)
         assert "not configured" in page.text
+        log = (tmp_path / "serve.log").read_text()
+        link = re.search(r"open (http://127.0.0.1:3000/setup\?token=[\w-]+)", log)
+        assert link is not None, log
+        assert "Register the GitHub App" in requests.get(link[1], timeout=5).text
+        assert requests.get("http://127.0.0.1:3000/setup", timeout=5).status_code == 404
         assert redis_servers_under(tmp_path)  # the embedded Redis runs
     finally:
         stop(process, signal.SIGINT)

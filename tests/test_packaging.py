@@ -15,10 +15,14 @@ NOT_SOURCE = shutil.ignore_patterns(
     ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".stoplight"
 )
 SERVE_SETUP = """
-from stoplight.web import create_app
+from stoplight.settings import Settings
+from stoplight.web import create_app, web_redis
+from stoplight.web.setup import setup_link
 import stoplight.web
 print(stoplight.web.__file__)
-response = create_app().test_client().get("/setup")
+settings = Settings()
+link = setup_link(settings, web_redis(settings.redis_url)).removeprefix(settings.base_url)
+response = create_app(settings).test_client().get(link)
 print(response.status_code)
 print(response.text)
 """

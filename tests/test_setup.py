@@ -15,7 +15,7 @@ from redis import Redis
 
 from stoplight.settings import Settings
 from stoplight.web import create_app
-from stoplight.web.setup import STATE_COOKIE, AlreadyRegistered, write_env
+from stoplight.web.setup import STATE_COOKIE, AlreadyRegistered, setup_link, write_env
 from tests.conftest import API
 
 CONVERSION = re.compile(rf"{re.escape(API)}/app-manifests/\w+/conversions")
@@ -55,8 +55,14 @@ def client_for(settings: Settings, redis: Redis) -> FlaskClient:
     return create_app(settings, redis).test_client()
 
 
-def handed_out_state(client: FlaskClient) -> str:
-    page = client.get("/setup")
+def setup_path(settings: Settings, redis: Redis, query: str = "") -> str:
+    """/setup with the token of the link the server logs."""
+    link = setup_link(settings, redis)
+    return link.removeprefix(settings.base_url) + query
+
+
+def handed_out_state(client: FlaskClient, settings: Settings, redis: Redis) -> str:
+    page = client.get(setup_path(settings, redis))
     assert page.status_code == 200
     found = re.search(r'action="[^"]+\?state=([\w-]+)"', page.text)
     assert found is not None
@@ -64,7 +70,7 @@ def handed_out_state(client: FlaskClient) -> str:
 
 
 def test_setup_page_posts_the_manifest_with_a_state_and_the_sign_in_callback(unregistered, redis):
-    page = client_for(unregistered, redis).get("/setup?org=acme")
+    page = client_for(unregistered, redis).get(setup_path(unregistered, redis, "&org=acme"))
     assert page.status_code == 200
     assert 'action="https://github.com/organizations/acme/settings/apps/new?state=' in page.text
     raw = re.search(r'name="manifest" value="([^"]+)"', page.text)
@@ -82,7 +88,7 @@ def test_behind_nat_github_posts_to_the_proxy_channel(unregistered, redis):
     behind_nat = unregistered.model_copy(
         update={"webhook_proxy_url": "https://smee.example/abc", "base_url_setting": None}
     )
-    page = client_for(behind_nat, redis).get("/setup")
+    page = client_for(behind_nat, redis).get(setup_path(behind_nat, redis))
     assert "https://smee.example/abc" in page.text
     assert "which GitHub cannot reach" not in page.text
 
@@ -92,7 +98,7 @@ def test_registration_writes_every_credential_once_then_setup_closes(
 ):
     github.add(responses.POST, CONVERSION, json=REGISTERED, status=201)
     client = client_for(unregistered, redis)
-    state = handed_out_state(client)
+    state = handed_out_state(client, unregistered, redis)
 
     page = client.get(f"/setup/callback?code=abc123&state={state}")
 
@@ -111,10 +117,20 @@ def test_registration_writes_every_credential_once_then_setup_closes(
     assert settings.private_key.get_secret_value() == REGISTERED["pem"].strip()
     # The same process, not restarted yet: the routes are gone, GitHub is not asked again.
     before = env_file.read_bytes()
-    assert client.get("/setup").status_code == 404
+    assert client.get(setup_path(unregistered, redis)).status_code == 404
     assert client.get(f"/setup/callback?code=def456&state={state}").status_code == 404
     assert len(github.calls) == 1
     assert env_file.read_bytes() == before
+
+
+@pytest.mark.parametrize("query", ["", "?token=guessed", "?token="])
+def test_setup_opens_only_with_the_link_from_the_log(unregistered, redis, query, caplog):
+    client = client_for(unregistered, redis)
+    (logged,) = [r.getMessage() for r in caplog.records if "/setup?token=" in r.getMessage()]
+    assert setup_link(unregistered, redis) in logged
+    assert client.get(f"/setup{query}").status_code == 404
+    assert redis.keys("stoplight:setup:state:*") == []  # no state handed out
+    assert "not configured" in client.get("/").text
 
 
 def test_configured_app_has_no_setup_routes_and_asks_github_nothing(
@@ -142,7 +158,7 @@ def test_a_code_from_someone_elses_registration_is_refused(
     unregistered, redis, github, env_file, tamper
 ):
     client = client_for(unregistered, redis)
-    state = handed_out_state(client)
+    state = handed_out_state(client, unregistered, redis)
     if tamper == "no cookie":
         client.delete_cookie(STATE_COOKIE, path="/setup")
     query = {"other state": "someone-elses", "no cookie": state, "no state": ""}[tamper]
@@ -157,7 +173,7 @@ def test_a_code_from_someone_elses_registration_is_refused(
 def test_a_state_is_used_once(unregistered, redis, github, env_file):
     github.add(responses.POST, CONVERSION, json={"message": "Not Found"}, status=404)
     client = client_for(unregistered, redis)
-    state = handed_out_state(client)
+    state = handed_out_state(client, unregistered, redis)
     assert client.get(f"/setup/callback?code=abc123&state={state}").status_code == 502
     assert client.get(f"/setup/callback?code=abc123&state={state}").status_code == 403
     assert len(github.calls) == 1

@@ -12,6 +12,7 @@ from stoplight import keys
 from stoplight.lanes import SHARED
 from stoplight.settings import Settings
 from stoplight.web import create_app, web_redis
+from stoplight.web.setup import setup_link
 from stoplight.web.webhooks import signature_matches
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import Pull, body_of, sign
@@ -127,10 +128,12 @@ def test_redis_unreachable_answers_503_and_marks_nothing_seen(settings, redis, c
 
 def test_without_a_webhook_secret_deliveries_are_refused(settings, redis, clock):
     unconfigured = settings.model_copy(update={"webhook_secret": None})
-    response = post(create_app(unconfigured, redis).test_client(), opened(clock.now()))
+    client = create_app(unconfigured, redis).test_client()
+    before = redis.keys("*")  # the setup link's token, made at start
+    response = post(client, opened(clock.now()))
     assert response.status_code == 503
     assert "WEBHOOK_SECRET" in response.json["error"]
-    assert redis.dbsize() == 0
+    assert redis.keys("*") == before == [keys.SETUP_TOKEN.encode()]
 
 
 def test_custom_webhook_path(settings, redis, clock):
@@ -163,9 +166,11 @@ def test_the_team_page_is_not_open_to_anyone(rt, github, clock, settings, redis)
 
 
 def test_unconfigured_app_offers_setup(redis):
-    app = create_app(Settings(_env_file=None), redis).test_client()
-    assert app.get("/").status_code == 302
-    page = app.get("/setup").get_data(as_text=True)
+    settings = Settings(_env_file=None)
+    app = create_app(settings, redis).test_client()
+    assert "not configured" in app.get("/").text
+    link = setup_link(settings, redis).removeprefix(settings.base_url)
+    page = app.get(link).get_data(as_text=True)
     assert "not configured" in page
     manifest = json.loads(
         page.split('name="manifest" value="')[1].split('"')[0].replace("&#34;", '"')

@@ -43,6 +43,9 @@ def create_app(
         auth.init_app(app, settings, redis)
         if settings.metrics_password is None:
             log.info("/metrics is off: set METRICS_PASSWORD to serve it behind basic auth")
+    elif redis is not None:
+        link = setup.setup_link(settings, redis)
+        log.warning("Stoplight is not configured: open %s to register the GitHub App", link)
     return app
 
 

@@ -18,10 +18,8 @@ from flask import (
     abort,
     current_app,
     jsonify,
-    redirect,
     render_template,
     request,
-    url_for,
 )
 from github import GithubException
 from redis import Redis
@@ -72,7 +70,7 @@ def _signed_in_user() -> dict[str, Any]:
 def home() -> str | Response:
     context = current_app.extensions["stoplight"]
     if not context.settings.configured:
-        return redirect(url_for("setup.start"))
+        return render_template("unconfigured.html")
     _pages_on()
     if auth.current_user() is None:
         return render_template("signin.html", next="/")

@@ -7,7 +7,9 @@ the next start picks them up.
 
 The routes exist only while the app has no credentials, neither in its environment nor in
 .env: once registered they answer 404 and never reach GitHub, so nobody can swap in an app
-of their own. A callback whose state this server did not hand to this browser is refused.
+of their own. Before that, /setup opens only with the token of the link the server prints in
+its log, so nobody who merely reaches BASE_URL can register an app of theirs into a fresh
+deployment. A callback whose state this server did not hand to this browser is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import requests
 import yaml
 from dotenv import dotenv_values
 from flask import Blueprint, Response, abort, current_app, make_response, render_template, request
+from redis import Redis
 
 from stoplight import keys
 from stoplight.settings import Settings
@@ -62,11 +65,24 @@ def holds_credentials(path: Path) -> bool:
     return any(values.get(name) for name in CREDENTIALS)
 
 
+def setup_link(settings: Settings, redis: Redis) -> str:
+    """The address that opens setup, for the server's log: the same in every process."""
+    redis.set(keys.SETUP_TOKEN, secrets.token_urlsafe(16), nx=True)
+    token = redis.get(keys.SETUP_TOKEN)
+    assert token is not None
+    return f"{settings.base_url}/setup?token={token.decode()}"
+
+
 @bp.before_request
 def only_while_unregistered() -> None:
     settings: Settings = current_app.extensions["stoplight"].settings
     if settings.configured or holds_credentials(ENV_FILE):
         abort(404)
+
+
+def _token_is_ours(redis: Redis) -> bool:
+    token, given = redis.get(keys.SETUP_TOKEN), request.args.get("token", "")
+    return token is not None and hmac.compare_digest(token, given.encode())
 
 
 @bp.get("/setup")
@@ -75,6 +91,8 @@ def start() -> Response:
     settings: Settings = context.settings
     if context.redis is None:
         abort(503, "setup keeps its one-time state in Redis; set REDIS_URL")
+    if not _token_is_ours(context.redis):
+        abort(404)
     state = secrets.token_urlsafe(24)
     context.redis.set(keys.setup_state(state), 1, ex=STATE_SECONDS)
     org = request.args.get("org", "").strip()
@@ -87,6 +105,7 @@ def start() -> Response:
             settings=settings,
             target=f"{target}?state={state}",
             manifest=json.dumps(manifest(settings)),
+            token=request.args["token"],
             local=settings.base_url.startswith(("http://127.", "http://localhost"))
             and not settings.webhook_proxy_url,
         )
