@@ -87,7 +87,8 @@ redis.call('ZADD', KEYS[1], at, at .. '|' .. measures)
 
 def record_light(pipe: Pipeline, team: keys.TeamKeys, state: LightState) -> None:
     """Note a change of the team's light (queued on `pipe`, inside the store's transaction)."""
-    _append(pipe, team.history.lights, state.since, f"{_ms(state.since)}|{int(state.level)}")
+    record = f"{_ms(state.since)}|{int(state.level)}"
+    _append(pipe, team.history.lights, state.since, record, now=state.since)
 
 
 def record_moves(
@@ -99,15 +100,17 @@ def record_moves(
 ) -> None:
     """Note what one PR's change did to its teams' queues: leaving review (with the moment its
     wait began), entering it, and the measures after. Queued after the store's index updates."""
-    stays = before is not None and after is not None and before.team == after.team
-    if before is not None and before.waiting and not (stays and after and after.waiting):
-        assert before.wait_since is not None
+    was_waiting = before is not None and before.waiting
+    is_waiting = after is not None and after.waiting
+    same_team = before is not None and after is not None and before.team == after.team
+    if was_waiting and not (is_waiting and same_team):
+        assert before is not None and before.wait_since is not None
         exit_record = f"{_ms(now)}|{before.key}|{_ms(before.wait_since)}"
-        _append(pipe, installation.team(before.team).history.exits, now, exit_record)
-    if after is not None and after.waiting and not (stays and before and before.waiting):
-        assert after.wait_since is not None
-        entry = f"{_ms(after.wait_since)}|{after.key}"
-        _append(pipe, installation.team(after.team).history.entries, after.wait_since, entry)
+        _append(pipe, installation.team(before.team).history.exits, now, exit_record, now)
+    if is_waiting and not (was_waiting and same_team):
+        assert after is not None and after.wait_since is not None
+        entries = installation.team(after.team).history.entries
+        _append(pipe, entries, after.wait_since, f"{_ms(after.wait_since)}|{after.key}", now)
     for team in sorted({r.team for r in (before, after) if r is not None and r.waiting}):
         team_keys = installation.team(team)
         pipe.register_script(_SAMPLE)(
@@ -117,10 +120,10 @@ def record_moves(
         )
 
 
-def _append(pipe: Pipeline, name: str, moment: datetime, member: str) -> None:
-    pipe.register_script(_APPEND)(
-        keys=[name], args=[_ms(moment), *_window(moment)[1:], member], client=pipe
-    )
+def _append(pipe: Pipeline, name: str, moment: datetime, member: str, now: datetime) -> None:
+    """Add `member` at `moment` (a wait's start may lie in the past); trim as of `now`."""
+    _, cutoff, ttl = _window(now)
+    pipe.register_script(_APPEND)(keys=[name], args=[_ms(moment), cutoff, ttl, member], client=pipe)
 
 
 def _window(now: datetime) -> tuple[int, int, int]:
