@@ -4,9 +4,11 @@ read for the team page and its JSON.
 
 Every kind is a sorted set by moment (epoch milliseconds), one or two commands per change:
 a Lua script adds the record and trims what is older than 90 days, keeping the newest older
-record so the state at the window's start stays known. A sample is taken only when the
-measures change, and at most one per minute: a sample within the minute of the previous one
-replaces it (keeping its moment), so a burst of events costs one sample.
+record so the state at the window's start stays known. The scripts go as EVAL inside the
+store's MULTI: Redis caches them, and no SCRIPT EXISTS round trip precedes the transaction.
+A sample is taken only when the measures change, and at most one per minute: a sample within
+the minute of the previous one replaces it (keeping its moment), so a burst of events costs
+one sample.
 """
 
 from __future__ import annotations
@@ -113,17 +115,14 @@ def record_moves(
         _append(pipe, entries, after.wait_since, f"{_ms(after.wait_since)}|{after.key}", now)
     for team in sorted({r.team for r in (before, after) if r is not None and r.waiting}):
         team_keys = installation.team(team)
-        pipe.register_script(_SAMPLE)(
-            keys=[team_keys.history.samples, team_keys.waiting, team_keys.lines],
-            args=[*_window(now), _ms_of(SAMPLE_EVERY)],
-            client=pipe,
-        )
+        sample_keys = (team_keys.history.samples, team_keys.waiting, team_keys.lines)
+        pipe.eval(_SAMPLE, len(sample_keys), *sample_keys, *_window(now), _ms_of(SAMPLE_EVERY))
 
 
 def _append(pipe: Pipeline, name: str, moment: datetime, member: str, now: datetime) -> None:
     """Add `member` at `moment` (a wait's start may lie in the past); trim as of `now`."""
     _, cutoff, ttl = _window(now)
-    pipe.register_script(_APPEND)(keys=[name], args=[_ms(moment), cutoff, ttl, member], client=pipe)
+    pipe.eval(_APPEND, 1, name, _ms(moment), cutoff, ttl, member)
 
 
 def _window(now: datetime) -> tuple[int, int, int]:
