@@ -224,15 +224,7 @@ def _week(
     for begin, finish, level in _steps(lights, observed_from, observed_until):
         in_light[level] += finish - begin
     counted = calendar.waited(observed_from, observed_until)
-    waiting_time = sum(
-        (
-            count * calendar.waited(begin, finish)
-            for begin, finish, count in _steps(
-                _waiting_counts(history), observed_from, observed_until
-            )
-        ),
-        timedelta(0),
-    )
+    waiting_time = _time_in_queue(history, calendar, observed_from, observed_until)
     exits = [e for e in history.exits if observed_from <= e.at < observed_until]
     waits = sorted(calendar.waited(e.waiting_since, e.at) for e in exits)
     mean_wait = sum(waits, timedelta(0)) / len(waits) if waits else None
@@ -265,9 +257,7 @@ def _week(
 def working_day(calendar: WaitCalendar) -> timedelta:
     """The length of a day in the team's calendar: its working hours, else 24 hours."""
     if isinstance(calendar, WorkingHours):
-        return datetime.combine(datetime.min, calendar.end) - datetime.combine(
-            datetime.min, calendar.start
-        )
+        return datetime.combine(date.min, calendar.end) - datetime.combine(date.min, calendar.start)
     return DAY
 
 
@@ -301,8 +291,15 @@ def chart_series(history: History, calendar: WaitCalendar, now: datetime) -> Cha
     )
 
 
-def _waiting_counts(history: History) -> list[tuple[datetime, int]]:
-    return [(sample.at, sample.waiting) for sample in history.samples]
+def _time_in_queue(
+    history: History, calendar: WaitCalendar, start: datetime, end: datetime
+) -> timedelta:
+    """The area under the waiting count (PRs times calendar time) between two moments."""
+    counts = [(sample.at, sample.waiting) for sample in history.samples]
+    pieces = _steps(counts, start, end)
+    return sum(
+        (count * calendar.waited(begin, finish) for begin, finish, count in pieces), timedelta()
+    )
 
 
 def _steps(

@@ -1,6 +1,8 @@
 """Each team's history in Redis: light changes, samples of the measures, PRs entering and
 leaving review. Written by the queue store in the same transaction as the change it records,
-read for the team page and its JSON.
+read for the team page and its JSON. A PR leaves review however it stops waiting (approved,
+changes requested, closed, made a draft, moved to another team with its repository); the exit
+keeps the moment its wait began, so its wait is counted in the team's calendar when read.
 
 Every kind is a sorted set by moment (epoch milliseconds), one or two commands per change:
 a Lua script adds the record and trims what is older than 90 days, keeping the newest older
