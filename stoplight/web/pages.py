@@ -196,7 +196,7 @@ def _visible_team(installation_id: int, team: str) -> TeamView:
 
 def _flow(view: TeamView) -> FlowView:
     now = current_app.extensions["stoplight"].clock.now()
-    return load_flow(_redis(), view.installation_id, view.key, view.policy.calendar, now)
+    return load_flow(_redis(), view.installation_id, view.key, view.policy, now)
 
 
 def _public_light(redis: Redis, owner: str, team: str) -> Level | None:
