@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from redis.lock import Lock
 
 from stoplight import intake, keys, logs
+from stoplight.beats import repeating
 from stoplight.changes import (
     Change,
     ConfigChange,
@@ -41,8 +42,10 @@ log = logging.getLogger(__name__)
 DELETED_MEMORY = timedelta(days=4)
 # A sync reads many pages; it may take longer than other jobs (see sync.py).
 SYNC_TIMEOUT_SECONDS = 30 * 60
-# How long one effects pass may hold its team's lock without showing progress.
-EFFECTS_LOCK_SECONDS = 30
+# An effects pass holds its team's lock for this long, renewed every EFFECTS_LOCK_RENEW_SECONDS
+# while it runs: the lock of a pass whose worker died lapses within seconds.
+EFFECTS_LOCK_SECONDS = 6
+EFFECTS_LOCK_RENEW_SECONDS = 2
 # A pass longer than this hands the rest to a fresh job, well inside the job timeout.
 EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 # A head commit's file list never changes; keep it as long as a PR plausibly stays open.
@@ -327,7 +330,8 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
         log.warning("no GitHub App credentials: effects for team %s skipped", team)
         return
     team_keys = keys.InstallationKeys(installation_id).team(team)
-    lock = rt.redis.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS)
+    # Not thread-local: the renewing thread acts for the pass that holds it.
+    lock = rt.redis.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS, thread_local=False)
     while (generation := rt.redis.get(team_keys.effects_dirty)) is not None:
         if not lock.acquire(blocking=False):
             # Another pass runs and will see the counter. Should its worker have died, its lock
@@ -341,7 +345,10 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
             )
             return
         try:
-            if _effects_pass(rt, installation_id, team, lock):
+            renewing = repeating(EFFECTS_LOCK_RENEW_SECONDS, lock.reacquire, f"lock of {team}")
+            with renewing:
+                passed = _effects_pass(rt, installation_id, team, lock)
+            if passed:
                 _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
         except WriteDeferred as deferred:
             log.info("team %s: GitHub writes resume at %s", team, deferred.until.isoformat())

@@ -1,8 +1,11 @@
 """The RQ worker that runs every job, with RQ's scheduler for timed re-evaluations.
 
-A worker killed mid-job (SIGKILL, a lost machine) leaves its job in RQ's started registry
-until the entry expires; the next maintenance of any worker then retries it (every job carries
-retries). Entry lifetime plus maintenance interval plus the first retry stays under a minute.
+A worker killed mid-job (SIGKILL, a lost machine) is noticed within seconds. While a job runs,
+a heartbeat thread renews the job's entry in RQ's started registry every couple of seconds; the
+entry of a dead worker's job lapses a few seconds later, and the next maintenance of any worker
+(every few seconds) retries the job (every job carries retries). Retries and timed jobs go
+through RQ's scheduler, which one worker runs under a lock that RQ keeps for a minute after its
+holder dies; a worker that sees the holder's heartbeat stand still frees the lock and takes it.
 
 A worker takes from the shared lane and the backlog lane in turn (see `stoplight.lanes`). It
 moves a job out of its lane the way RQ does for a single queue, into the lane's intermediate
@@ -11,26 +14,37 @@ list, so a worker killed between taking a job and starting it leaves the job to 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.exceptions import DequeueTimeout, NoSuchJobError
 from rq.job import Job
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
 from rq.utils import now as rq_now
-from rq.worker import DequeueStrategy
+from rq.worker import DequeueStrategy, WorkerStatus
 
 from stoplight import metrics
+from stoplight.beats import repeating
 from stoplight.lanes import SHARED
-from stoplight.runtime import JOB_TIMEOUT_SECONDS, Runtime
+from stoplight.runtime import Runtime
 from stoplight.sync import ensure_sync_scheduled
 
+log = logging.getLogger(__name__)
+
 # How often a worker looks for jobs whose worker died, and puts them back.
-MAINTENANCE_SECONDS = 15
-# Time past a job's timeout before it counts as abandoned: RQ's own death penalty ends a
-# job at its timeout, so this only needs to cover the failure handling after it.
-ABANDON_GRACE_SECONDS = 10
+MAINTENANCE_SECONDS = 3
+# A running job's entry in the started registry is renewed this often, and lapses (the job
+# counts as abandoned) this long after the last renewal.
+JOB_HEARTBEAT_SECONDS = 2
+JOB_HEARTBEAT_TTL = 6
+# RQ's scheduler beats every second; one whose beat stood still this long is dead.
+SCHEDULER_SILENT_SECONDS = 6
 # An idle worker waits on the shared lane, where new deliveries arrive, and looks at the
 # backlog (where retries of backlog jobs come back) this often.
 IDLE_LOOK_SECONDS = 1
@@ -80,6 +94,10 @@ def _take(lanes: list[Queue], timeout: int | None, connection: Redis) -> tuple[Q
 class StoplightWorker(SimpleWorker):
     # Jobs are small and many: running them in the worker process spares a fork per job.
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scheduler_watch = SchedulerWatch()
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # After a job from one lane, the other lane goes first.
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
@@ -92,9 +110,58 @@ class StoplightWorker(SimpleWorker):
             waited = (rq_now() - job.enqueued_at).total_seconds()
             metrics.JOB_LATENCY.observe(self.connection, waited, job.origin)
 
-    def get_heartbeat_ttl(self, job: Job) -> int:
-        # RQ adds a fixed minute; a shorter grace keeps recovery from a dead worker fast.
-        return int(job.timeout or JOB_TIMEOUT_SECONDS) + ABANDON_GRACE_SECONDS
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # RQ's SimpleWorker covers a whole job's timeout plus a minute; the heartbeat thread
+        # renews a short entry instead, so a dead worker's job is found within seconds.
+        return JOB_HEARTBEAT_TTL
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        renew = functools.partial(self.maintain_heartbeats, job, execution)
+        with repeating(JOB_HEARTBEAT_SECONDS, renew, f"heartbeat of job {job.id}"):
+            self.perform_job(job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)
+
+    def run_maintenance_tasks(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler_watch.free_dead_locks(self.connection, [q.name for q in self.queues])
+        super().run_maintenance_tasks()
+
+
+class SchedulerWatch:
+    """Frees the scheduler lock of a dead scheduler, which RQ would hold for a minute.
+
+    A scheduler's heartbeat is a time its own host writes each second; the watch compares
+    that value between maintenance runs on this host's monotonic clock, so clocks of
+    different hosts never meet.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
+        self._seen: dict[str, tuple[bytes | None, float]] = {}
+
+    def free_dead_locks(self, connection: Redis, queue_names: list[str]) -> None:
+        owners = {name: connection.get(RQScheduler.get_locking_key(name)) for name in queue_names}
+        live = {owner.decode() for owner in owners.values() if owner is not None}
+        self._seen = {name: seen for name, seen in self._seen.items() if name in live}
+        for name, owner in owners.items():
+            if owner is None:
+                continue
+            lock = RQScheduler.get_locking_key(name)
+            scheduler = owner.decode()
+            beat = connection.hget(SCHEDULER_KEY_TEMPLATE % scheduler, "last_heartbeat")
+            if self._stood_still(scheduler, beat) and release_lock(connection, lock, scheduler):
+                log.warning(
+                    "scheduler %s stopped beating: its lock on %s is freed", scheduler, name
+                )
+
+    def _stood_still(self, scheduler: str, beat: bytes | None) -> bool:
+        now = self.monotonic()
+        seen = self._seen.get(scheduler)
+        if seen is None or seen[0] != beat:
+            self._seen[scheduler] = (beat, now)
+            return False
+        return now - seen[1] >= SCHEDULER_SILENT_SECONDS
 
 
 def build_worker(rt: Runtime, name: str | None = None) -> StoplightWorker:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,8 +19,8 @@ from stoplight import keys
 from stoplight.effects.github import DESCRIPTIONS
 from stoplight.queue import QueueStore
 from stoplight.redis_server import EmbeddedRedis
-from stoplight.runtime import JOB_TIMEOUT_SECONDS, Runtime, installed
-from stoplight.worker import ABANDON_GRACE_SECONDS, MAINTENANCE_SECONDS, build_worker
+from stoplight.runtime import Runtime, installed
+from stoplight.worker import JOB_HEARTBEAT_TTL, MAINTENANCE_SECONDS, build_worker
 from tests.conftest import UNPACED, WEBHOOK_SECRET, accept, deliver
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import FakeGitHubState, serve_fake_github
@@ -42,15 +42,21 @@ def _worker_env(settings, host: str) -> dict[str, str]:
 
 @contextmanager
 def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A `stoplight worker` in a process group of its own, with its scheduler process."""
     command = [sys.executable, "-c", "from stoplight.cli import main; main()", "worker"]
     with log.open("ab") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield process
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=20)
+        # A worker killed alone leaves its scheduler running; it must not outlive the test.
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _wait_for(condition, timeout: float = 30.0) -> None:
@@ -88,7 +94,7 @@ def test_worker_killed_mid_fan_out_recovers_without_writing_twice(rt, settings, 
         # Time passes: the dead worker's effects lock and its job's registry entry expire,
         # and maintenance hands the job back to the queue with one retry fewer.
         rt.redis.delete(keys.InstallationKeys(42).team("octo/shop").effects_lock)
-        expired = time.time() + JOB_TIMEOUT_SECONDS + ABANDON_GRACE_SECONDS + 1
+        expired = time.time() + JOB_HEARTBEAT_TTL + 1
         StartedJobRegistry(queue=rt.lanes.shared).cleanup(timestamp=expired)
 
         with worker_process(env, log):
