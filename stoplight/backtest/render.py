@@ -1,0 +1,100 @@
+"""A backtest in the terminal: per team, time in each light beside the suggestion's, what
+the light would have set off, the weekly flow figures, and the chart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from stoplight.backtest.chart import render_chart
+from stoplight.backtest.simulation import TeamRun
+from stoplight.backtest.summary import TeamSummary, describe_held
+from stoplight.flow import WeekFigures
+from stoplight.light import Level, format_duration
+
+STYLES = {Level.GREEN: "green", Level.YELLOW: "yellow", Level.RED: "red"}
+
+
+def render(
+    console: Console,
+    teams: Sequence[tuple[TeamRun, TeamSummary, TeamSummary | None]],
+    snippet: str | None,
+) -> None:
+    if not teams:
+        console.print("No pull requests in the window: nothing to replay.")
+    for run, summary, suggested in teams:
+        console.print(_panel(run, summary, suggested, console.width))
+    if snippet is not None:
+        console.print(Panel(Syntax(snippet, "yaml"), title="suggested .github/stoplight.yml"))
+
+
+def _panel(run: TeamRun, summary: TeamSummary, suggested: TeamSummary | None, width: int) -> Panel:
+    counted = format_duration(summary.counted)
+    calendar = "working time" if summary.counted < summary.until - summary.since else "all time"
+    headline = Text(
+        f"{summary.since:%Y-%m-%d %H:%M} to {summary.until:%Y-%m-%d %H:%M} UTC, "
+        f"{counted} counted ({calendar})"
+    )
+    chart = render_chart(run.history, summary.since, summary.until, width=max(width - 16, 20))
+    parts = [headline, _lights(summary, suggested), _weeks(summary.weeks), Text(""), chart]
+    return Panel(
+        Group(*parts),
+        title=f"[bold]{summary.name}[/bold]",
+        subtitle=f"installation {summary.installation_id}",
+        box=box.ROUNDED,
+    )
+
+
+def _lights(summary: TeamSummary, suggested: TeamSummary | None) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="dim")
+    table.add_column("")
+    table.add_column("current", justify="right")
+    if suggested is not None:
+        table.add_column("suggested", justify="right")
+    for level in Level:
+        row = [Text(f"● {level.name.lower()}", style=STYLES[level]), _share(summary, level)]
+        if suggested is not None:
+            row.append(_share(suggested, level))
+        table.add_row(*row)
+    rows = [
+        ("light changes", lambda s: str(s.light_changes)),
+        ("Slack notices", lambda s: str(s.slack_notices)),
+        ("held PRs", describe_held),
+    ]
+    for label, value in rows:
+        table.add_row(label, *(value(s) for s in (summary, suggested) if s is not None))
+    return table
+
+
+def _share(summary: TeamSummary, level: Level) -> str:
+    spent = summary.time_in[level]
+    return f"{spent.total_seconds() / 3600:.1f} h ({summary.share(level):.0%})"
+
+
+def _weeks(weeks: Sequence[WeekFigures]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="dim")
+    headings = ("week of", "entered", "left", "per day", "mean WIP", "L = λW", "median", "p85")
+    for heading in headings:
+        table.add_column(heading, justify="left" if heading == "week of" else "right")
+    for week in reversed(weeks):
+        table.add_row(
+            f"{week.first_day:%d %b}",
+            str(week.entered),
+            str(week.left),
+            _number(week.throughput),
+            _number(week.mean_wip),
+            _number(week.throughput_x_wait),
+            format_duration(week.median_wait) if week.median_wait is not None else "-",
+            format_duration(week.p85_wait) if week.p85_wait is not None else "-",
+        )
+    return table
+
+
+def _number(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"

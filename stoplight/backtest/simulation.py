@@ -1,0 +1,273 @@
+"""The live pipeline on a simulated clock: recorded deliveries go in through intake, the
+workers run their jobs, and the scheduled re-evaluations run as the clock passes them.
+
+Everything happens on a scratch Redis started for the run, with no GitHub client and no
+Slack settings: the pipeline decides every status, label and notice and sends none, and no
+request leaves. What the backtest reports is what the pipeline recorded in that Redis (the
+team history of `stoplight.history`) and what the simulation saw after each step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from redis import Redis
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+
+from stoplight import intake, runtime
+from stoplight.backtest.history import Recorded
+from stoplight.clock import from_timestamp
+from stoplight.config import TeamSettings
+from stoplight.flow import History
+from stoplight.history import read_history
+from stoplight.light import Level
+from stoplight.queue import QueueStore, installation_ids
+from stoplight.redis_server import EmbeddedRedis
+from stoplight.settings import Settings
+from stoplight.teams import ORG_CONFIG_REPO, RepoConfigs
+from stoplight.worker import Lane
+
+TeamId = tuple[int, str]  # installation, team key
+
+
+class ConfigSource(Protocol):
+    def read_file(self, repo: str, path: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    """One `stoplight.yml` standing as every organisation's org-wide file."""
+
+    text: str
+
+    def read_file(self, repo: str, path: str) -> str | None:
+        return self.text if repo.endswith(f"/{ORG_CONFIG_REPO}") else None
+
+
+@dataclass
+class SimulatedClock:
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@dataclass(frozen=True)
+class HeldSpell:
+    pull: str
+    since: datetime
+    until: datetime | None  # None: still held when the run ended
+
+
+@dataclass(frozen=True)
+class TeamRun:
+    installation_id: int
+    settings: TeamSettings
+    history: History
+    held: tuple[HeldSpell, ...]
+    repos: tuple[str, ...]  # owner/name of the repositories whose PRs the team took
+
+    @property
+    def key(self) -> str:
+        return self.settings.key
+
+
+@dataclass(frozen=True)
+class Run:
+    start: datetime  # the first delivery
+    end: datetime
+    teams: tuple[TeamRun, ...]
+    # The lights after each delivery was processed, one entry per delivery.
+    lights_after: tuple[dict[TeamId, Level], ...]
+
+
+@dataclass
+class _Observer:
+    """What the simulation sees of every team after each step: its light and held lane."""
+
+    redis: Redis
+    held_since: dict[TeamId, dict[str, datetime]] = field(default_factory=dict)
+    spells: dict[TeamId, list[HeldSpell]] = field(default_factory=dict)
+
+    def look(self, now: datetime) -> dict[TeamId, Level]:
+        lights = {}
+        for installation_id in installation_ids(self.redis):
+            store = QueueStore(self.redis, installation_id)
+            for team in store.teams():
+                team_id = (installation_id, team)
+                light = store.light(team)
+                if light is not None:
+                    lights[team_id] = light.level
+                self._held(team_id, store, now)
+        return lights
+
+    def _held(self, team_id: TeamId, store: QueueStore, now: datetime) -> None:
+        held = {r.key: r.held_since for r in store.pulls(store.held_keys(team_id[1]))}
+        before = self.held_since.get(team_id, {})
+        for pull, since in before.items():
+            if pull not in held:
+                self.spells.setdefault(team_id, []).append(HeldSpell(pull, since, now))
+        self.held_since[team_id] = {k: v for k, v in held.items() if v is not None}
+
+    def spells_of(self, team_id: TeamId) -> tuple[HeldSpell, ...]:
+        still = [HeldSpell(p, s, None) for p, s in self.held_since.get(team_id, {}).items()]
+        return tuple(sorted([*self.spells.get(team_id, []), *still], key=lambda h: h.since))
+
+
+class Simulation:
+    """One run of the pipeline over recorded deliveries, on `redis` (a scratch server)."""
+
+    def __init__(self, redis: Redis, data_dir: Path, start: datetime) -> None:
+        self.redis = redis
+        self.clock = SimulatedClock(start)
+        settings = Settings.model_construct(redis_url=None, data_dir=data_dir)
+        self.rt = runtime.Runtime.create(settings, redis, self.clock)
+        self.observer = _Observer(redis)
+        self._numbers = iter(range(1, 2**62))
+
+    def load_configs(self, repos: Iterable[tuple[int, str]], source: ConfigSource) -> None:
+        """Cache each repository's configuration as a worker would have read it."""
+        for installation_id, repo in sorted(set(repos)):
+            RepoConfigs(self.redis, installation_id, source).reload(repo)  # type: ignore[arg-type]
+
+    def feed(self, recorded: Recorded) -> dict[TeamId, Level]:
+        """Process one delivery at its moment (after every re-evaluation due before it)."""
+        self.run_until(recorded.at)
+        delivery_id = recorded.delivery or f"backtest-{next(self._numbers)}"
+        body = json.dumps(recorded.payload).encode()
+        intake.accept(
+            self.rt.lanes,
+            delivery_id,
+            recorded.event,
+            body,
+            installation_id=intake.installation_of(recorded.payload),
+            now=self.clock.now(),
+        )
+        return self._run_jobs()
+
+    def run_until(self, moment: datetime) -> None:
+        """Move the clock to `moment`, running each scheduled job at the moment it is due."""
+        while (due := self._next_scheduled()) is not None and due <= moment:
+            self.clock.moment = max(self.clock.moment, due)
+            self._release_due()
+            self._run_jobs()
+        self.clock.moment = max(self.clock.moment, moment)
+
+    def _next_scheduled(self) -> datetime | None:
+        found = []
+        for lane in self.rt.lanes.queues:
+            first = self.redis.zrange(ScheduledJobRegistry(queue=lane).key, 0, 0, withscores=True)
+            found += [score for _, score in first]
+        return from_timestamp(min(found)) if found else None
+
+    def _release_due(self) -> None:
+        # RQ's scheduler compares with the wall clock; the simulation moves its own.
+        for lane in self.rt.lanes.queues:
+            registry = ScheduledJobRegistry(queue=lane)
+            job_ids = registry.get_jobs_to_schedule(int(self.clock.now().timestamp()))
+            for job in Job.fetch_many(job_ids, connection=self.redis):
+                if job is not None:
+                    registry.remove(job)
+                    lane.enqueue_job(job)
+
+    def _run_jobs(self) -> dict[TeamId, Level]:
+        """Run every queued job, and the jobs they queue, as the app's workers take them.
+
+        The jobs run as RQ runs them (`Job.perform`: the job is current, so the work it sets
+        off follows its lane) but without a worker's bookkeeping of heartbeats, registries
+        and retries, which makes up most of the time of a job: a job that fails stops the
+        backtest rather than wait for a retry on the wall clock.
+        """
+        lanes = self.rt.lanes.queues
+        with runtime.installed(self.rt):
+            while (taken := Lane.dequeue_any(lanes, None, connection=self.redis)) is not None:
+                job, lane = taken
+                self.redis.lrem(lane.intermediate_queue_key, 1, job.id)
+                job.perform()
+        return self.observer.look(self.clock.now())
+
+    def finish(self, end: datetime, start: datetime) -> tuple[TeamRun, ...]:
+        self.run_until(end)
+        self.observer.look(self.clock.now())
+        runs = []
+        for installation_id in installation_ids(self.redis):
+            store = QueueStore(self.redis, installation_id)
+            configs = RepoConfigs(self.redis, installation_id)
+            repos: dict[str, list[str]] = {}
+            for repo in sorted(store.stored_repositories().values()):
+                repos.setdefault(configs.team_of_repo(repo).key, []).append(repo)
+            for team in sorted(store.teams()):
+                runs.append(
+                    TeamRun(
+                        installation_id=installation_id,
+                        settings=configs.team(team),
+                        history=read_history(self.redis, installation_id, team, start, end),
+                        held=self.observer.spells_of((installation_id, team)),
+                        repos=tuple(repos.get(team, ())),
+                    )
+                )
+        return tuple(runs)
+
+
+def repositories_of(deliveries: Iterable[Recorded]) -> set[tuple[int, str]]:
+    """(installation, owner/name) of every repository the deliveries name."""
+    found = set()
+    for recorded in deliveries:
+        repository = recorded.payload.get("repository")
+        installation_id = intake.installation_of(recorded.payload)
+        if isinstance(repository, dict) and isinstance(repository.get("full_name"), str):
+            found.add((installation_id, repository["full_name"]))
+    return found
+
+
+def simulate(
+    deliveries: Sequence[Recorded],
+    config: ConfigSource | None = None,
+    *,
+    end: datetime | None = None,
+) -> Run:
+    """Run `deliveries` (in time order) through the pipeline until `end` (the last one)."""
+    if not deliveries:
+        raise ValueError("no deliveries to replay")
+    start = deliveries[0].at
+    end = max(end or deliveries[-1].at, deliveries[-1].at)
+    with scratch_redis() as (redis, data_dir), _quiet_effects():
+        simulation = Simulation(redis, data_dir, start)
+        if config is not None:
+            simulation.load_configs(repositories_of(deliveries), config)
+        lights = tuple(simulation.feed(recorded) for recorded in deliveries)
+        teams = simulation.finish(end, start)
+    return Run(start=start, end=end, teams=teams, lights_after=lights)
+
+
+@contextmanager
+def _quiet_effects() -> Iterator[None]:
+    """The simulation has no GitHub client on purpose: the pipeline's warning that effects
+    are skipped for want of one says nothing here, once per evaluation."""
+    pipeline_log = logging.getLogger("stoplight.pipeline")
+    level = pipeline_log.level
+    pipeline_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        pipeline_log.setLevel(level)
+
+
+@contextmanager
+def scratch_redis() -> Iterator[tuple[Redis, Path]]:
+    """A Redis server of the run's own, in a temporary directory, gone afterwards."""
+    with (
+        tempfile.TemporaryDirectory(prefix="stoplight-backtest-") as directory,
+        EmbeddedRedis(Path(directory) / "redis", appendonly=False) as server,
+        Redis.from_url(server.url) as redis,
+    ):
+        yield redis, Path(directory)
