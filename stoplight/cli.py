@@ -8,7 +8,8 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 from typing import Any, BinaryIO
 
 import click
@@ -17,7 +18,14 @@ from redis import Redis
 from rich.console import Console
 
 from stoplight import config, intake, logs, runtime, slack, terminal
+from stoplight.backtest.fetch import github_history, installation_repositories
+from stoplight.backtest.history import HistoryError, Recorded, read_recorded
+from stoplight.backtest.latest import save_latest
+from stoplight.backtest.render import render as render_backtest
+from stoplight.backtest.report import run_backtest
+from stoplight.backtest.suggest import Targets
 from stoplight.clock import SystemClock
+from stoplight.github import InstallationClient
 from stoplight.proxy import WebhookProxy
 from stoplight.redeliver import redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
@@ -165,6 +173,121 @@ def _recorded_delivery(line: bytes, number: int) -> tuple[str, str, dict[str, An
     if not intake.valid_delivery_id(delivery_id):
         raise click.ClickException(f"line {number}: {delivery_id!r} is not a delivery id")
     return delivery_id, event, payload, json.dumps(payload).encode()
+
+
+@main.command()
+@click.option("--installation", "installation_id", type=int, help="Read this installation's PRs.")
+@click.option("--repo", "repos", multiple=True, help="owner/name; repeat for more (default: all).")
+@click.option("--since", default="30d", show_default=True, help="The window: 14d, 30d, 12h.")
+@click.option(
+    "--from",
+    "recorded",
+    type=click.File("rb"),
+    help="Recorded deliveries (the replay format) instead of GitHub.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A stoplight.yml to try, as the org-wide file (default: the repositories' own).",
+)
+@click.option("--suggest", is_flag=True, help="Propose thresholds from the team's own numbers.")
+@click.option("--target-yellow", default=25.0, show_default=True, type=click.FloatRange(0, 100),
+              help="Percent of working time in yellow that --suggest aims at.")  # fmt: skip
+@click.option("--target-red", default=5.0, show_default=True, type=click.FloatRange(0, 100),
+              help="Percent of working time in red that --suggest aims at.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def backtest(
+    installation_id: int | None,
+    repos: tuple[str, ...],
+    since: str,
+    recorded: BinaryIO | None,
+    config_file: str | None,
+    suggest: bool,
+    target_yellow: float,
+    target_red: float,
+    as_json: bool,
+) -> None:
+    """Replay a team's history through the pipeline and show what its light would have done."""
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        window = config.parse_duration(since)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
+    config_text = _backtest_config(config_file)
+    targets = Targets(target_yellow / 100, target_red / 100) if suggest else None
+    if target_yellow + target_red >= 100:
+        raise click.BadParameter("yellow and red together must stay below 100", "--target-red")
+    err = Console(stderr=True)
+    with redis_for(settings) as settings:
+        if recorded is not None:
+            try:
+                deliveries = read_recorded(recorded)
+            except HistoryError as error:
+                raise click.ClickException(str(error)) from None
+            until, source = None, None
+        else:
+            deliveries, source = _github_deliveries(
+                settings, installation_id, repos, window, None if as_json else err
+            )
+            until = SystemClock().now()
+        if not deliveries:
+            raise click.ClickException("no pull requests in the window: nothing to replay")
+        with err.status("replaying", spinner="dots") if not as_json else nullcontext():
+            result = run_backtest(
+                deliveries,
+                window=window,
+                until=until,
+                config=config_text,
+                source=source,
+                targets=targets,
+            )
+        with Redis.from_url(str(settings.redis_url)) as redis:
+            for team in result.teams:
+                save_latest(redis, team.summary.installation_id, team.summary.key, team.as_json())
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        render_backtest(
+            Console(),
+            [(team.run, team.summary, team.suggested) for team in result.teams],
+            result.snippet,
+        )
+
+
+def _backtest_config(path: str | None) -> str | None:
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    loaded = config.load(text, org_wide=True)
+    if isinstance(loaded, config.Invalid):
+        raise click.ClickException(f"{path}: {loaded.message}")
+    return text
+
+
+def _github_deliveries(
+    settings: Settings,
+    installation_id: int | None,
+    repos: tuple[str, ...],
+    window: timedelta,
+    console: Console | None,
+) -> tuple[list[Recorded], InstallationClient]:
+    if installation_id is None:
+        raise click.UsageError("give --installation ID (optionally with --repo), or --from FILE")
+    if settings.app_id is None or settings.private_key is None:
+        raise click.ClickException("a GitHub-backed backtest needs APP_ID and PRIVATE_KEY")
+    rt = runtime.Runtime.create(settings)
+    assert rt.github is not None
+    client = rt.github.installation(installation_id)
+    chosen = list(repos) or installation_repositories(client)
+    cutoff = rt.clock.now() - window
+    deliveries, requests = github_history(
+        client, chosen, cutoff, settings.data_dir / "backtest", console=console
+    )
+    log.info("read %d repositories in %d GraphQL requests", len(chosen), requests)
+    return deliveries, client
 
 
 @main.command("check-config")
