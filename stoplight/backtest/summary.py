@@ -85,7 +85,7 @@ def summarize_team(team: TeamRun, since: datetime, until: datetime) -> TeamSumma
         held=len(spells),
         held_median=timedelta(seconds=statistics.median(_seconds(held_for))) if spells else None,
         held_max=held_for[-1] if held_for else None,
-        weeks=tuple(week for week in weeks if week.end > since),
+        weeks=tuple(w for w in weeks if w.end > since and w.observed_from < w.observed_until),
     )
 
 

@@ -26,6 +26,7 @@ from redis import Redis
 from werkzeug.exceptions import NotFound
 
 from stoplight import keys
+from stoplight.backtest.latest import load_latest
 from stoplight.history import FlowView, load_flow
 from stoplight.light import Level, format_duration
 from stoplight.queue import QueueStore, installation_ids
@@ -86,7 +87,8 @@ def installation(installation_id: int) -> str:
 @bp.get("/teams/<int:installation_id>/<path:team>")
 def team(installation_id: int, team: str) -> str:
     view = _visible_team(installation_id, team)
-    return render_template("team.html", view=view, flow=_flow(view))
+    backtest = load_latest(_redis(), view.installation_id, view.key)
+    return render_template("team.html", view=view, flow=_flow(view), backtest=backtest)
 
 
 @bp.get("/api/installations")
