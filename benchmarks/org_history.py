@@ -43,6 +43,16 @@ class PullHistory:
     closed: datetime | None = None
     merged: bool = False
 
+    def shift(self, by: timedelta) -> None:
+        """Move the whole history by `by`."""
+        self.opened += by
+        self.heads = [(at + by, sha) for at, sha in self.heads]
+        self.ready_at = self.ready_at + by if self.ready_at else None
+        self.requested = [(at + by, login) for at, login in self.requested]
+        self.reviews = [(at + by, *rest) for at, *rest in self.reviews]
+        self.labels = [(at + by, name) for at, name in self.labels]
+        self.closed = self.closed + by if self.closed else None
+
     @property
     def updated(self) -> datetime:
         moments = [self.opened, *(at for at, _ in self.heads), *(r[0] for r in self.reviews)]

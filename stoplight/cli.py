@@ -25,12 +25,13 @@ from stoplight.backtest.render import render as render_backtest
 from stoplight.backtest.report import run_backtest
 from stoplight.backtest.suggest import Targets
 from stoplight.clock import SystemClock
-from stoplight.github import InstallationClient
+from stoplight.github import GitHubApp, InstallationClient
 from stoplight.proxy import WebhookProxy
 from stoplight.redeliver import redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
 from stoplight.settings import Settings
 from stoplight.sync import sync_all as run_sync
+from stoplight.teams import ORG_CONFIG_REPO
 from stoplight.web import create_app
 from stoplight.web.serving import WebServer
 from stoplight.worker import run_worker
@@ -226,9 +227,9 @@ def backtest(
                 deliveries = read_recorded(recorded)
             except HistoryError as error:
                 raise click.ClickException(str(error)) from None
-            until, source = None, None
+            until, source, org_file = None, None, None
         else:
-            deliveries, source = _github_deliveries(
+            deliveries, source, org_file = _github_deliveries(
                 settings, installation_id, repos, window, None if as_json else err
             )
             until = SystemClock().now()
@@ -241,6 +242,7 @@ def backtest(
                 until=until,
                 config=config_text,
                 source=source,
+                org_file=org_file,
                 targets=targets,
             )
         with Redis.from_url(str(settings.redis_url)) as redis:
@@ -273,13 +275,17 @@ def _github_deliveries(
     repos: tuple[str, ...],
     window: timedelta,
     console: Console | None,
-) -> tuple[list[Recorded], InstallationClient]:
-    if installation_id is None:
-        raise click.UsageError("give --installation ID (optionally with --repo), or --from FILE")
+) -> tuple[list[Recorded], InstallationClient, str | None]:
+    """The history read from GitHub, the client that reads configurations, and the org-wide
+    configuration file (the base of a suggestion)."""
+    if installation_id is None and not repos:
+        raise click.UsageError("give --installation ID or --repo owner/name, or --from FILE")
     if settings.app_id is None or settings.private_key is None:
         raise click.ClickException("a GitHub-backed backtest needs APP_ID and PRIVATE_KEY")
     rt = runtime.Runtime.create(settings)
     assert rt.github is not None
+    if installation_id is None:
+        installation_id = _installation_of(rt.github, repos)
     client = rt.github.installation(installation_id)
     chosen = list(repos) or installation_repositories(client)
     cutoff = rt.clock.now() - window
@@ -287,7 +293,18 @@ def _github_deliveries(
         client, chosen, cutoff, settings.data_dir / "backtest", console=console
     )
     log.info("read %d repositories in %d GraphQL requests", len(chosen), requests)
-    return deliveries, client
+    owner = chosen[0].partition("/")[0] if chosen else ""
+    org_file = client.read_file(f"{owner}/{ORG_CONFIG_REPO}", config.CONFIG_PATH)
+    return deliveries, client, org_file
+
+
+def _installation_of(app: GitHubApp, repos: tuple[str, ...]) -> int:
+    """The one installation that has every repository."""
+    integration = app.integration()
+    found = {integration.get_repo_installation(*repo.split("/", 1)).id for repo in repos}
+    if len(found) != 1:
+        raise click.ClickException("the repositories are in several installations: one at a time")
+    return found.pop()
 
 
 @main.command("check-config")

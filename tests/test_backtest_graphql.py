@@ -4,18 +4,21 @@ rebuilds, against a faked API."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from github import GithubException
 
 from benchmarks.org_history import START, PullHistory, org_month
+from stoplight import cli
 from stoplight.backtest.fetch import github_history
 from stoplight.backtest.graphql import PAGE_SIZE
 from stoplight.backtest.history import Recorded
 from stoplight.backtest.report import run_backtest
 from stoplight.github import GitHubApp
-from tests.conftest import UNPACED
+from tests.conftest import UNPACED, api_root
 from tests.graphql_fake import FakeGraphQL
 
 CUTOFF = START + timedelta(days=7)
@@ -145,3 +148,36 @@ def test_the_github_backed_backtest_matches_the_recorded_one(github, client, tmp
 
     assert from_github.as_json() == from_file.as_json()
     assert len(from_file.teams) == 2
+
+
+def test_the_command_reads_github_and_sends_nothing_to_it(
+    github, redis_server, monkeypatch, private_key_pem, tmp_path
+):
+    pulls = org_month(60, repos=1, days=10)
+    shift = datetime.now(UTC) - (START + timedelta(days=10))
+    for pull in pulls:  # the history ends now, on the real clock the command runs on
+        pull.shift(shift)
+    fake = served(github, pulls)
+    github.mock.get(
+        re.compile(api_root() + "/repos/acme/service-0/installation"),
+        json={"id": 77, "account": {"login": "acme"}},
+    )
+    for name, value in {
+        "REDIS_URL": redis_server.url,
+        "APP_ID": "1234",
+        "PRIVATE_KEY": private_key_pem,
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "warning",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    result = CliRunner().invoke(
+        cli.main, ["backtest", "--repo", "acme/service-0", "--since", "7d", "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    (team,) = json.loads(result.output)["teams"]
+    assert team["team"] == "acme/service-0"
+    assert sum(team["hours_in_light"].values()) == pytest.approx(7 * 24)
+    assert len(fake.queries) == 2  # one page of recent PRs, one of PRs open since before
+    assert {path for _, path, _ in github.writes()} == {"/graphql"}  # no status, label, post

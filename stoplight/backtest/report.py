@@ -64,13 +64,15 @@ def run_backtest(
     until: datetime | None = None,
     config: str | None = None,
     source: ConfigSource | None = None,
+    org_file: str | None = None,
     targets: Targets | None = None,
 ) -> Backtest:
     """Replay `deliveries` and sum up the `window` before `until` (the last delivery).
 
     `config` is a stoplight.yml standing as the org-wide file of every repository; without
     it, `source` (GitHub) gives each repository's configuration, or the defaults apply.
-    `targets` asks for suggested thresholds, and their backtest.
+    `targets` asks for suggested thresholds, and their backtest: the suggestion is `config`
+    (or else `org_file`, the org-wide file GitHub has) with each team's thresholds replaced.
     """
     until = until or deliveries[-1].at
     since = until - window
@@ -81,7 +83,8 @@ def run_backtest(
     suggestions = {
         result.summary.name: _suggestion(result.run, since, until, targets) for result in results
     }
-    raw = yaml.safe_load(config) if config else {}
+    base = config or org_file
+    raw = yaml.safe_load(base) if base else {}
     fitted = snippet(
         with_suggestions(
             raw or {},
