@@ -35,11 +35,11 @@ def render(
 
 
 def _panel(run: TeamRun, summary: TeamSummary, suggested: TeamSummary | None, width: int) -> Panel:
-    counted = format_duration(summary.counted)
-    calendar = "working time" if summary.counted < summary.until - summary.since else "all time"
+    hours = summary.counted.total_seconds() / 3600
+    calendar = "working hours" if summary.counted < summary.until - summary.since else "hours"
     headline = Text(
-        f"{summary.since:%Y-%m-%d %H:%M} to {summary.until:%Y-%m-%d %H:%M} UTC, "
-        f"{counted} counted ({calendar})"
+        f"{summary.since:%Y-%m-%d %H:%M} to {summary.until:%Y-%m-%d %H:%M} UTC: "
+        f"{hours:.0f} {calendar} counted"
     )
     chart = render_chart(run.history, summary.since, summary.until, width=max(width - 16, 20))
     parts = [headline, _lights(summary, suggested), _weeks(summary.weeks), Text(""), chart]
