@@ -23,6 +23,8 @@ class FakeGraphQL:
         # query number (from 0) -> the error answered instead
         self.failures: dict[int, tuple[int, dict[str, str], dict[str, Any]]] = {}
         self.timeline_page = 100
+        self.points_left = 4999
+        self.reset_at = "2030-01-01T00:00:00Z"
         mock.add_callback(responses.POST, GRAPHQL, self._answer)
 
     def fail(
@@ -43,7 +45,7 @@ class FakeGraphQL:
             data = {"node": {"timelineItems": self._timeline(variables)}}
         else:
             data = {"repository": self._pulls(variables)}
-        data["rateLimit"] = {"cost": 1, "remaining": 4999, "resetAt": "2030-01-01T00:00:00Z"}
+        data["rateLimit"] = {"cost": 1, "remaining": self.points_left, "resetAt": self.reset_at}
         return 200, {}, json.dumps({"data": data})
 
     def _pulls(self, variables: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from github import GithubException
 
-from benchmarks.org_history import START, PullHistory, org_month
+from benchmarks.org_history import START, PullHistory, iso, org_month
 from stoplight import cli
 from stoplight.backtest.fetch import github_history
 from stoplight.backtest.graphql import PAGE_SIZE
@@ -107,6 +107,18 @@ def test_a_throttled_read_waits_as_long_as_github_asks_and_goes_on(
 
     assert sleeps[0] == [30]
     assert [query["after"] for query in fake.queries[:3]] == [None, "50", "50"]
+    assert comparable(deliveries) == comparable(recorded(in_window(pulls)))
+
+
+def test_a_run_low_on_points_waits_for_their_reset(github, client, tmp_path, sleeps, clock):
+    pulls = org_month(60, repos=1)
+    fake = served(github, pulls)
+    fake.points_left = 10
+    fake.reset_at = iso(clock.now() + timedelta(minutes=20))
+
+    deliveries, _ = github_history(client, ["acme/service-0"], CUTOFF, tmp_path)
+
+    assert sleeps[0][0] == 20 * 60
     assert comparable(deliveries) == comparable(recorded(in_window(pulls)))
 
 

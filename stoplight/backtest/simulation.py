@@ -9,6 +9,7 @@ team history of `stoplight.history`) and what the simulation saw after each step
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import tempfile
@@ -132,7 +133,7 @@ class Simulation:
         settings = Settings.model_construct(redis_url=None, data_dir=data_dir)
         self.rt = runtime.Runtime.create(settings, redis, self.clock)
         self.observer = _Observer(redis)
-        self._numbers = iter(range(1, 2**62))
+        self._numbers = itertools.count(1)
 
     def load_configs(self, repos: Iterable[tuple[int, str]], source: ConfigSource) -> None:
         """Cache each repository's configuration as a worker would have read it."""
