@@ -26,6 +26,7 @@ from stoplight.backtest.report import run_backtest
 from stoplight.backtest.suggest import Targets
 from stoplight.clock import SystemClock
 from stoplight.github import GitHubApp, InstallationClient
+from stoplight.history import RETENTION as HISTORY_RETENTION
 from stoplight.proxy import WebhookProxy
 from stoplight.redeliver import redeliver_failed
 from stoplight.redis_server import EmbeddedRedis
@@ -216,6 +217,8 @@ def backtest(
         window = config.parse_duration(since)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--since") from None
+    if window > HISTORY_RETENTION:  # the team history the figures come from keeps no more
+        raise click.BadParameter("at most 90d", param_hint="--since")
     config_text = _backtest_config(config_file)
     targets = Targets(target_yellow / 100, target_red / 100) if suggest else None
     if target_yellow + target_red >= 100:
