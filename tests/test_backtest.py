@@ -305,3 +305,20 @@ def test_a_recorded_file_is_read_in_time_order_with_moments_from_the_payloads():
 
 def test_an_empty_history_has_no_figures():
     assert History(MONDAY, MONDAY).begins is None
+
+
+def test_a_re_evaluation_due_a_fraction_into_a_second_runs_once_the_second_has_passed():
+    # RQ schedules in whole seconds, so the wait's threshold tick first comes a moment early.
+    at = MONDAY + timedelta(hours=9, microseconds=500_000)
+    config = shop_config("{waiting: null, oldest: 1h, lines: null}")
+
+    delivery = opened(1, at)
+    delivery.payload["pull_request"]["updated_at"] = at.isoformat()  # with its fraction
+
+    run = simulate([delivery], OrgConfig(config), end=at + timedelta(hours=2))
+
+    (team,) = run.teams
+    assert [(c.at, c.level) for c in team.history.lights] == [
+        (at, Level.GREEN),
+        (MONDAY + timedelta(hours=10, seconds=1), Level.YELLOW),
+    ]

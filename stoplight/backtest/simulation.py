@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -157,10 +157,18 @@ class Simulation:
 
     def run_until(self, moment: datetime) -> None:
         """Move the clock to `moment`, running each scheduled job at the moment it is due."""
-        while (due := self._next_scheduled()) is not None and due <= moment:
+        ran_at: datetime | None = None
+        while (due := self._next_scheduled()) is not None:
+            if ran_at is not None and due <= ran_at:
+                # RQ schedules in whole seconds: a job put back into the second just run (its
+                # moment a fraction later) runs in the next one, as RQ's scheduler would run it.
+                due = ran_at + timedelta(seconds=1)
+            if due > moment:
+                break
             self.clock.moment = max(self.clock.moment, due)
             self._release_due()
             self._run_jobs()
+            ran_at = due
         self.clock.moment = max(self.clock.moment, moment)
 
     def _next_scheduled(self) -> datetime | None:
