@@ -24,10 +24,10 @@ from pathlib import Path
 from redis import Redis
 
 from benchmarks.payload import pull_request_body
-from stoplight import intake
-from stoplight.clock import SystemClock
-from stoplight.lanes import BACKLOG, SHARED, Lanes
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.core.clock import SystemClock
+from stoplight.events import intake
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.pipeline.lanes import BACKLOG, SHARED, Lanes
 from stoplight.settings import Settings
 from stoplight.web import create_app
 from stoplight.web.webhooks import signature, signature_matches

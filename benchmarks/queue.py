@@ -15,10 +15,10 @@ from pathlib import Path
 
 from redis import Redis
 
-from stoplight.changes import PullChange, PullSnapshot
-from stoplight.pulls import Rules
-from stoplight.queue import QueueStore, Team
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.core.changes import PullChange, PullSnapshot
+from stoplight.core.pulls import Rules
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.state.review_queue import QueueStore, Team
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 TEAM = Team(key="octo/shop", name="octo/shop")

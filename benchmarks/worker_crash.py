@@ -26,12 +26,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis import Redis
 
-from stoplight import intake
-from stoplight.effects.github import DESCRIPTIONS
-from stoplight.keys import InstallationKeys
-from stoplight.lanes import Lanes
-from stoplight.queue import QueueStore
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.effects.plan import DESCRIPTIONS
+from stoplight.events import intake
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.pipeline.lanes import Lanes
+from stoplight.state.keys import InstallationKeys
+from stoplight.state.review_queue import QueueStore
 from tests.fakes import Pull, body_of
 from tests.github_server import FakeGitHubState, serve_fake_github
 

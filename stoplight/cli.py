@@ -17,25 +17,30 @@ from pydantic import ValidationError
 from redis import Redis
 from rich.console import Console
 
-from stoplight import config, intake, logs, runtime, slack, terminal
+from stoplight import logs
 from stoplight.backtest.fetch import github_history, installation_repositories
 from stoplight.backtest.history import HistoryError, Recorded, read_recorded
 from stoplight.backtest.latest import save_latest
 from stoplight.backtest.render import render as render_backtest
 from stoplight.backtest.report import run_backtest
 from stoplight.backtest.suggest import Targets
-from stoplight.clock import SystemClock
-from stoplight.github import GitHubApp, InstallationClient
-from stoplight.history import RETENTION as HISTORY_RETENTION
-from stoplight.proxy import WebhookProxy
-from stoplight.redeliver import redeliver_failed
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.clients import slack
+from stoplight.clients.github import GitHubApp, InstallationClient
+from stoplight.config import schema as config
+from stoplight.config.repos import ORG_CONFIG_REPO
+from stoplight.core.clock import SystemClock
+from stoplight.events import intake
+from stoplight.ops import terminal
+from stoplight.ops.proxy import WebhookProxy
+from stoplight.ops.redeliver import redeliver_failed
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.ops.sync import sync_all as run_sync
+from stoplight.pipeline import runtime
+from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
-from stoplight.sync import sync_all as run_sync
-from stoplight.teams import ORG_CONFIG_REPO
+from stoplight.state.history import RETENTION as HISTORY_RETENTION
 from stoplight.web import create_app
 from stoplight.web.serving import WebServer
-from stoplight.worker import run_worker
 
 log = logging.getLogger("stoplight")
 

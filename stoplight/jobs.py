@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from stoplight import logs, pipeline, redeliver, runtime, sync
-from stoplight.clock import from_timestamp
-from stoplight.effects import slack
+from stoplight import logs
+from stoplight.core.clock import from_timestamp
+from stoplight.effects import notices as slack
+from stoplight.ops import redeliver, sync
+from stoplight.pipeline import deliveries as pipeline
+from stoplight.pipeline import runtime
 
 
 def process_delivery(delivery_id: str, installation_id: int) -> None:

@@ -30,8 +30,8 @@ from prometheus_client.core import (
 )
 from redis import Redis
 
-from stoplight import keys
-from stoplight.handlers import router
+from stoplight.events.handlers import router
+from stoplight.state import keys
 
 DELIVERIES = Counter(
     "stoplight_deliveries",

@@ -20,11 +20,12 @@ from redis import Redis
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from stoplight import intake, runtime
-from stoplight.pacing import WriteBudget
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.clients.pacing import WriteBudget
+from stoplight.events import intake
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.pipeline import runtime
+from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings
-from stoplight.worker import build_worker
 from tests.fakes import FakeClock, body_of, iso
 
 API = "https://api.github.com"

@@ -9,7 +9,7 @@ from typing import Any
 
 import responses
 
-from stoplight.clock import parse_github_time
+from stoplight.core.clock import parse_github_time
 
 # PyGithub names the port in the GraphQL URL.
 GRAPHQL = re.compile(re.escape("https://api.github.com") + "(?::443)?/graphql")

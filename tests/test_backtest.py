@@ -19,11 +19,11 @@ from stoplight.backtest.latest import load_latest
 from stoplight.backtest.report import run_backtest
 from stoplight.backtest.simulation import OrgConfig, simulate
 from stoplight.backtest.suggest import Targets
-from stoplight.clock import from_timestamp
-from stoplight.flow import History
-from stoplight.history import read_history
-from stoplight.light import Level
-from stoplight.queue import QueueStore
+from stoplight.core.clock import from_timestamp
+from stoplight.core.flow import History
+from stoplight.core.light import Level
+from stoplight.state.history import read_history
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_due_jobs
 from tests.fakes import Pull
 

@@ -17,7 +17,7 @@ from stoplight.backtest.fetch import github_history
 from stoplight.backtest.graphql import PAGE_SIZE
 from stoplight.backtest.history import Recorded
 from stoplight.backtest.report import run_backtest
-from stoplight.github import GitHubApp
+from stoplight.clients.github import GitHubApp
 from tests.conftest import UNPACED, api_root
 from tests.graphql_fake import FakeGraphQL
 

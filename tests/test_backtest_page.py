@@ -9,7 +9,7 @@ import pytest
 from stoplight.backtest.latest import save_latest
 from stoplight.backtest.report import run_backtest
 from stoplight.backtest.suggest import Targets
-from stoplight.light import Level
+from stoplight.core.light import Level
 from tests.github_users import Person
 from tests.test_backtest import approved, opened
 from tests.test_pages import alice, app, queues, sign_in, signin_settings, users  # noqa: F401

@@ -11,8 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stoplight import keys, pipeline
-from stoplight.queue import QueueStore, installation_ids
+from stoplight.pipeline import deliveries as pipeline
+from stoplight.state import keys
+from stoplight.state.review_queue import QueueStore, installation_ids
 from tests.conftest import accept, deliver, owner_of
 from tests.fakes import Pull, Repo
 

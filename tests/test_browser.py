@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from stoplight.effects.github import DESCRIPTIONS
-from stoplight.light import Level
+from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import FakeClock, Pull
 from tests.github_server import FakeGitHubState, serve_fake_github

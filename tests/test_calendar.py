@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stoplight.calendar import WorkingHours
-from stoplight.light import Measures, Policy, Thresholds, evaluate
+from stoplight.core.calendar import WorkingHours
+from stoplight.core.light import Measures, Policy, Thresholds, evaluate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = WorkingHours(

@@ -8,9 +8,9 @@ from xml.etree import ElementTree as ET
 
 from flask import render_template
 
-from stoplight.flow import History, LightChange, Sample, chart_series, weekly_figures
-from stoplight.history import FlowView
-from stoplight.light import ALWAYS, Level, Policy, Thresholds
+from stoplight.core.flow import History, LightChange, Sample, chart_series, weekly_figures
+from stoplight.core.light import ALWAYS, Level, Policy, Thresholds
+from stoplight.state.history import FlowView
 from stoplight.web import create_app
 from stoplight.web.charts import render_chart
 

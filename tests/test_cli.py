@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from click.testing import CliRunner
 
 from stoplight import cli
-from stoplight.queue import QueueStore
+from stoplight.state.review_queue import QueueStore
 from tests.fakes import Pull
 
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from stoplight import config
 from stoplight.cli import main
-from stoplight.light import Thresholds
+from stoplight.config import schema as config
+from stoplight.core.light import Thresholds
 
 FULL = """
 teams:

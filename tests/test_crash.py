@@ -15,12 +15,12 @@ from pathlib import Path
 from redis import Redis
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from stoplight import keys
-from stoplight.effects.github import DESCRIPTIONS
-from stoplight.queue import QueueStore
-from stoplight.redis_server import EmbeddedRedis
-from stoplight.runtime import Runtime, installed
-from stoplight.worker import JOB_HEARTBEAT_TTL, MAINTENANCE_SECONDS, build_worker
+from stoplight.effects.plan import DESCRIPTIONS
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.pipeline.runtime import Runtime, installed
+from stoplight.pipeline.worker import JOB_HEARTBEAT_TTL, MAINTENANCE_SECONDS, build_worker
+from stoplight.state import keys
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import UNPACED, WEBHOOK_SECRET, accept, deliver
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import FakeGitHubState, serve_fake_github

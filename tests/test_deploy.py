@@ -21,7 +21,7 @@ PORT = 3000
 WEB_COMMAND = [
     "gunicorn",
     "--config",
-    "python:stoplight.gunicorn_config",
+    "python:stoplight.ops.gunicorn_config",
     "stoplight.web:create_app()",
 ]
 # Read by the gunicorn settings and prometheus-client rather than by Settings.

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from stoplight.effects.github import DESCRIPTIONS
-from stoplight.light import Level
+from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import FakeClock, Pull, body_of, sign
 from tests.github_server import FakeGitHubState, serve_fake_github

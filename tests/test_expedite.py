@@ -6,9 +6,9 @@ from typing import Any
 
 from rq.registry import FinishedJobRegistry
 
-from stoplight.light import Level
-from stoplight.pulls import Phase
-from stoplight.queue import QueueStore
+from stoplight.core.light import Level
+from stoplight.core.pulls import Phase
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull
 from tests.test_teams import HEIJUNKA, WEB, labels_of, last_status, open_pulls

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stoplight.calendar import WorkingHours
-from stoplight.flow import (
+from stoplight.core.calendar import WorkingHours
+from stoplight.core.flow import (
     Band,
     Entry,
     Exit,
@@ -19,7 +19,7 @@ from stoplight.flow import (
     chart_series,
     weekly_figures,
 )
-from stoplight.light import ALWAYS, Level
+from stoplight.core.light import ALWAYS, Level
 
 H = timedelta(hours=1)
 MONDAY = datetime(2026, 11, 2, tzinfo=UTC)  # 00:00, an ISO week's start in UTC

@@ -7,7 +7,7 @@ import re
 import pytest
 import responses
 
-from stoplight.github import GitHubApp, Status
+from stoplight.clients.github import GitHubApp, Status
 from tests.conftest import UNPACED, FakeGitHub
 
 STATUS = Status("success", "Green: review queue is flowing", "https://stoplight.example/t")
@@ -65,7 +65,7 @@ def test_existing_label_is_not_an_error(app, github):
         status=422,
         json={"message": "Validation Failed", "errors": [{"code": "already_exists"}]},
     )
-    from stoplight.effects.github import size_label
+    from stoplight.effects.plan import size_label
 
     client = app.installation(42)
     assert client.sync_labels("octo/shop", 1, "1001#1", [size_label(50)], frozenset({"size/M"}), [])

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from rq.utils import now as rq_now
 
-from stoplight.runtime import Runtime
+from stoplight.pipeline.runtime import Runtime
+from stoplight.pipeline.worker import build_worker
 from stoplight.web import create_app, web_redis
-from stoplight.worker import build_worker
 from tests.conftest import UNPACED
 from tests.fakes import FakeClock
 from tests.test_end_to_end import free_port

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stoplight.light import Level
-from stoplight.queue import QueueStore
+from stoplight.core.light import Level
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull
 from tests.test_teams import HEIJUNKA, WEB, open_pulls

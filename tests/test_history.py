@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from stoplight import keys, sync
-from stoplight.changes import PullChange, PullSnapshot
-from stoplight.flow import Entry, Exit, LightChange, Sample
-from stoplight.history import RETENTION, load_flow, read_history
-from stoplight.light import ALWAYS, Level, LightState
-from stoplight.pulls import Rules
-from stoplight.queue import QueueStore, Team
+from stoplight.core.changes import PullChange, PullSnapshot
+from stoplight.core.flow import Entry, Exit, LightChange, Sample
+from stoplight.core.light import ALWAYS, Level, LightState
+from stoplight.core.pulls import Rules
+from stoplight.ops import sync
+from stoplight.state import keys
+from stoplight.state.history import RETENTION, load_flow, read_history
+from stoplight.state.review_queue import QueueStore, Team
 from tests.conftest import deliver, run_jobs
 from tests.fakes import START, Pull
 from tests.test_sync import GitHubReads

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import responses
 
-from stoplight import keys
-from stoplight.queue import QueueStore
+from stoplight.state import keys
+from stoplight.state.review_queue import QueueStore
 from stoplight.web import MAX_BODY_BYTES, create_app
 from tests.conftest import WEBHOOK_SECRET, deliver, run_due_jobs
 from tests.fakes import Pull, Repo, sign

@@ -9,10 +9,10 @@ import pytest
 from rq.exceptions import DequeueTimeout
 from rq.registry import ScheduledJobRegistry
 
-from stoplight import pipeline
-from stoplight.lanes import SHARE, STALE
-from stoplight.queue import QueueStore
-from stoplight.worker import Lane, build_worker
+from stoplight.pipeline import deliveries as pipeline
+from stoplight.pipeline.lanes import SHARE, STALE
+from stoplight.pipeline.worker import Lane, build_worker
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import accept, run_jobs
 from tests.fakes import Pull, Repo, body_of
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from stoplight.light import (
+from stoplight.core.light import (
     Level,
     LightState,
     Measures,

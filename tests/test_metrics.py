@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from pydantic import SecretStr
 
-from stoplight.pacing import WriteBudget
-from stoplight.runtime import Runtime, installed
+from stoplight.clients.pacing import WriteBudget
+from stoplight.pipeline.runtime import Runtime, installed
 from stoplight.web import create_app
 from tests.conftest import WEBHOOK_SECRET, deliver
 from tests.fakes import Pull, body_of, sign
@@ -210,7 +210,7 @@ def test_gunicorn_processes_report_each_others_deliveries(web_process_env, redis
     del env["PROMETHEUS_MULTIPROC_DIR"]  # the gunicorn settings make their own
     server = subprocess.Popen(
         [Path(sys.executable).with_name("gunicorn"), "--config",
-         "python:stoplight.gunicorn_config", "stoplight.web:create_app()"],
+         "python:stoplight.ops.gunicorn_config", "stoplight.web:create_app()"],
         env=env, cwd=tmp_path, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

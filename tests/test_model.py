@@ -26,8 +26,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from stoplight.effects.github import DESCRIPTIONS, held_description
-from stoplight.light import Level
+from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS, held_description
 from tests.conftest import deliver
 from tests.fakes import START, Pull
 

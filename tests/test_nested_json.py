@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from redis import Redis
 
-from stoplight import intake, keys, pipeline
+from stoplight.events import intake
+from stoplight.pipeline import deliveries as pipeline
 from stoplight.settings import Settings
+from stoplight.state import keys
 from stoplight.web import create_app
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import sign

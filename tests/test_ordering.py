@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from stoplight.light import Level
-from stoplight.pulls import Phase
-from stoplight.queue import QueueStore
+from stoplight.core.light import Level
+from stoplight.core.pulls import Phase
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull
 

@@ -10,12 +10,12 @@ import pytest
 import responses
 from github import GithubException
 
-from stoplight import runtime
-from stoplight.effects.github import DESCRIPTIONS, TeamEffects
-from stoplight.github import throttled_until
-from stoplight.light import Level
-from stoplight.pacing import GITHUB_BUDGET, Pacer, WriteBudget
-from stoplight.queue import QueueStore
+from stoplight.clients.github import throttled_until
+from stoplight.clients.pacing import GITHUB_BUDGET, Pacer, WriteBudget
+from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS, TeamEffects
+from stoplight.pipeline import runtime
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_due_jobs
 from tests.fakes import Pull
 
@@ -118,7 +118,7 @@ def test_secondary_limit_pauses_writes_then_every_status_lands(rt, github, clock
 
 
 def test_502_three_times_then_success_posts_the_status_once(rt, github, clock, monkeypatch):
-    monkeypatch.setattr("stoplight.github.RETRY_BACKOFF_SECONDS", 0)
+    monkeypatch.setattr("stoplight.clients.github.RETRY_BACKOFF_SECONDS", 0)
     answers = iter([502, 502, 502])
 
     def flaky(request):

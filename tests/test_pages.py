@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
-from stoplight import keys
 from stoplight.settings import Settings
+from stoplight.state import keys
 from stoplight.web import create_app
 from stoplight.web.auth import return_token
 from tests.conftest import FakeGitHub, deliver

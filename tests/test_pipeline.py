@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from rq.registry import ScheduledJobRegistry
 
-from stoplight import intake
-from stoplight.clock import from_timestamp
-from stoplight.effects.github import DESCRIPTIONS
-from stoplight.light import Level
-from stoplight.pipeline import process_delivery
-from stoplight.queue import QueueStore
-from stoplight.runtime import job_id
+from stoplight.core.clock import from_timestamp
+from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS
+from stoplight.events import intake
+from stoplight.pipeline.deliveries import process_delivery
+from stoplight.pipeline.runtime import job_id
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import accept, deliver
 from tests.fakes import Pull, Repo, body_of
 
@@ -162,7 +162,7 @@ def test_time_alone_turns_the_light(rt, github, clock):
     ) == opened + timedelta(hours=24)
 
     clock.advance(hours=24)
-    from stoplight.pipeline import refresh_team
+    from stoplight.pipeline.deliveries import refresh_team
     from tests.conftest import run_jobs
 
     verdict = refresh_team(rt, 42, "octo/shop")

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stoplight import pipeline
-from stoplight.changes import PullChange, PullSnapshot, ReviewChange
-from stoplight.light import Level, LightState, Measures, Policy, Thresholds, evaluate
-from stoplight.pulls import Phase
-from stoplight.queue import QueueStore
+from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
+from stoplight.core.light import Level, LightState, Measures, Policy, Thresholds, evaluate
+from stoplight.core.pulls import Phase
+from stoplight.pipeline import deliveries as pipeline
+from stoplight.state.review_queue import QueueStore
 
 POLICY = Policy(
     yellow=Thresholds(waiting=2), red=Thresholds(waiting=4), cooldown=timedelta(minutes=10)

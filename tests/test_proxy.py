@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from stoplight import keys
-from stoplight.proxy import WebhookProxy
+from stoplight.ops.proxy import WebhookProxy
+from stoplight.state import keys
 from stoplight.web import create_app
 from stoplight.web.serving import WebServer
 from tests.conftest import WEBHOOK_SECRET

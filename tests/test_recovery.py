@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from stoplight import sync
-from stoplight.light import Level
-from stoplight.queue import QueueStore
+from stoplight.core.light import Level
+from stoplight.ops import sync
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import run_jobs
 from tests.fakes import Pull
 from tests.test_sync import GitHubReads

@@ -13,12 +13,13 @@ from click.testing import CliRunner
 from redis import Redis
 from rq import Queue
 
-from stoplight import config, runtime
 from stoplight.cli import main
-from stoplight.effects.github import DESCRIPTIONS
-from stoplight.light import Level
-from stoplight.redis_server import EmbeddedRedis
-from stoplight.runtime import REDELIVER_TIMEOUT_SECONDS
+from stoplight.config import schema as config
+from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.pipeline import runtime
+from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS
 from stoplight.web import create_app
 from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, run_jobs
 from tests.fakes import Pull, body_of, iso, sign

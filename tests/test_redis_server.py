@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis import Redis
 
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.ops.redis_server import EmbeddedRedis
 
 
 def test_state_survives_a_restart_from_the_append_only_file(tmp_path):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from stoplight.effects.slack_blocks import (
+from stoplight.core.light import Level, LightState, Measures, Policy
+from stoplight.core.pulls import Phase, PullRecord
+from stoplight.effects.notice_blocks import (
     MAX_BLOCKS,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
     NoticeContext,
     light_notice,
 )
-from stoplight.light import Level, LightState, Measures, Policy
-from stoplight.pulls import Phase, PullRecord
-from stoplight.views import TeamView, WaitingPull
+from stoplight.state.views import TeamView, WaitingPull
 from tests.fakes import START
 
 URL = "https://stoplight.example/teams/42/octo%2Fshop"

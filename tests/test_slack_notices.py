@@ -15,10 +15,11 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
-from stoplight import pipeline, slack
-from stoplight.effects import slack as notices
-from stoplight.light import Level
-from stoplight.queue import QueueStore
+from stoplight.clients import slack
+from stoplight.core.light import Level
+from stoplight.effects import notices
+from stoplight.pipeline import deliveries as pipeline
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull
 from tests.slack_fake import CHANNEL_ID, FakeSlack
@@ -203,10 +204,10 @@ def test_server_errors_retry_and_deliver_late_not_lost(rt, github, clock, bot):
 def test_invalid_token_is_logged_once_and_not_retried(rt, github, clock, bot, caplog):
     for _ in range(2):
         bot.fail_next(200, {"ok": False, "error": "invalid_auth"})
-    with caplog.at_level(logging.ERROR, logger="stoplight.effects.slack"):
+    with caplog.at_level(logging.ERROR, logger="stoplight.effects.notices"):
         open_pulls(rt, clock, 8)  # yellow, then red: two notices refused
     assert bot.attempts == ["chat.postMessage"] * 2
-    errors = [r.getMessage() for r in caplog.records if r.name == "stoplight.effects.slack"]
+    errors = [r.getMessage() for r in caplog.records if r.name == "stoplight.effects.notices"]
     assert len(errors) == 1
     assert "invalid_auth" in errors[0] and "check SLACK_BOT_TOKEN" in errors[0]
     assert "xoxb-test" not in errors[0]

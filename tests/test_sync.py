@@ -12,10 +12,11 @@ import responses
 from click.testing import CliRunner
 from rq.registry import ScheduledJobRegistry
 
-from stoplight import keys, sync
 from stoplight.cli import main
-from stoplight.pulls import Phase
-from stoplight.queue import QueueStore
+from stoplight.core.pulls import Phase
+from stoplight.ops import sync
+from stoplight.state import keys
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import FakeGitHub, api_root, deliver, run_jobs
 from tests.fakes import Pull, Repo, iso
 

@@ -6,14 +6,15 @@ import json
 
 import yaml
 
-from stoplight import keys, sync
-from stoplight.changes import PullChange
-from stoplight.effects.github import team_url
-from stoplight.handlers.payloads import PullRequestEvent
-from stoplight.light import Level
-from stoplight.pipeline import team_settings
-from stoplight.pulls import Rules
-from stoplight.queue import QueueStore, Team
+from stoplight.core.changes import PullChange
+from stoplight.core.light import Level
+from stoplight.core.pulls import Rules
+from stoplight.effects.plan import team_url
+from stoplight.events.payloads import PullRequestEvent
+from stoplight.ops import sync
+from stoplight.pipeline.deliveries import team_settings
+from stoplight.state import keys
+from stoplight.state.review_queue import QueueStore, Team
 from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull, Repo
 from tests.test_sync import GitHubReads

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 from rq.registry import ScheduledJobRegistry
 
-from stoplight.clock import from_timestamp
-from stoplight.effects.github import DESCRIPTIONS
-from stoplight.light import Level
-from stoplight.pipeline import team_settings
-from stoplight.queue import QueueStore
-from stoplight.runtime import job_id
-from stoplight.views import team_view
+from stoplight.core.clock import from_timestamp
+from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS
+from stoplight.pipeline.deliveries import team_settings
+from stoplight.pipeline.runtime import job_id
+from stoplight.state.review_queue import QueueStore
+from stoplight.state.views import team_view
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo
 

@@ -9,9 +9,10 @@ from click.testing import CliRunner
 from redis import Redis
 from rich.console import Console
 
-from stoplight import keys, terminal
 from stoplight.cli import main
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.ops import terminal
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.state import keys
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo
 

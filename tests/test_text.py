@@ -1,4 +1,4 @@
-from stoplight.text import clip
+from stoplight.core.text import clip
 
 
 def test_text_that_fits_is_kept_whole():

@@ -8,9 +8,9 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from stoplight import keys
-from stoplight.lanes import SHARED
+from stoplight.pipeline.lanes import SHARED
 from stoplight.settings import Settings
+from stoplight.state import keys
 from stoplight.web import create_app, web_redis
 from stoplight.web.setup import setup_link
 from stoplight.web.webhooks import signature_matches

@@ -10,8 +10,8 @@ from datetime import datetime
 
 from rich.text import Text
 
-from stoplight.flow import History
-from stoplight.light import Level
+from stoplight.core.flow import History
+from stoplight.core.light import Level
 
 COLOURS = {Level.GREEN: "green", Level.YELLOW: "yellow", Level.RED: "red"}
 BLOCKS = " ▁▂▃▄▅▆▇█"

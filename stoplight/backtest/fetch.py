@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from stoplight.backtest.graphql import PAGE_SIZE, GraphQLReader, PullStore, read_pulls
 from stoplight.backtest.history import Recorded
 from stoplight.backtest.rebuild import RepositoryRef, deliveries_of
-from stoplight.github import InstallationClient
+from stoplight.clients.github import InstallationClient
 
 
 def installation_repositories(client: InstallationClient) -> list[str]:

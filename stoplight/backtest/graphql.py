@@ -27,8 +27,8 @@ from typing import Any
 from github import GithubException
 from github.Requester import Requester
 
-from stoplight.clock import Clock, parse_github_time
-from stoplight.github import throttled_until
+from stoplight.clients.github import throttled_until
+from stoplight.core.clock import Clock, parse_github_time
 
 log = logging.getLogger(__name__)
 

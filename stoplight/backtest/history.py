@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stoplight.clock import parse_github_time
+from stoplight.core.clock import parse_github_time
 
 
 class HistoryError(ValueError):

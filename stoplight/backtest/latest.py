@@ -11,7 +11,7 @@ from typing import Any
 
 from redis import Redis
 
-from stoplight import keys
+from stoplight.state import keys
 
 
 def latest_key(installation_id: int, team: str) -> str:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stoplight.backtest.history import Recorded
-from stoplight.clock import parse_github_time
+from stoplight.core.clock import parse_github_time
 
 Node = dict[str, Any]
 

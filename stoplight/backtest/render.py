@@ -15,8 +15,8 @@ from rich.text import Text
 from stoplight.backtest.chart import render_chart
 from stoplight.backtest.simulation import TeamRun
 from stoplight.backtest.summary import TeamSummary, describe_held
-from stoplight.flow import WeekFigures
-from stoplight.light import Level, format_duration
+from stoplight.core.flow import WeekFigures
+from stoplight.core.light import Level, format_duration
 
 STYLES = {Level.GREEN: "green", Level.YELLOW: "yellow", Level.RED: "red"}
 

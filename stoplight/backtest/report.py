@@ -22,7 +22,7 @@ from stoplight.backtest.suggest import (
     with_suggestions,
 )
 from stoplight.backtest.summary import TeamSummary, summarize_team
-from stoplight.light import Level
+from stoplight.core.light import Level
 
 # Fit on the current run, then once more on the run of the first fit (whose queue, held lane
 # and cooldown are closer to the targets'); the closer of the two is suggested.

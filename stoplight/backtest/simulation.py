@@ -4,7 +4,7 @@ workers run their jobs, and the scheduled re-evaluations run as the clock passes
 Everything happens on a scratch Redis started for the run, with no GitHub client and no
 Slack settings: the pipeline decides every status, label and notice and sends none, and no
 request leaves. What the backtest reports is what the pipeline recorded in that Redis (the
-team history of `stoplight.history`) and what the simulation saw after each step.
+team history of `stoplight.state.history`) and what the simulation saw after each step.
 """
 
 from __future__ import annotations
@@ -24,18 +24,19 @@ from redis import Redis
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from stoplight import intake, runtime
 from stoplight.backtest.history import Recorded
-from stoplight.clock import from_timestamp
-from stoplight.config import TeamSettings
-from stoplight.flow import History
-from stoplight.history import read_history
-from stoplight.light import Level
-from stoplight.queue import QueueStore, installation_ids
-from stoplight.redis_server import EmbeddedRedis
+from stoplight.config.repos import ORG_CONFIG_REPO, RepoConfigs
+from stoplight.config.schema import TeamSettings
+from stoplight.core.clock import from_timestamp
+from stoplight.core.flow import History
+from stoplight.core.light import Level
+from stoplight.events import intake
+from stoplight.ops.redis_server import EmbeddedRedis
+from stoplight.pipeline import runtime
+from stoplight.pipeline.worker import Lane
 from stoplight.settings import Settings
-from stoplight.teams import ORG_CONFIG_REPO, RepoConfigs
-from stoplight.worker import Lane
+from stoplight.state.history import read_history
+from stoplight.state.review_queue import QueueStore, installation_ids
 
 TeamId = tuple[int, str]  # installation, team key
 
@@ -262,7 +263,7 @@ def simulate(
 def _quiet_effects() -> Iterator[None]:
     """The simulation has no GitHub client on purpose: the pipeline's warning that effects
     are skipped for want of one says nothing here, once per evaluation."""
-    pipeline_log = logging.getLogger("stoplight.pipeline")
+    pipeline_log = logging.getLogger("stoplight.pipeline.deliveries")
     level = pipeline_log.level
     pipeline_log.setLevel(logging.ERROR)
     try:

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from stoplight.flow import History
-from stoplight.light import Thresholds, WaitCalendar
+from stoplight.core.flow import History
+from stoplight.core.light import Thresholds, WaitCalendar
 
 GRID = timedelta(minutes=5)
 SHARE_STEPS = 200

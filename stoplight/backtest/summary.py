@@ -1,5 +1,5 @@
 """What a backtest reports of each team: time in each light, light changes and the Slack
-notices they send, held PRs, and the weekly flow figures of `stoplight.flow`.
+notices they send, held PRs, and the weekly flow figures of `stoplight.core.flow`.
 
 Durations are counted in the team's calendar: working time when working hours are set,
 else all time, the way the light itself counts waits.
@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stoplight.backtest.simulation import TeamRun
-from stoplight.flow import WEEK, LightChange, WeekFigures, weekly_figures
-from stoplight.light import Level, Policy, Thresholds, WaitCalendar, format_duration
+from stoplight.core.flow import WEEK, LightChange, WeekFigures, weekly_figures
+from stoplight.core.light import Level, Policy, Thresholds, WaitCalendar, format_duration
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from stoplight.clock import Clock, SystemClock
-from stoplight.lanes import Lanes
-from stoplight.runtime import JOB_RETRY, REDELIVER_TIMEOUT_SECONDS
+from stoplight.core.clock import Clock, SystemClock
+from stoplight.pipeline.lanes import Lanes
+from stoplight.pipeline.runtime import JOB_RETRY, REDELIVER_TIMEOUT_SECONDS
 from stoplight.settings import Settings
 
 log = logging.getLogger(__name__)

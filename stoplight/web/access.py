@@ -18,7 +18,7 @@ from github.PaginatedList import PaginatedList
 from github.Repository import Repository
 from redis import Redis
 
-from stoplight import keys
+from stoplight.state import keys
 from stoplight.web.auth import User
 
 CACHED_FOR = timedelta(minutes=5)

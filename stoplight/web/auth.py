@@ -34,8 +34,8 @@ from flask import (
 from redis import Redis
 from werkzeug.wrappers import Response
 
-from stoplight import keys
 from stoplight.settings import Settings
+from stoplight.state import keys
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stoplight.light import Level
+from stoplight.core.light import Level
 
 LABEL = "review queue"
 COLORS = {Level.GREEN: "#1a7f37", Level.YELLOW: "#bf8700", Level.RED: "#cf222e", None: "#6e7781"}

@@ -15,8 +15,8 @@ from xml.etree import ElementTree as ET
 
 from markupsafe import Markup
 
-from stoplight.flow import ChartSeries, Point
-from stoplight.light import Level, Policy, Thresholds, format_duration
+from stoplight.core.flow import ChartSeries, Point
+from stoplight.core.light import Level, Policy, Thresholds, format_duration
 
 WIDTH = 640
 LEFT = 56  # room for the value labels

@@ -20,11 +20,11 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
-from stoplight.lanes import Lanes
 from stoplight.metrics import SHARED_METRICS
-from stoplight.queue import QueueStore, installation_ids
+from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
-from stoplight.views import load_team_view
+from stoplight.state.review_queue import QueueStore, installation_ids
+from stoplight.state.views import load_team_view
 
 bp = Blueprint("health", __name__)
 

@@ -25,13 +25,13 @@ from github import GithubException
 from redis import Redis
 from werkzeug.exceptions import NotFound
 
-from stoplight import keys
 from stoplight.backtest.latest import load_latest
-from stoplight.history import FlowView, load_flow
-from stoplight.light import Level, format_duration
-from stoplight.queue import QueueStore, installation_ids
-from stoplight.teams import RepoConfigs
-from stoplight.views import TeamView, load_team_view, team_repositories
+from stoplight.config.repos import RepoConfigs
+from stoplight.core.light import Level, format_duration
+from stoplight.state import keys
+from stoplight.state.history import FlowView, load_flow
+from stoplight.state.review_queue import QueueStore, installation_ids
+from stoplight.state.views import TeamView, load_team_view, team_repositories
 from stoplight.web import auth
 from stoplight.web.access import Access, SignedOut
 from stoplight.web.badge import badge_svg

@@ -30,8 +30,8 @@ from dotenv import dotenv_values
 from flask import Blueprint, Response, abort, current_app, make_response, render_template, request
 from redis import Redis
 
-from stoplight import keys
 from stoplight.settings import Settings
+from stoplight.state import keys
 
 log = logging.getLogger(__name__)
 bp = Blueprint("setup", __name__)

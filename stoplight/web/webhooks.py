@@ -9,8 +9,9 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 
-from stoplight import intake, metrics
-from stoplight.handlers import router
+from stoplight import metrics
+from stoplight.events import intake
+from stoplight.events.handlers import router
 
 log = logging.getLogger(__name__)
 

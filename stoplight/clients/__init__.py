@@ -1,0 +1,1 @@
+"""The transports to GitHub and Slack: auth, tokens, pagination, pacing, retries."""

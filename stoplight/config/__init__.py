@@ -1,0 +1,1 @@
+"""`.github/stoplight.yml`: its schema, and each repository's configuration looked up and cached."""

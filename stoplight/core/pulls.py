@@ -1,0 +1,204 @@
+"""A pull request's record and how a change moves it: pure functions, no I/O.
+
+A PR is *waiting* while it is open, ready, and neither approved enough nor sitting with changes
+requested since its last push. Its wait starts each time it enters that state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
+
+
+class Phase(StrEnum):
+    WAITING = "waiting"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    DRAFT = "draft"
+    CLOSED = "closed"
+    HELD = "held"  # ready, but kept out of a red queue until it drains
+    IGNORED = "ignored"  # by an author the team's queue never counts
+
+
+# Actions by which a PR newly becomes ready for review: while red, these are held.
+NEWLY_READY = frozenset({"opened", "reopened", "ready_for_review"})
+
+
+class Review(BaseModel):
+    """A reviewer's latest word on the PR.
+
+    `dismissed` and `requested` are kept as markers rather than deleting the entry, so a late
+    delivery of the older review they cancelled cannot bring it back.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str  # approved | changes_requested | dismissed | requested
+    commit_id: str
+    at: datetime
+
+    def supersedes(self, at: datetime) -> bool:
+        """Whether this entry is newer than a review made `at` (a marker wins a tie)."""
+        return self.at > at or (self.at == at and self.state in ("dismissed", "requested"))
+
+
+class Rules(BaseModel):
+    """The parts of a team's configuration that decide whether one PR waits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    required_approvals: int = 1
+    hold_when_red: bool = True
+    expedite_label: str = "stoplight:expedite"
+    ignore_authors: frozenset[str] = frozenset()
+
+
+class PullRecord(PullSnapshot):
+    """What the store keeps of a PR: the latest snapshot, with sizes always known, and where
+    the PR stands in its team's queue."""
+
+    additions: int = 0
+    deletions: int = 0
+    excluded_lines: int = 0
+    reviews: dict[str, Review] = Field(default_factory=dict)
+    team: str
+    phase: Phase
+    wait_since: datetime | None = None
+    held_since: datetime | None = None
+    held_order: int = 0  # taken when the PR joined the held lane: ties within a second
+
+    @property
+    def key(self) -> str:
+        return pull_key(self.repo_id, self.number)
+
+    @property
+    def lines(self) -> int:
+        return max(self.additions + self.deletions - self.excluded_lines, 0)
+
+    @property
+    def waiting(self) -> bool:
+        return self.phase is Phase.WAITING
+
+    @property
+    def held(self) -> bool:
+        return self.phase is Phase.HELD
+
+
+def pull_key(repo_id: int, number: int) -> str:
+    return f"{repo_id}#{number}"
+
+
+def advance(
+    record: PullRecord | None,
+    change: PullChange | ReviewChange,
+    team: str,
+    rules: Rules,
+    now: datetime,
+    *,
+    red: bool = False,
+) -> PullRecord:
+    """The record after `change`. A snapshot older than the one held never overwrites it.
+
+    `red`: the team's light is red, so a PR that newly becomes ready is held (unless the team
+    does not hold, or the PR carries the expedite label).
+    """
+    fields = _snapshot_fields(record, change.pull)
+    reviews = dict(record.reviews) if record else {}
+    if isinstance(change, ReviewChange):
+        _apply_review(reviews, change)
+    elif change.action == "review_requested" and change.reviewer:
+        # Asking again means the earlier verdict no longer stands: the PR waits on them.
+        earlier = reviews.get(change.reviewer)
+        if earlier is None or not earlier.supersedes(change.at):
+            reviews[change.reviewer] = Review(
+                state="requested", commit_id=change.pull.head_sha, at=change.at
+            )
+    phase = _phase(fields, reviews, rules)
+    held_since, held_order = None, 0
+    if phase is Phase.WAITING and _holds(record, change, rules, red):
+        phase = Phase.HELD
+        if record is not None and record.held:  # its place in the line is kept
+            held_since, held_order = record.held_since, record.held_order
+        else:
+            held_since = min(change.at, now)
+    entered = phase is Phase.WAITING and (record is None or not record.waiting)
+    if phase is not Phase.WAITING:
+        wait_since = None
+    elif entered:
+        wait_since = min(change.at, now)
+    else:
+        wait_since = record.wait_since if record else None
+    return PullRecord(
+        **fields,
+        reviews=reviews,
+        team=team,
+        phase=phase,
+        wait_since=wait_since,
+        held_since=held_since,
+        held_order=held_order,
+    )
+
+
+def admit(record: PullRecord, now: datetime) -> PullRecord:
+    """A held PR enters the queue: its wait starts now."""
+    return record.model_copy(
+        update={"phase": Phase.WAITING, "wait_since": now, "held_since": None, "held_order": 0}
+    )
+
+
+def _holds(
+    record: PullRecord | None,
+    change: PullChange | ReviewChange,
+    rules: Rules,
+    red: bool,
+) -> bool:
+    if rules.expedite_label in change.pull.labels:
+        return False
+    if record is not None and record.held:
+        return True
+    newly_ready = isinstance(change, PullChange) and change.action in NEWLY_READY
+    return newly_ready and red and rules.hold_when_red and (record is None or not record.waiting)
+
+
+def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str, object]:
+    if record is not None and pull.updated_at < record.updated_at:
+        kept = record.model_dump(
+            exclude={"reviews", "team", "phase", "wait_since", "held_since", "held_order"}
+        )
+        return kept
+    fields = pull.model_dump()
+    for size in ("additions", "deletions", "excluded_lines"):
+        if fields[size] is None:
+            fields[size] = getattr(record, size) if record else 0
+    return fields
+
+
+def _apply_review(reviews: dict[str, Review], change: ReviewChange) -> None:
+    earlier = reviews.get(change.reviewer)
+    if earlier is not None and earlier.supersedes(change.at):
+        return  # a late delivery of an older review
+    if change.state in ("approved", "changes_requested", "dismissed"):
+        reviews[change.reviewer] = Review(
+            state=change.state, commit_id=change.commit_id, at=change.at
+        )
+    # A plain comment neither grants nor withdraws approval.
+
+
+def _phase(fields: dict[str, object], reviews: dict[str, Review], rules: Rules) -> Phase:
+    if not fields["open"]:
+        return Phase.CLOSED
+    if fields["draft"]:
+        return Phase.DRAFT
+    head = fields["head_sha"]
+    on_head = [review.state for review in reviews.values() if review.commit_id == head]
+    if "changes_requested" in on_head:
+        return Phase.CHANGES_REQUESTED
+    if on_head.count("approved") >= rules.required_approvals:
+        return Phase.APPROVED
+    if fields["author"] in rules.ignore_authors:
+        return Phase.IGNORED
+    return Phase.WAITING

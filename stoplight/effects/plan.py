@@ -1,0 +1,147 @@
+"""Statuses and labels on GitHub: what each open PR of a team should show, and making it so.
+
+`plan_pull` is pure: a PR record and the team's light in, the wanted status and labels out.
+`TeamEffects.apply` walks the team's open PRs, most useful first, and hands each plan to the
+client, which skips every write that would change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from stoplight.clients.github import InstallationClient, LabelSpec, Status
+from stoplight.core.light import Level
+from stoplight.core.pulls import PullRecord
+from stoplight.core.text import clip
+
+STATUS_LIMIT = 140  # GitHub's limit on a status description
+
+DESCRIPTIONS = {
+    Level.GREEN: "Green: review queue is flowing",
+    Level.YELLOW: "Yellow: queue filling. Review a teammate's PR before starting new work",
+    Level.RED: "Red: swarm on reviews. Stop starting new work until the queue clears",
+}
+
+# Prow's size buckets: (upper bound exclusive, label, color).
+SIZES: tuple[tuple[float, LabelSpec], ...] = (
+    (10, LabelSpec("size/XS", "009900", "Changes 0-9 lines")),
+    (30, LabelSpec("size/S", "77bb00", "Changes 10-29 lines")),
+    (100, LabelSpec("size/M", "eebb00", "Changes 30-99 lines")),
+    (500, LabelSpec("size/L", "ee9900", "Changes 100-499 lines")),
+    (1000, LabelSpec("size/XL", "ee5500", "Changes 500-999 lines")),
+    (float("inf"), LabelSpec("size/XXL", "ee0000", "Changes 1000+ lines")),
+)
+SIZE_LABELS = frozenset(spec.name for _, spec in SIZES)
+HELD_LABEL = LabelSpec("stoplight:held", "fbca04", "Waiting to enter the review queue")
+SWARM_LABEL = LabelSpec("stoplight:swarm", "d93f0b", "Review this first: the queue is red")
+MANAGED_LABELS = SIZE_LABELS | {HELD_LABEL.name, SWARM_LABEL.name}
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def held_description(place: int) -> str:
+    return f"Held ({ordinal(place)} in line): review queue is red. Enters review as it drains"
+
+
+def size_label(lines: int) -> LabelSpec:
+    return next(spec for bound, spec in SIZES if lines < bound)
+
+
+@dataclass(frozen=True)
+class TeamMarks:
+    """What sets single PRs of a team apart from the team's light."""
+
+    held: tuple[str, ...] = ()  # pull keys in the held lane, first in line first
+    swarm: frozenset[str] = frozenset()  # pull keys to carry stoplight:swarm
+    errors: Mapping[str, str] = field(default_factory=dict)  # repo -> configuration error
+
+    def place(self, pull_key: str) -> int | None:
+        return self.held.index(pull_key) + 1 if pull_key in self.held else None
+
+
+@dataclass(frozen=True)
+class PullPlan:
+    status: Status | None  # None: the PR shows no status (a draft)
+    labels: tuple[LabelSpec, ...]
+    # Fan-out order, lowest first: a PR whose status blocks or frees its author (held,
+    # errors) before the waiting PRs reviewers look at, before the rest.
+    priority: int = 2
+
+
+@dataclass(frozen=True)
+class Fanout:
+    writes: int
+    finished: bool  # False: dropped part-way because the light it was for is gone
+
+
+def team_url(base_url: str, installation_id: int, team: str) -> str:
+    return f"{base_url}/teams/{installation_id}/{quote(team, safe='')}"
+
+
+def plan_pull(
+    record: PullRecord, light: Level, target_url: str, marks: TeamMarks = TeamMarks()
+) -> PullPlan:
+    place = marks.place(record.key)
+    labels = [size_label(record.lines)]
+    if place is not None:
+        labels.append(HELD_LABEL)
+    if record.key in marks.swarm:
+        labels.append(SWARM_LABEL)
+    status = None
+    if record.open and not record.draft:
+        error = marks.errors.get(record.repo)
+        if error is not None:
+            status = Status("error", clip(error, STATUS_LIMIT), target_url)
+        elif place is not None:
+            status = Status("pending", held_description(place), target_url)
+        else:
+            status = Status("success", DESCRIPTIONS[light], target_url)
+    if status is not None and status.state != "success":
+        priority = 0  # held PRs and errors first: they tell people what to do
+    elif record.waiting:
+        priority = 1
+    else:
+        priority = 2
+    return PullPlan(status=status, labels=tuple(labels), priority=priority)
+
+
+class TeamEffects:
+    def __init__(self, client: InstallationClient, base_url: str) -> None:
+        self.client = client
+        self.base_url = base_url
+
+    def apply(
+        self,
+        team: str,
+        light: Level,
+        pulls: list[PullRecord],
+        still_current: Callable[[], bool] = lambda: True,
+        *,
+        marks: TeamMarks = TeamMarks(),
+    ) -> Fanout:
+        """Bring every open PR of the team in line, most useful first.
+
+        `still_current` is asked before each PR: once it says no (a newer light, a lost lock),
+        the rest of the fan-out is dropped, never finished with a light that no longer holds.
+        """
+        target_url = team_url(self.base_url, self.client.installation_id, team)
+        plans = [
+            (plan_pull(record, light, target_url, marks), record) for record in pulls if record.open
+        ]
+        plans.sort(key=lambda item: (item[0].priority, item[1].repo, item[1].number))
+        writes = 0
+        for plan, record in plans:
+            if not still_current():
+                return Fanout(writes, finished=False)
+            if plan.status and self.client.set_status(record.repo, record.head_sha, plan.status):
+                writes += 1
+            if self.client.sync_labels(
+                record.repo, record.number, record.key, plan.labels, MANAGED_LABELS, record.labels
+            ):
+                writes += 1
+        return Fanout(writes, finished=True)

@@ -1,0 +1,82 @@
+"""Two job lanes, so one installation's flood of deliveries cannot starve the others' jobs.
+
+Workers take jobs from the shared lane and the backlog lane in turn. A delivery goes to the
+shared lane while fewer than `SHARE` of its installation's deliveries wait there; the rest of
+a burst waits in the backlog. A delivery from a quiet installation so waits behind at most
+`SHARE` deliveries of each busy installation (and as many backlog jobs), however many the
+busy ones sent. Work a job sets off follows it into its lane; timed jobs wait in the shared
+lane's schedule.
+
+Which lane is a choice of speed, never of correctness: handlers take deliveries in any order,
+and a count left behind by a lost job is forgotten after `STALE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis import Redis
+from redis.commands.core import Script
+from rq import Queue
+from rq.job import Job
+
+from stoplight.state import keys
+
+SHARED = "stoplight"
+BACKLOG = "stoplight-backlog"
+# Deliveries of one installation allowed to wait in the shared lane at once.
+SHARE = 10
+# A delivery counted as waiting for longer than this is taken to be gone.
+STALE = timedelta(minutes=10)
+_STALE_MS = int(STALE.total_seconds() * 1000)
+
+# KEYS[1]: the installation's waiting deliveries (sorted set, by ms). ARGV: delivery id,
+# now (ms), stale-before (ms), share, key lifetime (ms). Returns 1 for the shared lane.
+_CHOOSE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Lanes:
+    shared: Queue
+    backlog: Queue
+    _choose: Script
+
+    @classmethod
+    def on(cls, redis: Redis) -> Lanes:
+        shared, backlog = Queue(SHARED, connection=redis), Queue(BACKLOG, connection=redis)
+        return cls(shared, backlog, redis.register_script(_CHOOSE))
+
+    @property
+    def redis(self) -> Redis:
+        return self.shared.connection
+
+    @property
+    def queues(self) -> list[Queue]:
+        return [self.shared, self.backlog]
+
+    def for_delivery(self, installation_id: int, delivery_id: str, now: datetime) -> Queue:
+        """The lane for a new delivery; the shared lane counts it until `leave`."""
+        now_ms = int(now.timestamp() * 1000)
+        shared = self._choose(
+            [keys.InstallationKeys(installation_id).waiting_deliveries],
+            [delivery_id, now_ms, now_ms - _STALE_MS, SHARE, _STALE_MS],
+        )
+        return self.shared if shared else self.backlog
+
+    def leave(self, installation_id: int, delivery_id: str) -> None:
+        """The delivery's job has started: it no longer waits."""
+        self.redis.zrem(keys.InstallationKeys(installation_id).waiting_deliveries, delivery_id)
+
+    def following(self, job: Job | None) -> Queue:
+        """The lane for work `job` sets off: the backlog's work stays in the backlog."""
+        if job is not None and job.origin == self.backlog.name:
+            return self.backlog
+        return self.shared

@@ -1,0 +1,181 @@
+"""The RQ worker that runs every job, with RQ's scheduler for timed re-evaluations.
+
+A worker killed mid-job (SIGKILL, a lost machine) is noticed within seconds. While a job runs,
+a heartbeat thread renews the job's entry in RQ's started registry every couple of seconds; the
+entry of a dead worker's job lapses a few seconds later, and the next maintenance of any worker
+(every few seconds) retries the job (every job carries retries). Retries and timed jobs go
+through RQ's scheduler, which one worker runs under a lock that RQ keeps for a minute after its
+holder dies; a worker that sees the holder's heartbeat stand still frees the lock and takes it.
+
+A worker takes from the shared lane and the backlog lane in turn (see
+`stoplight.pipeline.lanes`). It moves a job out of its lane the way RQ does for a single queue,
+into the lane's intermediate list, so a worker killed between taking a job and starting it
+leaves the job to be found.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.exceptions import DequeueTimeout, NoSuchJobError
+from rq.job import Job
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
+from rq.utils import now as rq_now
+from rq.worker import DequeueStrategy, WorkerStatus
+
+from stoplight import metrics
+from stoplight.ops.sync import ensure_sync_scheduled
+from stoplight.pipeline.beats import repeating
+from stoplight.pipeline.lanes import SHARED
+from stoplight.pipeline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# How often a worker looks for jobs whose worker died, and puts them back.
+MAINTENANCE_SECONDS = 3
+# A running job's entry in the started registry is renewed this often, and lapses (the job
+# counts as abandoned) this long after the last renewal.
+JOB_HEARTBEAT_SECONDS = 2
+JOB_HEARTBEAT_TTL = 6
+# RQ's scheduler beats every second; one whose beat stood still this long is dead.
+SCHEDULER_SILENT_SECONDS = 6
+# An idle worker waits on the shared lane, where new deliveries arrive, and looks at the
+# backlog (where retries of backlog jobs come back) this often.
+IDLE_LOOK_SECONDS = 1
+
+
+class Lane(Queue):
+    @classmethod
+    def dequeue_any(
+        cls,
+        queues: Iterable[Queue],
+        timeout: int | None,
+        connection: Redis,
+        job_class: type[Job] | None = None,
+        serializer: Any = None,
+        death_penalty_class: Any = None,
+    ) -> tuple[Job, Queue] | None:
+        """The first job waiting in `queues`, in their order; None at once when all are
+        empty and `timeout` is None, else DequeueTimeout once a short wait finds nothing."""
+        lanes = list(queues)
+        fetch = (job_class or Job).fetch
+        while True:
+            taken = _take(lanes, timeout, connection)
+            if taken is None:
+                return None
+            lane, job_id = taken
+            try:
+                return fetch(job_id, connection=connection, serializer=serializer), lane
+            except NoSuchJobError:
+                connection.lrem(lane.intermediate_queue_key, 1, job_id)
+
+
+def _take(lanes: list[Queue], timeout: int | None, connection: Redis) -> tuple[Queue, str] | None:
+    for lane in lanes:
+        job_id = connection.lmove(lane.key, lane.intermediate_queue_key)
+        if job_id is not None:
+            return lane, job_id.decode()
+    if timeout is None:
+        return None
+    shared = next((lane for lane in lanes if lane.name == SHARED), lanes[0])
+    wait = min(timeout, IDLE_LOOK_SECONDS)
+    job_id = connection.blmove(shared.key, shared.intermediate_queue_key, wait)
+    if job_id is None:
+        raise DequeueTimeout(wait, [lane.key for lane in lanes])
+    return shared, job_id.decode()
+
+
+class StoplightWorker(SimpleWorker):
+    # Jobs are small and many: running them in the worker process spares a fork per job.
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scheduler_watch = SchedulerWatch()
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        # After a job from one lane, the other lane goes first.
+        kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
+        return super().work(*args, **kwargs)
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        # RQ clears the intermediate list only when a worker has one queue; Lane fills it always.
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
+        if job.enqueued_at is not None:  # RQ stamps enqueue times with its own clock
+            waited = (rq_now() - job.enqueued_at).total_seconds()
+            metrics.JOB_LATENCY.observe(self.connection, waited, job.origin)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # RQ's SimpleWorker covers a whole job's timeout plus a minute; the heartbeat thread
+        # renews a short entry instead, so a dead worker's job is found within seconds.
+        return JOB_HEARTBEAT_TTL
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        renew = functools.partial(self.maintain_heartbeats, job, execution)
+        with repeating(JOB_HEARTBEAT_SECONDS, renew, f"heartbeat of job {job.id}"):
+            self.perform_job(job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)
+
+    def run_maintenance_tasks(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler_watch.free_dead_locks(self.connection, [q.name for q in self.queues])
+        super().run_maintenance_tasks()
+
+
+class SchedulerWatch:
+    """Frees the scheduler lock of a dead scheduler, which RQ would hold for a minute.
+
+    A scheduler's heartbeat is a time its own host writes each second; the watch compares
+    that value between maintenance runs on this host's monotonic clock, so clocks of
+    different hosts never meet.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
+        self._seen: dict[str, tuple[bytes | None, float]] = {}
+
+    def free_dead_locks(self, connection: Redis, queue_names: list[str]) -> None:
+        owners = {name: connection.get(RQScheduler.get_locking_key(name)) for name in queue_names}
+        live = {owner.decode() for owner in owners.values() if owner is not None}
+        self._seen = {name: seen for name, seen in self._seen.items() if name in live}
+        for name, owner in owners.items():
+            if owner is None:
+                continue
+            lock = RQScheduler.get_locking_key(name)
+            scheduler = owner.decode()
+            beat = connection.hget(SCHEDULER_KEY_TEMPLATE % scheduler, "last_heartbeat")
+            if self._stood_still(scheduler, beat) and release_lock(connection, lock, scheduler):
+                log.warning(
+                    "scheduler %s stopped beating: its lock on %s is freed", scheduler, name
+                )
+
+    def _stood_still(self, scheduler: str, beat: bytes | None) -> bool:
+        now = self.monotonic()
+        seen = self._seen.get(scheduler)
+        if seen is None or seen[0] != beat:
+            self._seen[scheduler] = (beat, now)
+            return False
+        return now - seen[1] >= SCHEDULER_SILENT_SECONDS
+
+
+def build_worker(rt: Runtime, name: str | None = None) -> StoplightWorker:
+    return StoplightWorker(
+        [lane.name for lane in rt.lanes.queues],
+        connection=rt.redis,
+        queue_class=Lane,
+        name=name,
+        maintenance_interval=MAINTENANCE_SECONDS,
+    )
+
+
+def run_worker(rt: Runtime, *, burst: bool = False) -> None:
+    if rt.github is not None:
+        ensure_sync_scheduled(rt)
+    build_worker(rt).work(with_scheduler=True, burst=burst, logging_level=rt.settings.log_level)

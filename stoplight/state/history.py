@@ -1,0 +1,216 @@
+"""Each team's history in Redis: light changes, samples of the measures, PRs entering and
+leaving review. Written by the queue store in the same transaction as the change it records,
+read for the team page and its JSON. A PR leaves review however it stops waiting (approved,
+changes requested, closed, made a draft, moved to another team with its repository); the exit
+keeps the moment its wait began, so its wait is counted in the team's calendar when read.
+
+Every kind is a sorted set by moment (epoch milliseconds), one or two commands per change:
+a Lua script adds the record and trims what is older than 90 days, keeping the newest older
+record so the state at the window's start stays known. The scripts go as EVAL inside the
+store's MULTI: Redis caches them, and no SCRIPT EXISTS round trip precedes the transaction.
+A sample is taken only when the measures change, and at most one per minute: a sample within
+the minute of the previous one replaces it (keeping its moment), so a burst of events costs
+one sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from markupsafe import Markup
+from redis import Redis
+from redis.client import Pipeline
+
+from stoplight.core.clock import from_timestamp
+from stoplight.core.flow import (
+    CHART_SPAN,
+    DAY,
+    WEEK,
+    ChartSeries,
+    Entry,
+    Exit,
+    History,
+    LightChange,
+    Sample,
+    WeekFigures,
+    chart_series,
+    timezone_of,
+    week_start,
+    weekly_figures,
+)
+from stoplight.core.light import Level, LightState, Policy, WaitCalendar
+from stoplight.core.pulls import PullRecord
+from stoplight.state import keys
+from stoplight.web.charts import render_chart
+
+RETENTION = timedelta(days=90)
+SAMPLE_EVERY = timedelta(minutes=1)
+WEEKS_SHOWN = 4
+
+# Drop records older than the cutoff but the newest of them; forget an idle team's history.
+_TRIM = """
+local older = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[2])
+if older > 1 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, older - 2) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
+
+# KEYS: the record's set. ARGV: moment (ms), cutoff (ms), ttl (s), member.
+_APPEND = (
+    """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+"""
+    + _TRIM
+)
+
+# KEYS: samples, the team's waiting set, its line counter. ARGV: moment, cutoff, ttl, minute.
+_SAMPLE = (
+    """
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local since = ''
+if oldest[2] then since = string.format('%d', math.floor(tonumber(oldest[2]) * 1000 + 0.5)) end
+local measures = redis.call('ZCARD', KEYS[2]) .. '|' .. (redis.call('GET', KEYS[3]) or '0')
+measures = measures .. '|' .. since
+local at = ARGV[1]
+local last = redis.call('ZRANGE', KEYS[1], -1, -1)[1]
+if last then
+  local last_at, last_measures = string.match(last, '^(%d+)|(.*)$')
+  if last_measures == measures then return 0 end
+  local minute = tonumber(ARGV[4])
+  if math.floor(tonumber(at) / minute) <= math.floor(tonumber(last_at) / minute) then
+    redis.call('ZREM', KEYS[1], last)
+    at = last_at
+  end
+end
+redis.call('ZADD', KEYS[1], at, at .. '|' .. measures)
+"""
+    + _TRIM
+)
+
+
+def record_light(pipe: Pipeline, team: keys.TeamKeys, state: LightState) -> None:
+    """Note a change of the team's light (queued on `pipe`, inside the store's transaction)."""
+    record = f"{_ms(state.since)}|{int(state.level)}"
+    _append(pipe, team.history.lights, state.since, record, now=state.since)
+
+
+def record_moves(
+    pipe: Pipeline,
+    installation: keys.InstallationKeys,
+    before: PullRecord | None,
+    after: PullRecord | None,
+    now: datetime,
+) -> None:
+    """Note what one PR's change did to its teams' queues: leaving review (with the moment its
+    wait began), entering it, and the measures after. Queued after the store's index updates."""
+    was_waiting = before is not None and before.waiting
+    is_waiting = after is not None and after.waiting
+    same_team = before is not None and after is not None and before.team == after.team
+    if was_waiting and not (is_waiting and same_team):
+        assert before is not None and before.wait_since is not None
+        exit_record = f"{_ms(now)}|{before.key}|{_ms(before.wait_since)}"
+        _append(pipe, installation.team(before.team).history.exits, now, exit_record, now)
+    if is_waiting and not (was_waiting and same_team):
+        assert after is not None and after.wait_since is not None
+        entries = installation.team(after.team).history.entries
+        _append(pipe, entries, after.wait_since, f"{_ms(after.wait_since)}|{after.key}", now)
+    for team in sorted({r.team for r in (before, after) if r is not None and r.waiting}):
+        team_keys = installation.team(team)
+        sample_keys = (team_keys.history.samples, team_keys.waiting, team_keys.lines)
+        pipe.eval(_SAMPLE, len(sample_keys), *sample_keys, *_window(now), _ms_of(SAMPLE_EVERY))
+
+
+def _append(pipe: Pipeline, name: str, moment: datetime, member: str, now: datetime) -> None:
+    """Add `member` at `moment` (a wait's start may lie in the past); trim as of `now`."""
+    _, cutoff, ttl = _window(now)
+    pipe.eval(_APPEND, 1, name, _ms(moment), cutoff, ttl, member)
+
+
+def _window(now: datetime) -> tuple[int, int, int]:
+    """The moment, the cutoff before which records go, and how long an idle set is kept."""
+    return _ms(now), _ms(now - RETENTION), int(RETENTION.total_seconds())
+
+
+def read_history(
+    redis: Redis, installation_id: int, team: str, since: datetime, until: datetime
+) -> History:
+    """The team's records from `since` to `until`, with the light and measures at `since`."""
+    names = keys.InstallationKeys(installation_id).team(team).history
+    start, end = _ms(since), _ms(until)
+    pipe = redis.pipeline(transaction=False)
+    for name in (names.lights, names.samples):
+        pipe.zrevrangebyscore(name, start, "-inf", start=0, num=1)
+        pipe.zrangebyscore(name, f"({start}", end)
+    pipe.zrangebyscore(names.entries, start, end)
+    pipe.zrangebyscore(names.exits, start, end)
+    light_at_start, lights, sample_at_start, samples, entries, exits = (
+        [raw.decode().split("|") for raw in found] for found in pipe.execute()
+    )
+    return History(
+        since=since,
+        until=until,
+        lights=tuple(
+            LightChange(_moment(at), Level(int(level))) for at, level in light_at_start + lights
+        ),
+        samples=tuple(
+            Sample(_moment(at), int(waiting), int(lines), _moment(oldest) if oldest else None)
+            for at, waiting, lines, oldest in sample_at_start + samples
+        ),
+        entries=tuple(Entry(_moment(at), pull) for at, pull in entries),
+        exits=tuple(Exit(_moment(at), pull, _moment(waiting)) for at, pull, waiting in exits),
+    )
+
+
+@dataclass(frozen=True)
+class FlowView:
+    """The team page's history part: the 14-day chart and the weekly figures, newest first."""
+
+    weeks: tuple[WeekFigures, ...]
+    series: ChartSeries
+    chart: Markup
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "weeks": [week.as_json() for week in self.weeks],
+            "chart": self.series.as_json(),
+        }
+
+
+def load_flow(
+    redis: Redis,
+    installation_id: int,
+    team: str,
+    policy: Policy | WaitCalendar,
+    now: datetime,
+    weeks: int = WEEKS_SHOWN,
+) -> FlowView:
+    """The flow of `team` for its page and its JSON; reads only. The team's policy gives its
+    calendar, which counts the waits and sets where weeks begin, and the thresholds the chart
+    draws; a calendar alone draws none."""
+    calendar = policy.calendar if isinstance(policy, Policy) else policy
+    # A day more than the weeks shown, in case a daylight-saving change falls between.
+    first_week = week_start(now, timezone_of(calendar)) - (weeks - 1) * WEEK - DAY
+    history = read_history(redis, installation_id, team, min(first_week, now - CHART_SPAN), now)
+    series = chart_series(history, calendar, now)
+    return FlowView(
+        weeks=weekly_figures(history, calendar, now, weeks),
+        series=series,
+        chart=render_chart(
+            series,
+            title=f"{team}: the review queue over the last 14 days",
+            policy=policy if isinstance(policy, Policy) else None,
+        ),
+    )
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _ms_of(duration: timedelta) -> int:
+    return round(duration.total_seconds() * 1000)
+
+
+def _moment(ms: str) -> datetime:
+    return from_timestamp(int(ms) / 1000)

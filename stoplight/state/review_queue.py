@@ -1,0 +1,321 @@
+"""The Redis store of each team's review queue. The only writer of queue state.
+
+Measures are read in O(log n): a sorted set of waiting PRs by wait start (count and oldest)
+and a line counter updated in the same transaction as the set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis import Redis
+from redis.client import Pipeline
+
+from stoplight.core.changes import PullChange, ReviewChange
+from stoplight.core.clock import from_timestamp
+from stoplight.core.light import Level, LightState, Measures, Policy, level_called_for
+from stoplight.core.pulls import PullRecord, Rules, admit, advance
+from stoplight.core.pulls import pull_key as pull_key_of
+from stoplight.state import history, keys
+
+# Joinings told apart within one second of the held lane; seconds up to 2106 keep scores exact.
+HELD_ORDER_SPAN = 2**21
+
+# (measures, previous light) -> next light
+LightDecision = Callable[[Measures, LightState | None], LightState]
+
+
+def installation_ids(redis: Redis) -> list[int]:
+    """Every installation the store holds state for, in order."""
+    return sorted(int(i) for i in redis.smembers(keys.INSTALLATIONS))
+
+
+@dataclass(frozen=True)
+class Team:
+    key: str  # stable identity inside an installation
+    name: str  # what people read
+
+
+@dataclass(frozen=True)
+class Transition:
+    before: PullRecord | None
+    after: PullRecord
+
+
+class QueueStore:
+    def __init__(self, redis: Redis, installation_id: int) -> None:
+        self.redis = redis
+        self.installation_id = installation_id
+        self.keys = keys.InstallationKeys(installation_id)
+
+    def apply(
+        self, change: PullChange | ReviewChange, team: Team, rules: Rules, now: datetime
+    ) -> Transition:
+        """Move one PR by `change`, keeping the team indexes in step, atomically.
+
+        The team's light is read in the same transaction: while it is red, a PR that newly
+        becomes ready goes to the held lane.
+        """
+        pull_key = self.keys.pull(pull_key_of(change.pull.repo_id, change.pull.number))
+        light_key = self.keys.team(team.key).light
+        transition: Transition | None = None
+
+        def write(pipe: Pipeline) -> None:
+            nonlocal transition
+            before = _load(pipe.get(pull_key))
+            light = _load_light(pipe.get(light_key))
+            red = light is not None and light.level is Level.RED
+            after = advance(before, change, team.key, rules, now, red=red)
+            if after.held and (before is None or not before.held):
+                # Taken before MULTI, so a retried transaction may skip a number: gaps are fine.
+                order = int(pipe.incr(self.keys.team(team.key).held_order))
+                after = after.model_copy(update={"held_order": order})
+            pipe.multi()
+            pipe.set(pull_key, after.model_dump_json())
+            pipe.sadd(keys.INSTALLATIONS, self.installation_id)
+            pipe.hset(self.keys.teams, team.key, team.name)
+            self._reindex(pipe, before, after, now)
+            transition = Transition(before, after)
+
+        self.redis.transaction(write, pull_key, light_key)
+        assert transition is not None
+        return transition
+
+    def admit_held(self, team: str, policy: Policy, now: datetime) -> list[PullRecord]:
+        """Let held PRs into the queue, oldest first, while the queue stays below red.
+
+        Each enters only if the measures with it added call for less than red, or if the queue
+        is empty (so nobody is held for ever). The first that does not fit stops the line.
+        """
+        team_keys = self.keys.team(team)
+        admitted: list[PullRecord] = []
+
+        def write(pipe: Pipeline) -> None:
+            admitted.clear()
+            measures = _measures(pipe, team_keys, immediate=True)
+            held_keys = [m.decode() for m in pipe.zrange(team_keys.held, 0, -1)]
+            if not held_keys:
+                return
+            names = [self.keys.pull(key) for key in held_keys]
+            pipe.watch(*names)
+            for raw in pipe.mget(names):
+                record = _load(raw)
+                if record is None or not record.held:
+                    break
+                measures = _with(measures, record, now)
+                if measures.waiting > 1 and level_called_for(measures, policy, now) >= Level.RED:
+                    break
+                admitted.append(record)
+            pipe.multi()
+            for record in admitted:
+                after = admit(record, now)
+                pipe.set(self.keys.pull(record.key), after.model_dump_json())
+                self._reindex(pipe, record, after, now)
+
+        self.redis.transaction(write, team_keys.waiting, team_keys.lines, team_keys.held)
+        return admitted
+
+    def held_keys(self, team: str) -> list[str]:
+        """The team's held lane, first in line first."""
+        return [m.decode() for m in self.redis.zrange(self.keys.team(team).held, 0, -1)]
+
+    def held_count(self, team: str) -> int:
+        return self.redis.zcard(self.keys.team(team).held)
+
+    def _reindex(
+        self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None, now: datetime
+    ) -> None:
+        """Queue the index updates for one PR's change, then its record in the history."""
+        self._update_indexes(pipe, before, after)
+        history.record_moves(pipe, self.keys, before, after, now)
+
+    def _update_indexes(
+        self, pipe: Pipeline, before: PullRecord | None, after: PullRecord | None
+    ) -> None:
+        if before is not None:
+            old = self.keys.team(before.team)
+            if before.waiting:
+                pipe.zrem(old.waiting, before.key)
+                pipe.decrby(old.lines, before.lines)
+            if before.held:
+                pipe.zrem(old.held, before.key)
+            pipe.srem(old.open, before.key)
+        if after is None:
+            return
+        new = self.keys.team(after.team)
+        if after.waiting:
+            assert after.wait_since is not None
+            pipe.zadd(new.waiting, {after.key: after.wait_since.timestamp()})
+            pipe.incrby(new.lines, after.lines)
+        if after.held:
+            pipe.zadd(new.held, {after.key: held_score(after)})
+        if after.open:
+            pipe.sadd(new.open, after.key)
+
+    def forget_repository(self, repo: str, now: datetime) -> set[str]:
+        """Drop every PR of a repository the app no longer sees; returns the teams touched."""
+        return {
+            before.team
+            for name in self._repository_pulls(repo)
+            if (before := self._rewrite(name, lambda record: None, now)) is not None
+        }
+
+    def move_repository(self, repo: str, team: Team, now: datetime) -> set[str]:
+        """Put the repository's PRs in `team` (its configuration changed); returns the teams
+        they left. Each keeps its place: a waiting PR waits on, a held one stays held."""
+        self.redis.hset(self.keys.teams, team.key, team.name)
+        moved = (
+            self._rewrite(name, lambda record: record.model_copy(update={"team": team.key}), now)
+            for name in self._repository_pulls(repo)
+        )
+        return {before.team for before in moved if before is not None and before.team != team.key}
+
+    def stored_repositories(self) -> dict[int, str]:
+        """The repositories of the PRs the store holds: name by id."""
+        return {record.repo_id: record.repo for _, record in self._scan_pulls()}
+
+    def _repository_pulls(self, repo: str) -> list[str]:
+        return [name for name, record in self._scan_pulls() if record.repo == repo]
+
+    def _scan_pulls(self) -> list[tuple[str, PullRecord]]:
+        # A scan of the installation's PRs: configuration changes, removals and syncs are rare.
+        names = list(self.redis.scan_iter(match=self.keys.pull("*"), count=500))
+        records = zip(names, self.redis.mget(names) if names else [], strict=True)
+        return [(name, record) for name, raw in records if (record := _load(raw)) is not None]
+
+    def _rewrite(
+        self, name: str, change: Callable[[PullRecord], PullRecord | None], now: datetime
+    ) -> PullRecord | None:
+        """Replace one PR's record and its index entries atomically; returns the old record."""
+
+        def write(pipe: Pipeline) -> PullRecord | None:
+            before = _load(pipe.get(name))
+            if before is None:
+                return None
+            after = change(before)
+            pipe.multi()
+            if after is None:
+                pipe.delete(name)
+            else:
+                pipe.set(name, after.model_dump_json())
+            self._reindex(pipe, before, after, now)
+            return before
+
+        return self.redis.transaction(write, name, value_from_callable=True)
+
+    def forget_installation(self) -> None:
+        """Delete every key of this installation: it was uninstalled."""
+        for name in self.redis.scan_iter(match=f"{self.keys.root}:*", count=500):
+            self.redis.delete(name)
+        self.redis.srem(keys.INSTALLATIONS, self.installation_id)
+
+    def pull(self, pull_key: str) -> PullRecord | None:
+        return _load(self.redis.get(self.keys.pull(pull_key)))
+
+    def measures(self, team: str) -> Measures:
+        return _measures(self.redis.pipeline(transaction=False), self.keys.team(team))
+
+    def open_pulls(self, team: str) -> list[PullRecord]:
+        members = self.redis.smembers(self.keys.team(team).open)
+        return self.pulls(sorted(m.decode() for m in members))
+
+    def waiting_pulls(self, team: str, limit: int) -> list[PullRecord]:
+        """The team's longest-waiting PRs, oldest first."""
+        members = self.redis.zrange(self.keys.team(team).waiting, 0, limit - 1)
+        return self.pulls(m.decode() for m in members)
+
+    def pulls(self, pull_keys: Iterable[str]) -> list[PullRecord]:
+        names = [self.keys.pull(key) for key in pull_keys]
+        if not names:
+            return []
+        return [record for raw in self.redis.mget(names) if (record := _load(raw)) is not None]
+
+    def teams(self) -> dict[str, str]:
+        """Team key -> team name, for every team this installation has seen."""
+        return {k.decode(): v.decode() for k, v in self.redis.hgetall(self.keys.teams).items()}
+
+    def light(self, team: str) -> LightState | None:
+        return _load_light(self.redis.get(self.keys.team(team).light))
+
+    def update_light(
+        self, team: str, decide: LightDecision
+    ) -> tuple[LightState | None, LightState]:
+        """Read measures and the stored light, let `decide` pick the next light, store it.
+
+        Runs as one optimistic transaction over the team's keys, so two workers evaluating the
+        same team never both record the same change.
+        """
+        team_keys = self.keys.team(team)
+        result: tuple[LightState | None, LightState] | None = None
+
+        def write(pipe: Pipeline) -> None:
+            nonlocal result
+            previous = _load_light(pipe.get(team_keys.light))
+            measures = _measures(pipe, team_keys, immediate=True)
+            state = decide(measures, previous)
+            pipe.multi()
+            if state != previous:
+                pipe.set(team_keys.light, _dump_light(state))
+            if previous is None or state.level != previous.level:
+                history.record_light(pipe, team_keys, state)
+            result = (previous, state)
+
+        self.redis.transaction(write, team_keys.light, team_keys.waiting, team_keys.lines)
+        assert result is not None
+        return result
+
+
+def held_score(record: PullRecord) -> int:
+    """The held lane's order: the second the PR joined, then its number among that second's.
+
+    Scores stay below 2**53, so Redis's doubles hold them exactly. Lanes stored before the
+    numbers scored by the plain moment; those are all lower, and older, so they stay first.
+    """
+    assert record.held_since is not None
+    second = int(record.held_since.timestamp())
+    return second * HELD_ORDER_SPAN + record.held_order % HELD_ORDER_SPAN
+
+
+def _measures(pipe: Pipeline, team: keys.TeamKeys, *, immediate: bool = False) -> Measures:
+    if immediate:  # a watched pipeline before MULTI answers each command at once
+        waiting = pipe.zcard(team.waiting)
+        oldest = pipe.zrange(team.waiting, 0, 0, withscores=True)
+        lines = pipe.get(team.lines)
+    else:
+        pipe.zcard(team.waiting)
+        pipe.zrange(team.waiting, 0, 0, withscores=True)
+        pipe.get(team.lines)
+        waiting, oldest, lines = pipe.execute()
+    return Measures(
+        waiting=int(waiting),
+        oldest_since=from_timestamp(oldest[0][1]) if oldest else None,
+        lines=int(lines or 0),
+    )
+
+
+def _with(measures: Measures, record: PullRecord, now: datetime) -> Measures:
+    """The measures once `record` starts waiting now."""
+    oldest = min(measures.oldest_since or now, now)
+    return Measures(measures.waiting + 1, oldest, measures.lines + record.lines)
+
+
+def _load(raw: bytes | None) -> PullRecord | None:
+    return PullRecord.model_validate_json(raw) if raw else None
+
+
+def _dump_light(state: LightState) -> str:
+    lower = state.lower_called_since.timestamp() if state.lower_called_since else ""
+    return f"{int(state.level)}|{state.since.timestamp()}|{lower}"
+
+
+def _load_light(raw: bytes | None) -> LightState | None:
+    if not raw:
+        return None
+    level, since, lower = raw.decode().split("|")
+    return LightState(
+        level=Level(int(level)),
+        since=from_timestamp(float(since)),
+        lower_called_since=from_timestamp(float(lower)) if lower else None,
+    )
