@@ -1,4 +1,4 @@
-"""The GitHub client layer: tokens, Enterprise hosts, the never-twice ledger."""
+"""The GitHub transport and the writers on it: tokens, Enterprise hosts, the never-twice ledger."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import re
 import pytest
 import responses
 
-from stoplight.clients.github import GitHubApp, Status
+from stoplight.clients.github import GitHubApp
+from stoplight.core.marks import HELD_LABEL, Status, size_label
+from stoplight.effects.labels import Labels, label_changes
+from stoplight.effects.statuses import Statuses
 from tests.conftest import UNPACED, FakeGitHub
 
 STATUS = Status("success", "Green: review queue is flowing", "https://stoplight.example/t")
@@ -20,9 +23,9 @@ def app(settings, redis, clock):
 
 def test_installation_token_is_cached_until_shortly_before_expiry(app, github, clock):
     first = app.installation(42)
-    first.set_status("octo/shop", "a" * 40, STATUS)
+    Statuses(first).set("octo/shop", "a" * 40, STATUS)
     # Another job (or process) in the same hour reuses the token.
-    app.installation(42).set_status("octo/shop", "b" * 40, STATUS)
+    Statuses(app.installation(42)).set("octo/shop", "b" * 40, STATUS)
     assert github.tokens_issued == 1
 
     authorizations = [c.request.headers["Authorization"] for c in github.mock.calls]
@@ -31,17 +34,17 @@ def test_installation_token_is_cached_until_shortly_before_expiry(app, github, c
 
 
 def test_cached_token_is_not_stored_in_the_clear(app, github, redis):
-    app.installation(7).set_status("octo/shop", "a" * 40, STATUS)
+    Statuses(app.installation(7)).set("octo/shop", "a" * 40, STATUS)
     stored = redis.get("stoplight:i:7:token")
     assert stored is not None and b"ghs_test1" not in stored
     assert redis.pttl("stoplight:i:7:token") > 50 * 60 * 1000
 
 
 def test_same_status_is_never_posted_twice_for_a_commit(app, github):
-    client = app.installation(42)
-    assert client.set_status("octo/shop", "a" * 40, STATUS)
-    assert not client.set_status("octo/shop", "a" * 40, STATUS)
-    assert client.set_status("octo/shop", "b" * 40, STATUS)
+    statuses = Statuses(app.installation(42))
+    assert statuses.set("octo/shop", "a" * 40, STATUS)
+    assert not statuses.set("octo/shop", "a" * 40, STATUS)
+    assert statuses.set("octo/shop", "b" * 40, STATUS)
     assert len(github.statuses()) == 2
     assert github.gets() == []
 
@@ -50,7 +53,7 @@ def test_enterprise_host_and_protocol_are_honoured(settings, redis, clock):
     ghe = settings.model_copy(update={"ghe_host": "ghe.example:8443", "ghe_protocol": "http"})
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = FakeGitHub(mock, clock, api="http://ghe.example:8443/api/v3")
-        GitHubApp(ghe, redis, clock, budget=UNPACED).installation(42).set_status(
+        Statuses(GitHubApp(ghe, redis, clock, budget=UNPACED).installation(42)).set(
             "octo/shop", "a" * 40, STATUS
         )
         urls = [call.request.url for call in mock.calls]
@@ -65,10 +68,17 @@ def test_existing_label_is_not_an_error(app, github):
         status=422,
         json={"message": "Validation Failed", "errors": [{"code": "already_exists"}]},
     )
-    from stoplight.effects.plan import size_label
+    labels = Labels(app.installation(42))
+    assert labels.sync("octo/shop", 1, "1001#1", [size_label(50)], frozenset({"size/M"}), [])
+    assert not labels.sync("octo/shop", 1, "1001#1", [size_label(50)], frozenset({"size/M"}), [])
 
-    client = app.installation(42)
-    assert client.sync_labels("octo/shop", 1, "1001#1", [size_label(50)], frozenset({"size/M"}), [])
-    assert not client.sync_labels(
-        "octo/shop", 1, "1001#1", [size_label(50)], frozenset({"size/M"}), []
+
+def test_label_changes_add_what_is_missing_and_remove_what_is_not_wanted():
+    medium = size_label(50)
+    assert label_changes(set(), [medium, HELD_LABEL]) == ([medium, HELD_LABEL], [])
+    assert label_changes({"size/M"}, [medium]) == ([], [])
+    assert label_changes({"size/XS", "stoplight:swarm"}, [medium]) == (
+        [medium],
+        ["size/XS", "stoplight:swarm"],
     )
+    assert label_changes({"size/M"}, []) == ([], ["size/M"])

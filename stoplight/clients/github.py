@@ -1,9 +1,9 @@
-"""The one client layer between the workers and GitHub.
+"""The transport between the workers and GitHub.
 
 It owns the app's authentication (app JWT -> installation token, cached in Redis until shortly
-before it expires, shared by every process), retries of transient failures, the pacing of
-writes per installation (see pacing.py), and the rule that nothing is posted twice: a status or
-label write that would change nothing is not sent.
+before it expires, shared by every process), retries of transient failures, pagination, and the
+pacing of writes per installation (see pacing.py). What is written, and the rule that nothing is
+posted twice, belong to the writers in `stoplight.effects` (statuses, labels).
 
 A write the budget or GitHub's throttling puts off by more than a moment raises WriteDeferred
 with the moment it may go; the caller re-schedules its work instead of holding a worker.
@@ -16,18 +16,15 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from github import Auth, Github, GithubException, GithubIntegration
-from github.Commit import Commit
-from github.Issue import Issue
 from github.Requester import Requester
 from redis import Redis
-from redis.client import Pipeline
 from urllib3.util.retry import Retry
 
 from stoplight import metrics
@@ -38,11 +35,8 @@ from stoplight.state import keys
 
 log = logging.getLogger(__name__)
 
-STATUS_CONTEXT = "stoplight"
 # Renew a cached token this long before GitHub says it expires.
 TOKEN_MARGIN = timedelta(minutes=5)
-# Statuses are per commit; a commit's ledger entry outlives any review it could matter to.
-LEDGER_TTL = timedelta(days=90)
 # An intent outlives any retry of the job that noted it.
 INTENT_TTL = timedelta(days=1)
 # A write the budget allows sooner than this is waited for in place; later ones are scheduled.
@@ -62,23 +56,6 @@ class WriteDeferred(Exception):
         super().__init__(f"installation {installation_id}: writes wait until {until.isoformat()}")
         self.installation_id = installation_id
         self.until = until
-
-
-@dataclass(frozen=True)
-class Status:
-    state: str  # success | pending | error | failure
-    description: str
-    target_url: str
-
-    def fingerprint(self) -> str:
-        return f"{self.state}\x1f{self.description}\x1f{self.target_url}"
-
-
-@dataclass(frozen=True)
-class LabelSpec:
-    name: str
-    color: str
-    description: str
 
 
 def _transient_retry() -> Retry:
@@ -265,7 +242,7 @@ class InstallationClient:
         with metrics.github_request(self.redis, "read"):
             return self.github().requester.requestJsonAndCheck("GET", path)[1]
 
-    def _write(self, send: Callable[[], T], intent: tuple[str, str] | None = None) -> T:
+    def write(self, send: Callable[[], T], intent: tuple[str, str] | None = None) -> T:
         """Send one content-creating request within the installation's budget.
 
         `intent` (key, value) is noted just before the request goes out and dropped if GitHub
@@ -312,160 +289,6 @@ class InstallationClient:
         metrics.WRITES_DEFERRED.inc(self.redis, "pacing")
         raise WriteDeferred(self.installation_id, until)
 
-    def set_status(self, repo: str, sha: str, status: Status) -> bool:
-        """Post the `stoplight` status on a commit unless that commit already shows it.
-
-        An intent is noted before the request and the ledger after it. A worker killed in
-        between leaves the intent; the retry then reads the commit's status (a read costs no
-        write budget) rather than post it again.
-        """
-        ledger = self.keys.status_posted(repo, sha)
-        intent = self.keys.sending(ledger)
-        fingerprint = status.fingerprint().encode()
-        recorded, intended = self.redis.mget(ledger, intent)
-        if recorded == fingerprint:
-            return False
-        commit = self.github().get_repo(repo).get_commit(sha)
-        if intended == fingerprint and _shows_status(commit, status):
-            self._record(ledger, intent, status.fingerprint())
-            return False
-        self._write(
-            lambda: commit.create_status(
-                state=status.state,
-                target_url=status.target_url,
-                description=status.description,
-                context=STATUS_CONTEXT,
-            ),
-            intent=(intent, status.fingerprint()),
-        )
-        self._record(ledger, intent, status.fingerprint())
-        log.info("status %s on %s@%s: %s", status.state, repo, sha[:7], status.description)
-        return True
-
-    def learn_shown(
-        self, repo: str, sha: str, pull_key: str, labels: Iterable[str], managed: frozenset[str]
-    ) -> None:
-        """Set the ledgers of a PR to what GitHub shows: the status of its head commit, read,
-        and the `labels` a listing just showed. A sync calls this for each PR that changed
-        on GitHub, so a Redis that is new, flushed or restored from an old snapshot posts
-        only what differs, never what it assumes."""
-        ledger = self.keys.status_posted(repo, sha)
-        combined = self.read_json(f"/repos/{repo}/commits/{sha}/status")
-        shown = next(
-            (s for s in combined.get("statuses", []) if s.get("context") == STATUS_CONTEXT), None
-        )
-        labels_ledger = self.keys.labels_on(pull_key)
-        carried = sorted(name for name in labels if name in managed)
-        with self.redis.pipeline() as pipe:
-            if shown is None:
-                pipe.delete(ledger)
-            else:
-                status = Status(
-                    shown["state"], shown["description"] or "", shown["target_url"] or ""
-                )
-                pipe.set(ledger, status.fingerprint(), ex=LEDGER_TTL)
-            pipe.set(labels_ledger, json.dumps(carried), ex=LEDGER_TTL)
-            pipe.execute()
-
-    def _record(self, ledger: str, intent: str, value: str) -> None:
-        with self.redis.pipeline() as pipe:
-            pipe.set(ledger, value, ex=LEDGER_TTL)
-            pipe.delete(intent)
-            pipe.execute()
-
-    def sync_labels(
-        self,
-        repo: str,
-        number: int,
-        pull_key: str,
-        wanted: Iterable[LabelSpec],
-        managed: frozenset[str],
-        seen: Iterable[str],
-    ) -> bool:
-        """Make the PR carry exactly the `wanted` labels among the `managed` ones.
-
-        What the PR carries is our ledger of earlier writes; before there is one, `seen` (the
-        labels the latest delivery showed) stands in. The ledger follows each write, so work cut
-        short (a deferral, a crash) resumes without repeating what went out.
-        """
-        ledger = self.keys.labels_on(pull_key)
-        intent = self.keys.sending(ledger)
-        recorded, interrupted = self.redis.mget(ledger, intent)
-        if interrupted:  # a worker died mid-write: what the PR carries is unknown, so read it
-            seen = [label.name for label in self._issue(repo, number).get_labels()]
-            recorded = None
-        current = set(json.loads(recorded)) if recorded else {n for n in seen if n in managed}
-        wanted_by_name = {label.name: label for label in wanted}
-        to_add = [wanted_by_name[name] for name in sorted(wanted_by_name.keys() - current)]
-        to_remove = sorted(current - wanted_by_name.keys())
-
-        def record() -> None:
-            self._record(ledger, intent, json.dumps(sorted(current)))
-
-        if not recorded:
-            record()
-        if to_add or to_remove:
-            issue = self._issue(repo, number)
-            for label in to_add:
-                self._ensure_label(repo, label)
-            if to_add:
-                self._write(
-                    lambda: issue.add_to_labels(*(label.name for label in to_add)),
-                    intent=(intent, "add"),
-                )
-                current.update(label.name for label in to_add)
-                record()
-            for name in to_remove:
-                self._write(lambda name=name: _remove_label(issue, name), intent=(intent, "remove"))
-                current.discard(name)
-                record()
-            log.info("labels on %s#%s: +%s -%s", repo, number, sorted(wanted_by_name), to_remove)
-        return bool(to_add or to_remove)
-
-    def forget_label(self, pull_key: str, name: str) -> bool:
-        """GitHub says the PR no longer carries `name`: drop it from the ledger, so the next
-        pass puts it back if it is still wanted. False if the ledger did not have it (the
-        removal was the app's own)."""
-        ledger = self.keys.labels_on(pull_key)
-
-        def drop(pipe: Pipeline) -> bool:
-            recorded = pipe.get(ledger)
-            carried = set(json.loads(recorded)) if recorded else set()
-            if name not in carried:
-                return False
-            pipe.multi()
-            pipe.set(ledger, json.dumps(sorted(carried - {name})), ex=LEDGER_TTL)
-            return True
-
-        return bool(self.redis.transaction(drop, ledger, value_from_callable=True))
-
-    def _issue(self, repo: str, number: int) -> Issue:
-        # Called only when labels are read or written: the client it needs costs a token.
-        return self.github().get_repo(repo).get_issue(number)
-
-    def _ensure_label(self, repo: str, label: LabelSpec) -> None:
-        known = self.keys.labels_in_repo(repo)
-        if self.redis.sismember(known, label.name):
-            return
-        repository = self.github().get_repo(repo)
-        try:
-            self._write(lambda: repository.create_label(label.name, label.color, label.description))
-        except GithubException as error:
-            if error.status != 422:  # 422: it exists already, which is all we wanted
-                raise
-        self.redis.sadd(known, label.name)
-
-
-def _shows_status(commit: Commit, status: Status) -> bool:
-    shown = next(
-        (s for s in commit.get_combined_status().statuses if s.context == STATUS_CONTEXT), None
-    )
-    return shown is not None and (shown.state, shown.description, shown.target_url) == (
-        status.state,
-        status.description,
-        status.target_url,
-    )
-
 
 def throttled_until(error: GithubException, now: datetime) -> datetime | None:
     """When GitHub lets the installation write again, if `error` is one of its rate limits."""
@@ -483,11 +306,3 @@ def throttled_until(error: GithubException, now: datetime) -> datetime | None:
     if "secondary rate limit" in message or error.status == 429:
         return now + SECONDARY_LIMIT_PAUSE
     return None
-
-
-def _remove_label(issue: Issue, name: str) -> None:
-    try:
-        issue.remove_from_labels(name)
-    except GithubException as error:
-        if error.status != 404:  # 404: already gone
-            raise

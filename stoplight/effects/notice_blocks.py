@@ -13,8 +13,8 @@ from typing import Any
 
 from stoplight.clients.slack import Message
 from stoplight.core.light import Level, LightState, format_duration
+from stoplight.core.marks import size_label
 from stoplight.core.text import clip
-from stoplight.effects.plan import size_label
 from stoplight.state.views import TeamView, WaitingPull, limit_text
 
 # Block Kit's limits, and how much of each PR a notice shows.

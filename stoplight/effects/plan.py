@@ -2,7 +2,7 @@
 
 `plan_pull` is pure: a PR record and the team's light in, the wanted status and labels out.
 `TeamEffects.apply` walks the team's open PRs, most useful first, and hands each plan to the
-client, which skips every write that would change nothing.
+writers (statuses, labels), which skip every write that would change nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +11,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from stoplight.clients.github import InstallationClient, LabelSpec, Status
+from stoplight.clients.github import InstallationClient
 from stoplight.core.light import Level
+from stoplight.core.marks import (
+    HELD_LABEL,
+    MANAGED_LABELS,
+    SWARM_LABEL,
+    LabelSpec,
+    Status,
+    size_label,
+)
 from stoplight.core.pulls import PullRecord
 from stoplight.core.text import clip
+from stoplight.effects.labels import Labels
+from stoplight.effects.statuses import Statuses
 
 STATUS_LIMIT = 140  # GitHub's limit on a status description
 
@@ -24,20 +34,6 @@ DESCRIPTIONS = {
     Level.RED: "Red: swarm on reviews. Stop starting new work until the queue clears",
 }
 
-# Prow's size buckets: (upper bound exclusive, label, color).
-SIZES: tuple[tuple[float, LabelSpec], ...] = (
-    (10, LabelSpec("size/XS", "009900", "Changes 0-9 lines")),
-    (30, LabelSpec("size/S", "77bb00", "Changes 10-29 lines")),
-    (100, LabelSpec("size/M", "eebb00", "Changes 30-99 lines")),
-    (500, LabelSpec("size/L", "ee9900", "Changes 100-499 lines")),
-    (1000, LabelSpec("size/XL", "ee5500", "Changes 500-999 lines")),
-    (float("inf"), LabelSpec("size/XXL", "ee0000", "Changes 1000+ lines")),
-)
-SIZE_LABELS = frozenset(spec.name for _, spec in SIZES)
-HELD_LABEL = LabelSpec("stoplight:held", "fbca04", "Waiting to enter the review queue")
-SWARM_LABEL = LabelSpec("stoplight:swarm", "d93f0b", "Review this first: the queue is red")
-MANAGED_LABELS = SIZE_LABELS | {HELD_LABEL.name, SWARM_LABEL.name}
-
 
 def ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
@@ -46,10 +42,6 @@ def ordinal(n: int) -> str:
 
 def held_description(place: int) -> str:
     return f"Held ({ordinal(place)} in line): review queue is red. Enters review as it drains"
-
-
-def size_label(lines: int) -> LabelSpec:
-    return next(spec for bound, spec in SIZES if lines < bound)
 
 
 @dataclass(frozen=True)
@@ -112,7 +104,9 @@ def plan_pull(
 
 class TeamEffects:
     def __init__(self, client: InstallationClient, base_url: str) -> None:
-        self.client = client
+        self.installation_id = client.installation_id
+        self.statuses = Statuses(client)
+        self.labels = Labels(client)
         self.base_url = base_url
 
     def apply(
@@ -129,7 +123,7 @@ class TeamEffects:
         `still_current` is asked before each PR: once it says no (a newer light, a lost lock),
         the rest of the fan-out is dropped, never finished with a light that no longer holds.
         """
-        target_url = team_url(self.base_url, self.client.installation_id, team)
+        target_url = team_url(self.base_url, self.installation_id, team)
         plans = [
             (plan_pull(record, light, target_url, marks), record) for record in pulls if record.open
         ]
@@ -138,9 +132,9 @@ class TeamEffects:
         for plan, record in plans:
             if not still_current():
                 return Fanout(writes, finished=False)
-            if plan.status and self.client.set_status(record.repo, record.head_sha, plan.status):
+            if plan.status and self.statuses.set(record.repo, record.head_sha, plan.status):
                 writes += 1
-            if self.client.sync_labels(
+            if self.labels.sync(
                 record.repo, record.number, record.key, plan.labels, MANAGED_LABELS, record.labels
             ):
                 writes += 1

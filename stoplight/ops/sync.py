@@ -25,8 +25,10 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.clients.github import InstallationClient
 from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
 from stoplight.core.clock import parse_github_time
+from stoplight.core.marks import MANAGED_LABELS
 from stoplight.core.pulls import PullRecord, pull_key
-from stoplight.effects.plan import MANAGED_LABELS
+from stoplight.effects.labels import Labels
+from stoplight.effects.statuses import Statuses
 from stoplight.events.payloads import PullRequest, Repository, Review
 from stoplight.pipeline.deliveries import (
     SYNC_TIMEOUT_SECONDS,
@@ -185,13 +187,9 @@ def _sync_pull(
             update={"additions": sizes.get("additions"), "deletions": sizes.get("deletions")}
         )
     reviews = _reviews(client, repo.full_name, pull.number)
-    client.learn_shown(
-        repo.full_name,
-        snapshot.head_sha,
-        pull_key(repo.id, pull.number),
-        snapshot.labels,
-        MANAGED_LABELS,
-    )
+    # What GitHub shows, read rather than assumed: a new or restored Redis posts only changes.
+    Statuses(client).learn(repo.full_name, snapshot.head_sha)
+    Labels(client).learn(pull_key(repo.id, pull.number), snapshot.labels, MANAGED_LABELS)
     team = Team(key=settings.key, name=settings.name)
     now = rt.clock.now()
     started = _wait_start(client, repo.full_name, pull, reviews, new_head)

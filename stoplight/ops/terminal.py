@@ -15,7 +15,7 @@ from rich.text import Text
 
 from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, format_duration
-from stoplight.effects.plan import size_label
+from stoplight.core.marks import size_label
 from stoplight.state.review_queue import QueueStore, installation_ids
 from stoplight.state.views import TeamView, limit_text, team_view
 

@@ -27,9 +27,11 @@ from stoplight.core.changes import (
     ReviewChange,
 )
 from stoplight.core.light import Level, LightState, Measures, Verdict, evaluate
+from stoplight.core.marks import MANAGED_LABELS
 from stoplight.core.pulls import PullRecord, pull_key
 from stoplight.effects import notices as slack_notices
-from stoplight.effects.plan import MANAGED_LABELS, TeamEffects, TeamMarks
+from stoplight.effects.labels import Labels
+from stoplight.effects.plan import TeamEffects, TeamMarks
 from stoplight.events import intake
 from stoplight.events.handlers import router
 from stoplight.events.routing import Delivery
@@ -161,7 +163,7 @@ def apply_label_removal(rt: Runtime, installation_id: int, change: PullChange, t
     if change.action != "unlabeled" or change.label not in MANAGED_LABELS or rt.github is None:
         return
     client = rt.github.installation(installation_id)
-    if client.forget_label(pull_key(pull.repo_id, pull.number), change.label):
+    if Labels(client).forget(pull_key(pull.repo_id, pull.number), change.label):
         log.info("%s#%s: %s was removed on GitHub", pull.repo, pull.number, change.label)
         request_effects(rt, installation_id, team)
 

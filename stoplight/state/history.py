@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from markupsafe import Markup
 from redis import Redis
 from redis.client import Pipeline
 
@@ -40,10 +39,9 @@ from stoplight.core.flow import (
     week_start,
     weekly_figures,
 )
-from stoplight.core.light import Level, LightState, Policy, WaitCalendar
+from stoplight.core.light import Level, LightState, WaitCalendar
 from stoplight.core.pulls import PullRecord
 from stoplight.state import keys
-from stoplight.web.charts import render_chart
 
 RETENTION = timedelta(days=90)
 SAMPLE_EVERY = timedelta(minutes=1)
@@ -164,11 +162,10 @@ def read_history(
 
 @dataclass(frozen=True)
 class FlowView:
-    """The team page's history part: the 14-day chart and the weekly figures, newest first."""
+    """The team page's history part: the 14-day series and the weekly figures, newest first."""
 
     weeks: tuple[WeekFigures, ...]
     series: ChartSeries
-    chart: Markup
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -181,26 +178,18 @@ def load_flow(
     redis: Redis,
     installation_id: int,
     team: str,
-    policy: Policy | WaitCalendar,
+    calendar: WaitCalendar,
     now: datetime,
     weeks: int = WEEKS_SHOWN,
 ) -> FlowView:
-    """The flow of `team` for its page and its JSON; reads only. The team's policy gives its
-    calendar, which counts the waits and sets where weeks begin, and the thresholds the chart
-    draws; a calendar alone draws none."""
-    calendar = policy.calendar if isinstance(policy, Policy) else policy
+    """The flow of `team` for its page and its JSON; reads only. The team's calendar counts
+    the waits and sets where weeks begin."""
     # A day more than the weeks shown, in case a daylight-saving change falls between.
     first_week = week_start(now, timezone_of(calendar)) - (weeks - 1) * WEEK - DAY
     history = read_history(redis, installation_id, team, min(first_week, now - CHART_SPAN), now)
-    series = chart_series(history, calendar, now)
     return FlowView(
         weeks=weekly_figures(history, calendar, now, weeks),
-        series=series,
-        chart=render_chart(
-            series,
-            title=f"{team}: the review queue over the last 14 days",
-            policy=policy if isinstance(policy, Policy) else None,
-        ),
+        series=chart_series(history, calendar, now),
     )
 
 

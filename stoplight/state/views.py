@@ -12,8 +12,8 @@ from redis import Redis
 from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.light import Level, Measures, Policy, Thresholds, assess
+from stoplight.core.marks import size_label
 from stoplight.core.pulls import PullRecord
-from stoplight.effects.plan import size_label
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
 

@@ -35,6 +35,7 @@ from stoplight.state.views import TeamView, load_team_view, team_repositories
 from stoplight.web import auth
 from stoplight.web.access import Access, SignedOut
 from stoplight.web.badge import badge_svg
+from stoplight.web.charts import render_chart
 
 bp = Blueprint("pages", __name__)
 bp.add_app_template_filter(format_duration, "duration")
@@ -87,8 +88,11 @@ def installation(installation_id: int) -> str:
 @bp.get("/teams/<int:installation_id>/<path:team>")
 def team(installation_id: int, team: str) -> str:
     view = _visible_team(installation_id, team)
+    flow = _flow(view)
+    title = f"{view.name}: the review queue over the last 14 days"
+    chart = render_chart(flow.series, title, view.policy)
     backtest = load_latest(_redis(), view.installation_id, view.key)
-    return render_template("team.html", view=view, flow=_flow(view), backtest=backtest)
+    return render_template("team.html", view=view, flow=flow, chart=chart, backtest=backtest)
 
 
 @bp.get("/api/installations")
@@ -198,7 +202,7 @@ def _visible_team(installation_id: int, team: str) -> TeamView:
 
 def _flow(view: TeamView) -> FlowView:
     now = current_app.extensions["stoplight"].clock.now()
-    return load_flow(_redis(), view.installation_id, view.key, view.policy, now)
+    return load_flow(_redis(), view.installation_id, view.key, view.policy.calendar, now)
 
 
 def _public_light(redis: Redis, owner: str, team: str) -> Level | None:
