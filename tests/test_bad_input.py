@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from stoplight.pipeline import deliveries as pipeline
 from stoplight.state import keys
-from stoplight.state.review_queue import QueueStore, installation_ids
+from stoplight.state.installations import installation_ids
+from stoplight.state.review_queue import QueueStore
 from tests.conftest import accept, deliver, owner_of
 from tests.fakes import Pull, Repo
 

@@ -38,6 +38,7 @@ from stoplight.pipeline.deliveries import (
 )
 from stoplight.pipeline.runtime import Runtime
 from stoplight.state import keys
+from stoplight.state.installations import Installation
 from stoplight.state.review_queue import QueueStore, Team
 
 log = logging.getLogger(__name__)
@@ -97,12 +98,7 @@ def sync_installation(
         store = QueueStore(rt.redis, installation_id)
         listing = client.read_pages("/installation/repositories", PAGE, item_key="repositories")
         repos = [Repository.model_validate(raw) for raw in listing.items or []]
-        with rt.redis.pipeline() as pipe:
-            pipe.sadd(keys.INSTALLATIONS, installation_id)
-            pipe.delete(store.keys.repositories, store.keys.deleted)
-            if repos:
-                pipe.sadd(store.keys.repositories, *(repo.id for repo in repos))
-            pipe.execute()
+        Installation(rt.redis, installation_id).grant_exactly(repo.id for repo in repos)
         report.installations += 1
         touched = _forget_unlisted(store, repos, rt.clock.now())
         # Read once, and only if some repository's PR list changed.

@@ -16,7 +16,8 @@ from rich.text import Text
 from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, format_duration
 from stoplight.core.marks import size_label
-from stoplight.state.review_queue import QueueStore, installation_ids
+from stoplight.state.installations import installation_ids
+from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import TeamView, limit_text, team_view
 
 STYLES = {Level.GREEN: "bold green", Level.YELLOW: "bold yellow", Level.RED: "bold red"}

@@ -38,12 +38,12 @@ from stoplight.events.routing import Delivery
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.runtime import Runtime, job_id
 from stoplight.state import keys
+from stoplight.state.installations import Installation
 from stoplight.state.review_queue import QueueStore, Team
 
 log = logging.getLogger(__name__)
 
 # As long as GitHub may redeliver a delivery sent before an uninstall.
-DELETED_MEMORY = timedelta(days=4)
 # A sync reads many pages; it may take longer than other jobs (see sync.py).
 SYNC_TIMEOUT_SECONDS = 30 * 60
 # An effects pass holds its team's lock for this long, renewed every EFFECTS_LOCK_RENEW_SECONDS
@@ -212,20 +212,13 @@ def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange)
 
 def _accepts(rt: Runtime, installation_id: int, pull: PullSnapshot) -> bool:
     """Whether a PR change belongs to a live installation and one of its repositories."""
-    installation = keys.InstallationKeys(installation_id)
-    deleted, known, granted = (
-        rt.redis.pipeline()
-        .exists(installation.deleted)
-        .exists(installation.repositories)
-        .sismember(installation.repositories, pull.repo_id)
-        .execute()
-    )
-    if deleted:
+    admission = Installation(rt.redis, installation_id).admission(pull.repo_id)
+    if admission.deleted:
         log.info(
             "%s#%s ignored: installation %s was deleted", pull.repo, pull.number, installation_id
         )
         return False
-    if known and not granted:
+    if not admission.granted:
         log.info(
             "%s#%s ignored: %s is not among installation %s's repositories",
             pull.repo,
@@ -241,21 +234,14 @@ def apply_installation_change(
     rt: Runtime, installation_id: int, change: InstallationChange
 ) -> None:
     store = QueueStore(rt.redis, installation_id)
-    installation = keys.InstallationKeys(installation_id)
+    installation = Installation(rt.redis, installation_id)
     if change.action == "deleted":
-        store.forget_installation()
-        # Deliveries sent before the uninstall may still arrive (or be redelivered).
-        rt.redis.set(installation.deleted, 1, ex=DELETED_MEMORY)
+        installation.forget()
         log.info("installation %s deleted: its state is gone", installation_id)
         return
-    with rt.redis.pipeline() as pipe:
-        pipe.delete(installation.deleted)
-        pipe.sadd(keys.INSTALLATIONS, installation_id)
-        if change.added:
-            pipe.sadd(installation.repositories, *(repo.id for repo in change.added))
-        if change.removed:
-            pipe.srem(installation.repositories, *(repo.id for repo in change.removed))
-        pipe.execute()
+    installation.grant(
+        added=(repo.id for repo in change.added), removed=(repo.id for repo in change.removed)
+    )
     for repo in change.removed:
         for team in store.forget_repository(repo.full_name, rt.clock.now()):
             refresh_team(rt, installation_id, team)

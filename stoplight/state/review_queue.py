@@ -19,17 +19,13 @@ from stoplight.core.light import Level, LightState, Measures, Policy, level_call
 from stoplight.core.pulls import PullRecord, Rules, admit, advance
 from stoplight.core.pulls import pull_key as pull_key_of
 from stoplight.state import history, keys
+from stoplight.state.installations import note_installation
 
 # Joinings told apart within one second of the held lane; seconds up to 2106 keep scores exact.
 HELD_ORDER_SPAN = 2**21
 
 # (measures, previous light) -> next light
 LightDecision = Callable[[Measures, LightState | None], LightState]
-
-
-def installation_ids(redis: Redis) -> list[int]:
-    """Every installation the store holds state for, in order."""
-    return sorted(int(i) for i in redis.smembers(keys.INSTALLATIONS))
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ class QueueStore:
                 after = after.model_copy(update={"held_order": order})
             pipe.multi()
             pipe.set(pull_key, after.model_dump_json())
-            pipe.sadd(keys.INSTALLATIONS, self.installation_id)
+            note_installation(pipe, self.installation_id)
             pipe.hset(self.keys.teams, team.key, team.name)
             self._reindex(pipe, before, after, now)
             transition = Transition(before, after)
@@ -204,12 +200,6 @@ class QueueStore:
             return before
 
         return self.redis.transaction(write, name, value_from_callable=True)
-
-    def forget_installation(self) -> None:
-        """Delete every key of this installation: it was uninstalled."""
-        for name in self.redis.scan_iter(match=f"{self.keys.root}:*", count=500):
-            self.redis.delete(name)
-        self.redis.srem(keys.INSTALLATIONS, self.installation_id)
 
     def pull(self, pull_key: str) -> PullRecord | None:
         return _load(self.redis.get(self.keys.pull(pull_key)))

@@ -23,7 +23,8 @@ from rq import Worker
 from stoplight.metrics import SHARED_METRICS
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
-from stoplight.state.review_queue import QueueStore, installation_ids
+from stoplight.state.installations import installation_ids
+from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import load_team_view
 
 bp = Blueprint("health", __name__)

@@ -30,7 +30,8 @@ from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, format_duration
 from stoplight.state import keys
 from stoplight.state.history import FlowView, load_flow
-from stoplight.state.review_queue import QueueStore, installation_ids
+from stoplight.state.installations import installation_ids
+from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import TeamView, load_team_view, team_repositories
 from stoplight.web import auth
 from stoplight.web.access import Access, SignedOut

@@ -1,0 +1,86 @@
+"""The installations the app holds state for and the repositories each grants: their one owner.
+
+Deliveries, syncs and uninstalls all change this registry through here; nothing else writes
+`stoplight:installations`, an installation's repository set or its deleted marker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from redis import Redis
+from redis.client import Pipeline
+
+from stoplight.state import keys
+
+# Deliveries sent before an uninstall may still arrive (or be redelivered) this long after.
+DELETED_MEMORY = timedelta(days=4)
+
+
+def installation_ids(redis: Redis) -> list[int]:
+    """Every installation the store holds state for, in order."""
+    return sorted(int(i) for i in redis.smembers(keys.INSTALLATIONS))
+
+
+def note_installation(pipe: Pipeline, installation_id: int) -> None:
+    """Within a caller's transaction: the installation holds state now."""
+    pipe.sadd(keys.INSTALLATIONS, installation_id)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the registry says of a delivery's repository."""
+
+    deleted: bool  # the app was uninstalled
+    granted: bool  # the repository is among those granted, or none are known yet
+
+
+class Installation:
+    def __init__(self, redis: Redis, installation_id: int) -> None:
+        self.redis = redis
+        self.installation_id = installation_id
+        self.keys = keys.InstallationKeys(installation_id)
+
+    def grant(self, added: Iterable[int] = (), removed: Iterable[int] = ()) -> None:
+        """Installed, unsuspended or given repositories: alive, with these changes."""
+        added, removed = list(added), list(removed)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.keys.deleted)
+            note_installation(pipe, self.installation_id)
+            if added:
+                pipe.sadd(self.keys.repositories, *added)
+            if removed:
+                pipe.srem(self.keys.repositories, *removed)
+            pipe.execute()
+
+    def grant_exactly(self, repository_ids: Iterable[int]) -> None:
+        """GitHub listed the installation's repositories: these and no others (a sync)."""
+        listed = list(repository_ids)
+        with self.redis.pipeline() as pipe:
+            note_installation(pipe, self.installation_id)
+            pipe.delete(self.keys.repositories, self.keys.deleted)
+            if listed:
+                pipe.sadd(self.keys.repositories, *listed)
+            pipe.execute()
+
+    def admission(self, repository_id: int) -> Admission:
+        deleted, known, granted = (
+            self.redis.pipeline()
+            .exists(self.keys.deleted)
+            .exists(self.keys.repositories)
+            .sismember(self.keys.repositories, repository_id)
+            .execute()
+        )
+        return Admission(deleted=bool(deleted), granted=bool(granted) or not known)
+
+    def forget(self) -> None:
+        """Uninstalled: delete every key of the installation, and remember it was, for a while,
+        so late deliveries for it are ignored."""
+        for name in self.redis.scan_iter(match=f"{self.keys.root}:*", count=500):
+            self.redis.delete(name)
+        with self.redis.pipeline() as pipe:
+            pipe.srem(keys.INSTALLATIONS, self.installation_id)
+            pipe.set(self.keys.deleted, 1, ex=DELETED_MEMORY)
+            pipe.execute()
