@@ -1,10 +1,8 @@
-"""The web app: webhook intake, the setup page, team pages, health."""
+"""The web app's factory: webhook intake, setup, sign-in, pages, health and metrics."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from datetime import datetime, timedelta
 
 from flask import Flask
 from redis import Redis
@@ -13,15 +11,13 @@ from redis.retry import Retry
 
 from stoplight.core.clock import Clock, SystemClock
 from stoplight.pipeline.lanes import Lanes
-from stoplight.pipeline.runtime import JOB_RETRY, REDELIVER_TIMEOUT_SECONDS
 from stoplight.settings import Settings
+from stoplight.web.outage import StorageOutage
 
 log = logging.getLogger(__name__)
 
 # GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 MAX_BODY_BYTES = 25 * 1024 * 1024
-# Deliveries GitHub sent shortly before the first 503 may have failed too.
-OUTAGE_MARGIN = timedelta(minutes=1)
 
 
 def create_app(
@@ -60,36 +56,11 @@ def web_redis(url: str) -> Redis:
 
 
 class WebContext:
+    """What every request of the web app shares: settings, Redis, the clock, the job lanes."""
+
     def __init__(self, settings: Settings, redis: Redis | None, clock: Clock) -> None:
         self.settings = settings
         self.redis = redis
         self.clock = clock
         self.lanes = Lanes.on(redis) if redis is not None else None
-        # Kept in the process, not in Redis: Redis is what is down.
-        self._outage_since: datetime | None = None
-        self._outage_lock = threading.Lock()
-
-    def storage_failed(self) -> None:
-        """A delivery was answered 503: remember when the outage began."""
-        with self._outage_lock:
-            if self._outage_since is None:
-                self._outage_since = self.clock.now()
-
-    def storage_works(self) -> None:
-        """Redis answers again: have the deliveries failed meanwhile sent again."""
-        if self._outage_since is None:
-            return
-        with self._outage_lock:
-            if self._outage_since is None or self.lanes is None:
-                return
-            start = self._outage_since - OUTAGE_MARGIN
-            self.lanes.shared.enqueue_call(
-                "stoplight.jobs.redeliver_since",
-                args=(start.timestamp(),),
-                job_id=f"redeliver-{int(start.timestamp())}",
-                description=f"redeliver_since({start.isoformat()})",
-                retry=JOB_RETRY,
-                timeout=REDELIVER_TIMEOUT_SECONDS,
-            )
-            self._outage_since = None  # only once the run is queued
-        log.warning("storage is back: failed deliveries since %s will be redelivered", start)
+        self.outage = StorageOutage(clock, self.lanes)

@@ -83,10 +83,10 @@ def receive() -> tuple[Response, int]:
             error,
             extra={"delivery": delivery_id},
         )
-        context.storage_failed()
+        context.outage.failed()
         return _answer(503, error="storage unavailable; the delivery can be redelivered")
     try:
-        context.storage_works()
+        context.outage.recovered()
     except RedisError as error:  # the delivery is safe; the next one tries again
         log.error("redelivery after the outage not scheduled yet: %s", error)
     if outcome is intake.Outcome.DUPLICATE:
