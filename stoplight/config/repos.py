@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
 
-from stoplight.clients.github import InstallationClient
 from stoplight.config.schema import (
     CONFIG_PATH,
     DEFAULT_CONFIG,
@@ -53,7 +52,13 @@ class Fetched:
     source: str | None  # as RepoConfig.source
 
 
-def fetch(client: InstallationClient, repo: str) -> Fetched | Invalid:
+class FileReader(Protocol):
+    """Reads a file on a repository's default branch: the GitHub client, in a worker."""
+
+    def read_file(self, repo: str, path: str) -> str | None: ...
+
+
+def fetch(client: FileReader, repo: str) -> Fetched | Invalid:
     """The repository's merged raw configuration, and which file it is."""
     owner = repo.partition("/")[0]
     org_file = f"{owner}/{ORG_CONFIG_REPO}"
@@ -95,7 +100,7 @@ class RepoConfigs:
     """
 
     def __init__(
-        self, redis: Redis, installation_id: int, client: InstallationClient | None = None
+        self, redis: Redis, installation_id: int, client: FileReader | None = None
     ) -> None:
         self.redis = redis
         self.client = client
