@@ -26,7 +26,7 @@ from stoplight.backtest.report import run_backtest
 from stoplight.backtest.suggest import Targets
 from stoplight.clients import slack
 from stoplight.clients.github import GitHubApp, InstallationClient
-from stoplight.config import schema as config
+from stoplight.config import schema
 from stoplight.config.repos import ORG_CONFIG_REPO
 from stoplight.core.clock import SystemClock
 from stoplight.events import intake
@@ -219,7 +219,7 @@ def backtest(
     settings = load_settings()
     configure_logging(settings)
     try:
-        window = config.parse_duration(since)
+        window = schema.parse_duration(since)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--since") from None
     if window > HISTORY_RETENTION:  # the team history the figures come from keeps no more
@@ -271,8 +271,8 @@ def _backtest_config(path: str | None) -> str | None:
         return None
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
-    loaded = config.load(text, org_wide=True)
-    if isinstance(loaded, config.Invalid):
+    loaded = schema.load(text, org_wide=True)
+    if isinstance(loaded, schema.Invalid):
         raise click.ClickException(f"{path}: {loaded.message}")
     return text
 
@@ -302,7 +302,7 @@ def _github_deliveries(
     )
     log.info("read %d repositories in %d GraphQL requests", len(chosen), requests)
     owner = chosen[0].partition("/")[0] if chosen else ""
-    org_file = client.read_file(f"{owner}/{ORG_CONFIG_REPO}", config.CONFIG_PATH)
+    org_file = client.read_file(f"{owner}/{ORG_CONFIG_REPO}", schema.CONFIG_PATH)
     return deliveries, client, org_file
 
 
@@ -320,11 +320,11 @@ def _installation_of(app: GitHubApp, repos: tuple[str, ...]) -> int:
 def check_config(file: str) -> None:
     """Validate a stoplight.yml; exit 1 with a message naming the bad key."""
     with open(file, encoding="utf-8") as handle:
-        loaded = config.load(handle.read())
-    if isinstance(loaded, config.Invalid):
+        loaded = schema.load(handle.read())
+    if isinstance(loaded, schema.Invalid):
         click.echo(loaded.message, err=True)
         sys.exit(1)
-    click.echo(config.describe(loaded))
+    click.echo(schema.describe(loaded))
 
 
 @main.command()
@@ -367,7 +367,7 @@ def redeliver(since: str) -> None:
     settings = load_settings()
     configure_logging(settings)
     try:
-        window = config.parse_duration(since)
+        window = schema.parse_duration(since)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--since") from None
     if settings.app_id is None or settings.private_key is None:

@@ -9,10 +9,9 @@ from rq import get_current_job
 
 from stoplight import logs
 from stoplight.core.clock import from_timestamp
-from stoplight.effects import notices as slack
+from stoplight.effects import notices
 from stoplight.ops import redeliver, sync
-from stoplight.pipeline import deliveries as pipeline
-from stoplight.pipeline import runtime
+from stoplight.pipeline import deliveries, fanout, lights, runtime
 
 
 def process_delivery(delivery_id: str, installation_id: int) -> None:
@@ -21,17 +20,17 @@ def process_delivery(delivery_id: str, installation_id: int) -> None:
     rt = runtime.current()
     rt.lanes.leave(installation_id, delivery_id)
     with logs.bound(delivery=delivery_id, installation=installation_id):
-        pipeline.process_delivery(rt, delivery_id, job.id)
+        deliveries.process_delivery(rt, delivery_id, job.id)
 
 
 def refresh_team(installation_id: int, team: str) -> None:
     with logs.bound(installation=installation_id, team=team):
-        pipeline.refresh_team(runtime.current(), installation_id, team)
+        lights.refresh_team(runtime.current(), installation_id, team)
 
 
 def apply_effects(installation_id: int, team: str) -> None:
     with logs.bound(installation=installation_id, team=team):
-        pipeline.apply_effects(runtime.current(), installation_id, team)
+        fanout.apply_effects(runtime.current(), installation_id, team)
 
 
 def send_light_notice(
@@ -42,12 +41,12 @@ def send_light_notice(
     level: int,
     since: float,
 ) -> None:
-    change = slack.LightChange.from_job_args(previous_level, previous_since, level, since)
-    slack.send_notice(runtime.current(), installation_id, team, change)
+    change = notices.LightChange.from_job_args(previous_level, previous_since, level, since)
+    notices.send_notice(runtime.current(), installation_id, team, change)
 
 
 def update_red_notice(installation_id: int, team: str) -> None:
-    slack.update_red_notice(runtime.current(), installation_id, team)
+    notices.update_red_notice(runtime.current(), installation_id, team)
 
 
 def sync_installation(installation_id: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stoplight.pipeline import deliveries as pipeline
+from stoplight.pipeline import deliveries
 from stoplight.state import keys
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
@@ -27,7 +27,7 @@ def process(rt, name: str, payload: Any) -> None:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     accept(rt, delivery_id, name, body)
     rt.lanes.leave(owner_of(body), delivery_id)
-    pipeline.process_delivery(rt, delivery_id, f"job-{delivery_id}")
+    deliveries.process_delivery(rt, delivery_id, f"job-{delivery_id}")
 
 
 def state_of(rt) -> dict[bytes, bytes]:

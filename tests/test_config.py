@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from stoplight.cli import main
-from stoplight.config import schema as config
+from stoplight.config import schema
 from stoplight.core.light import Thresholds
 
 FULL = """
@@ -57,10 +57,10 @@ INVALID = {
 
 
 def test_full_example_becomes_team_settings():
-    loaded = config.load(FULL)
-    assert isinstance(loaded, config.Config)
+    loaded = schema.load(FULL)
+    assert isinstance(loaded, schema.Config)
     team = loaded.team_for("octo/payments-eu")
-    assert isinstance(team, config.TeamSettings)
+    assert isinstance(team, schema.TeamSettings)
     assert (team.key, team.slack_channel, team.slack_users) == ("checkout", "#checkout-reviews",
                                                                  {"alice": "U123"})  # fmt: skip
     assert team.policy.yellow == Thresholds(4, timedelta(hours=24), 1000)
@@ -82,22 +82,22 @@ def _berlin_friday_to_monday():
 
 
 def test_repository_in_no_team_is_its_own_team_with_defaults():
-    loaded = config.load(FULL)
-    assert isinstance(loaded, config.Config)
+    loaded = schema.load(FULL)
+    assert isinstance(loaded, schema.Config)
     team = loaded.team_for("octo/docs")
-    assert isinstance(team, config.TeamSettings)
+    assert isinstance(team, schema.TeamSettings)
     assert (team.key, team.name) == ("octo/docs", "octo/docs")
     assert team.policy.yellow == Thresholds(4, timedelta(hours=24), 1000)
 
 
 def test_partial_thresholds_merge_over_defaults_and_null_switches_off():
-    loaded = config.load(
+    loaded = schema.load(
         "teams: [{name: a, thresholds: {yellow: {waiting: 3, lines: null}, red: {waiting: 5}}, "
         "cooldown: 0s}]"
     )
-    assert isinstance(loaded, config.Config)
+    assert isinstance(loaded, schema.Config)
     team = loaded.team_for("octo/anything")  # no repos in a repository's own file: this repo
-    assert isinstance(team, config.TeamSettings)
+    assert isinstance(team, schema.TeamSettings)
     assert team.policy.yellow == Thresholds(3, timedelta(hours=24), None)
     assert team.policy.red == Thresholds(5, timedelta(hours=48), 2500)
     assert team.policy.cooldown == timedelta(0)
@@ -106,36 +106,36 @@ def test_partial_thresholds_merge_over_defaults_and_null_switches_off():
 @pytest.mark.parametrize("duration", ["30s", "15m", "24h", "2d", "1d12h"])
 def test_durations(duration):
     seconds = {"30s": 30, "15m": 900, "24h": 86400, "2d": 172800, "1d12h": 129600}[duration]
-    assert config.parse_duration(duration) == timedelta(seconds=seconds)
+    assert schema.parse_duration(duration) == timedelta(seconds=seconds)
 
 
 @pytest.mark.parametrize(("text", "expected"), INVALID.items())
 def test_invalid_config_names_the_key(text, expected):
-    loaded = config.load(text)
-    assert isinstance(loaded, config.Invalid)
+    loaded = schema.load(text)
+    assert isinstance(loaded, schema.Invalid)
     assert loaded.message.startswith("Invalid .github/stoplight.yml: ")
     assert expected in loaded.message
 
 
 def test_org_wide_file_needs_repos():
-    loaded = config.load("teams: [{name: a}]", org_wide=True)
-    assert isinstance(loaded, config.Invalid)
+    loaded = schema.load("teams: [{name: a}]", org_wide=True)
+    assert isinstance(loaded, schema.Invalid)
     assert loaded.message.endswith("teams[0].repos: required in the org-wide file")
 
 
 def test_repository_matched_by_two_teams_by_glob_is_an_error():
-    loaded = config.load("teams: [{name: a, repos: ['shop-*']}, {name: b, repos: ['*-web']}]")
-    assert isinstance(loaded, config.Config)
-    assert isinstance(loaded.team_for("octo/shop-api"), config.TeamSettings)
+    loaded = schema.load("teams: [{name: a, repos: ['shop-*']}, {name: b, repos: ['*-web']}]")
+    assert isinstance(loaded, schema.Config)
+    assert isinstance(loaded.team_for("octo/shop-api"), schema.TeamSettings)
     clash = loaded.team_for("octo/shop-web")
-    assert isinstance(clash, config.Invalid)
+    assert isinstance(clash, schema.Invalid)
     assert "teams[1].repos: octo/shop-web is in 'a' and 'b'" in clash.message
 
 
 def test_deep_merge_merges_mappings_and_replaces_the_rest():
     base = {"teams": [{"name": "a"}], "working_hours": {"timezone": "UTC", "start": "08:00"}}
     override = {"teams": [{"name": "b"}], "working_hours": {"start": "10:00"}}
-    assert config.deep_merge(base, override) == {
+    assert schema.deep_merge(base, override) == {
         "teams": [{"name": "b"}],
         "working_hours": {"timezone": "UTC", "start": "10:00"},
     }
@@ -147,8 +147,8 @@ def test_check_config_exits_1_with_the_same_words(tmp_path, text, expected):
     path.write_text(text)
     result = CliRunner().invoke(main, ["check-config", str(path)])
     assert result.exit_code == 1
-    loaded = config.load(text)
-    assert isinstance(loaded, config.Invalid)
+    loaded = schema.load(text)
+    assert isinstance(loaded, schema.Invalid)
     assert result.stderr.strip() == loaded.message
     assert expected in result.stderr
 

@@ -9,7 +9,7 @@ import pytest
 from rq.exceptions import DequeueTimeout
 from rq.registry import ScheduledJobRegistry
 
-from stoplight.pipeline import deliveries as pipeline
+from stoplight.pipeline import deliveries
 from stoplight.pipeline.lanes import SHARE, STALE
 from stoplight.pipeline.worker import Lane, build_worker
 from stoplight.state.review_queue import QueueStore
@@ -24,13 +24,13 @@ QUIET = Repo(id=3001, full_name="quiet/app", installation_id=2)
 def processed(monkeypatch) -> list[str]:
     """Delivery ids in the order their jobs processed them."""
     order: list[str] = []
-    process = pipeline.process_delivery
+    process = deliveries.process_delivery
 
     def recording(rt, delivery_id, job_id):
         order.append(delivery_id)
         process(rt, delivery_id, job_id)
 
-    monkeypatch.setattr(pipeline, "process_delivery", recording)
+    monkeypatch.setattr(deliveries, "process_delivery", recording)
     return order
 
 

@@ -162,7 +162,7 @@ def test_time_alone_turns_the_light(rt, github, clock):
     ) == opened + timedelta(hours=24)
 
     clock.advance(hours=24)
-    from stoplight.pipeline.deliveries import refresh_team
+    from stoplight.pipeline.lights import refresh_team
     from tests.conftest import run_jobs
 
     verdict = refresh_team(rt, 42, "octo/shop")

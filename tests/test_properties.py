@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
 from stoplight.core.light import Level, LightState, Measures, Policy, Thresholds, evaluate
 from stoplight.core.pulls import Phase
-from stoplight.pipeline import deliveries as pipeline
+from stoplight.pipeline import deliveries
 from stoplight.state.review_queue import QueueStore
 
 POLICY = Policy(
@@ -81,7 +81,7 @@ def test_held_lane_is_fifo_never_counted_and_empties_with_the_queue(rt, github, 
 
     def apply(change) -> None:
         before = {key: store.pull(key) for key in store.held_keys("web")}
-        pipeline.apply_change(rt, 42, change)
+        deliveries.apply_change(rt, 42, change)
         for key, record in before.items():
             after = store.pull(key)
             if after is not None and after.phase is Phase.WAITING and record is not None:

@@ -14,7 +14,7 @@ from redis import Redis
 from rq import Queue
 
 from stoplight.cli import main
-from stoplight.config import schema as config
+from stoplight.config import schema
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.ops.redis_server import EmbeddedRedis
@@ -129,9 +129,9 @@ def test_redeliver_command_pages_back_to_since_and_skips_what_succeeded(settings
 
 
 def test_since_must_be_a_duration():
-    assert config.parse_duration("2h") == timedelta(hours=2)
-    assert config.parse_duration("30m") == timedelta(minutes=30)
+    assert schema.parse_duration("2h") == timedelta(hours=2)
+    assert schema.parse_duration("30m") == timedelta(minutes=30)
     with pytest.raises(ValueError, match="not a duration"):
-        config.parse_duration("two hours")
+        schema.parse_duration("two hours")
     result = CliRunner().invoke(main, ["redeliver", "--since", "soon"], env={"APP_ID": "1"})
     assert result.exit_code == 2 and "--since" in result.output

@@ -36,7 +36,8 @@ from stoplight.pipeline import runtime
 from stoplight.pipeline.worker import Lane
 from stoplight.settings import Settings
 from stoplight.state.history import read_history
-from stoplight.state.review_queue import QueueStore, installation_ids
+from stoplight.state.installations import installation_ids
+from stoplight.state.review_queue import QueueStore
 
 TeamId = tuple[int, str]  # installation, team key
 
@@ -263,7 +264,7 @@ def simulate(
 def _quiet_effects() -> Iterator[None]:
     """The simulation has no GitHub client on purpose: the pipeline's warning that effects
     are skipped for want of one says nothing here, once per evaluation."""
-    pipeline_log = logging.getLogger("stoplight.pipeline.deliveries")
+    pipeline_log = logging.getLogger("stoplight.pipeline.fanout")
     level = pipeline_log.level
     pipeline_log.setLevel(logging.ERROR)
     try:

@@ -30,13 +30,11 @@ from stoplight.core.pulls import PullRecord, pull_key
 from stoplight.effects.labels import Labels
 from stoplight.effects.statuses import Statuses
 from stoplight.events.payloads import PullRequest, Repository, Review
-from stoplight.pipeline.deliveries import (
-    SYNC_TIMEOUT_SECONDS,
-    refresh_team,
-    repo_configs,
-    with_excluded_lines,
-)
+from stoplight.pipeline.configs import repo_configs
+from stoplight.pipeline.installations import SYNC_TIMEOUT_SECONDS
+from stoplight.pipeline.lights import refresh_team
 from stoplight.pipeline.runtime import Runtime
+from stoplight.pipeline.sizes import with_excluded_lines
 from stoplight.state import keys
 from stoplight.state.installations import Installation
 from stoplight.state.review_queue import QueueStore, Team

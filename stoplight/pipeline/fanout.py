@@ -1,0 +1,136 @@
+"""The fan-out of a team's light to its open PRs' statuses and labels: one pass at a time per
+team, dropped when a newer light makes it stale, handed to a fresh job when it runs long."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from redis.lock import Lock
+
+from stoplight.clients.github import WriteDeferred
+from stoplight.config.repos import RepoConfigs
+from stoplight.core.light import Level
+from stoplight.core.pulls import PullRecord
+from stoplight.effects.plan import TeamEffects, TeamMarks
+from stoplight.pipeline.beats import repeating
+from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.state import keys
+from stoplight.state.review_queue import QueueStore
+
+# An effects pass holds its team's lock for this long, renewed every EFFECTS_LOCK_RENEW_SECONDS
+# while it runs: the lock of a pass whose worker died lapses within seconds.
+log = logging.getLogger(__name__)
+
+EFFECTS_LOCK_SECONDS = 6
+
+
+EFFECTS_LOCK_RENEW_SECONDS = 2
+
+
+# A pass longer than this hands the rest to a fresh job, well inside the job timeout.
+EFFECTS_PASS_LIMIT = timedelta(seconds=15)
+
+
+def request_effects(rt: Runtime, installation_id: int, team: str) -> None:
+    """Mark the team's GitHub effects stale and make sure a pass will run."""
+    rt.redis.incr(keys.InstallationKeys(installation_id).team(team).effects_dirty)
+    rt.enqueue("stoplight.jobs.apply_effects", installation_id, team)
+
+
+def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
+    """Bring the team's statuses and labels in line with its state.
+
+    Requests coalesce: one pass at a time per team holds a lock; a request made meanwhile
+    bumps the dirty counter, and the holder runs again. The counter is cleared only after a
+    pass succeeds, so a pass that fails or is killed is redone by the job's retry. A pass the
+    write budget puts off ends and schedules itself for the moment the budget allows, so no
+    worker sleeps through a pause.
+    """
+    if rt.github is None:
+        log.warning("no GitHub App credentials: effects for team %s skipped", team)
+        return
+    team_keys = keys.InstallationKeys(installation_id).team(team)
+    # Not thread-local: the renewing thread acts for the pass that holds it.
+    lock = rt.redis.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS, thread_local=False)
+    while (generation := rt.redis.get(team_keys.effects_dirty)) is not None:
+        if not lock.acquire(blocking=False):
+            # Another pass runs and will see the counter. Should its worker have died, its lock
+            # expires, and this check runs the pass then.
+            rt.schedule(
+                rt.clock.now() + timedelta(seconds=EFFECTS_LOCK_SECONDS),
+                "stoplight.jobs.apply_effects",
+                installation_id,
+                team,
+                job_id=job_id("effects-check", installation_id, team),
+            )
+            return
+        try:
+            renewing = repeating(EFFECTS_LOCK_RENEW_SECONDS, lock.reacquire, f"lock of {team}")
+            with renewing:
+                passed = _effects_pass(rt, installation_id, team, lock)
+            if passed:
+                _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
+        except WriteDeferred as deferred:
+            log.info("team %s: GitHub writes resume at %s", team, deferred.until.isoformat())
+            rt.schedule(
+                deferred.until,
+                "stoplight.jobs.apply_effects",
+                installation_id,
+                team,
+                job_id=job_id("effects-deferred", installation_id, team),
+            )
+            return
+        finally:
+            lock.release()
+
+
+def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> bool:
+    """One fan-out of the team's current light; False when a newer light cut it short."""
+    assert rt.github is not None
+    store = QueueStore(rt.redis, installation_id)
+    light = store.light(team)
+    if light is None:
+        return True
+    started = rt.clock.now()
+
+    def still_current() -> bool:
+        lock.reacquire()  # shows the pass is alive; raises if another pass took over
+        now = rt.clock.now()
+        if now - started > EFFECTS_PASS_LIMIT:
+            raise WriteDeferred(installation_id, now)  # the rest goes to a fresh job, now
+        latest = store.light(team)
+        return latest is not None and latest.level == light.level
+
+    effects = TeamEffects(rt.github.installation(installation_id), rt.settings.base_url)
+    pulls = store.open_pulls(team)
+    marks = _marks(rt, store, team, light.level, pulls)
+    fanout = effects.apply(team, light.level, pulls, still_current, marks=marks)
+    if fanout.writes:
+        log.info("team %s: %d GitHub writes", team, fanout.writes)
+    if not fanout.finished:
+        log.info("team %s: fan-out for %s dropped, the light changed", team, light.level.label)
+    return fanout.finished
+
+
+def _marks(
+    rt: Runtime, store: QueueStore, team: str, level: Level, pulls: list[PullRecord]
+) -> TeamMarks:
+    """What sets single PRs apart: place in the held lane, swarm, a configuration error."""
+    configs = RepoConfigs(rt.redis, store.installation_id)
+    swarm_count = configs.team(team).swarm_labels
+    swarm = ()
+    if level is Level.RED and swarm_count > 0:
+        swarm = tuple(record.key for record in store.waiting_pulls(team, swarm_count))
+    errors = {repo: error for repo in {p.repo for p in pulls} if (error := configs.error(repo))}
+    return TeamMarks(held=tuple(store.held_keys(team)), swarm=frozenset(swarm), errors=errors)
+
+
+_CLEAR_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _clear_if_unchanged(rt: Runtime, key: str, generation: bytes) -> None:
+    rt.redis.eval(_CLEAR_IF_UNCHANGED, 1, key, generation)
