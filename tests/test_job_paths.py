@@ -1,0 +1,55 @@
+"""RQ keeps a job's function as a dotted path in Redis: jobs queued by an earlier version must
+still run after an upgrade, whatever the package's layout."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from rq.utils import import_attribute
+
+from stoplight.state.review_queue import QueueStore
+from tests.conftest import deliver, run_jobs
+from tests.fakes import Pull
+
+# Every entry point an earlier version queued, with its parameters.
+QUEUED_BEFORE = {
+    "stoplight.jobs.process_delivery": ["delivery_id", "installation_id"],
+    "stoplight.jobs.refresh_team": ["installation_id", "team"],
+    "stoplight.jobs.apply_effects": ["installation_id", "team"],
+    "stoplight.jobs.send_light_notice": [
+        "installation_id", "team", "previous_level", "previous_since", "level", "since",
+    ],
+    "stoplight.jobs.update_red_notice": ["installation_id", "team"],
+    "stoplight.jobs.sync_installation": ["installation_id"],
+    "stoplight.jobs.scheduled_sync": [],
+    "stoplight.jobs.redeliver_since": ["since_timestamp"],
+}  # fmt: skip
+PACKAGE = Path(__file__).resolve().parents[1] / "stoplight"
+
+
+@pytest.mark.parametrize("path", sorted(QUEUED_BEFORE))
+def test_a_path_an_earlier_version_queued_still_names_the_same_job(path):
+    function = import_attribute(path)
+    assert list(inspect.signature(function).parameters) == QUEUED_BEFORE[path]
+
+
+def test_every_path_the_code_queues_is_an_entry_point_of_stoplight_jobs():
+    queued = {
+        found
+        for source in PACKAGE.rglob("*.py")
+        for found in re.findall(r"\"(stoplight\.jobs\.\w+)\"", source.read_text())
+    }
+    assert queued and queued <= set(QUEUED_BEFORE)
+
+
+def test_a_job_stored_by_path_runs(rt, github, clock):
+    deliver(rt, Pull().event("opened", clock.now()))
+    store = QueueStore(rt.redis, 42)
+    rt.redis.delete(store.keys.team("octo/shop").light)
+    rt.lanes.shared.enqueue_call("stoplight.jobs.refresh_team", args=(42, "octo/shop"))
+    run_jobs(rt)
+    light = store.light("octo/shop")
+    assert light is not None and light.level.label == "Green"
