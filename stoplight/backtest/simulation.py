@@ -215,7 +215,7 @@ class Simulation:
             configs = RepoConfigs(self.redis, installation_id)
             repos: dict[str, list[str]] = {}
             for repo in sorted(store.stored_repositories().values()):
-                repos.setdefault(configs.team_of_repo(repo).key, []).append(repo)
+                repos.setdefault(configs.assign_team(repo).key, []).append(repo)
             for team in sorted(store.teams()):
                 runs.append(
                     TeamRun(

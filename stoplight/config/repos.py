@@ -140,8 +140,9 @@ class RepoConfigs:
         found = self.redis.scan_iter(match=f"{prefix}*", count=500)
         return sorted(name.decode()[len(prefix) :] for name in found)
 
-    def team_of_repo(self, repo: str) -> TeamSettings:
-        """The team a repository's PRs belong to, remembered so its key finds it again."""
+    def assign_team(self, repo: str) -> TeamSettings:
+        """The team a repository's PRs belong to. It writes: the repository is remembered as
+        one that team covers, so the team's key finds its settings again (`team`)."""
         found = self._team_of(repo)
         if isinstance(found, Invalid):
             log.warning("%s: %s", repo, found.message)

@@ -166,7 +166,7 @@ def _sync_pull(
 ) -> set[str]:
     snapshot = pull.snapshot(repo)
     record = store.pull(pull_key(repo.id, pull.number))
-    settings = repo_configs(rt, store.installation_id).team_of_repo(snapshot.repo)
+    settings = repo_configs(rt, store.installation_id).assign_team(snapshot.repo)
     if (
         record is not None
         and record.updated_at >= snapshot.updated_at

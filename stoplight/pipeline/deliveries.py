@@ -92,7 +92,7 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if not _accepts(rt, installation_id, change.pull):
         return
     configs = repo_configs(rt, installation_id)
-    settings = configs.team_of_repo(change.pull.repo)
+    settings = configs.assign_team(change.pull.repo)
     if _other_label(change, settings.rules.expedite_label):
         apply_label_removal(rt, installation_id, change, settings.key)
         return
@@ -147,7 +147,7 @@ def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange)
     for repo in repos:
         loaded = configs.reload(repo)
         log.info("%s: configuration reloaded%s", repo, f" ({loaded.error})" if loaded.error else "")
-        settings = configs.team_of_repo(repo)
+        settings = configs.assign_team(repo)
         teams.add(settings.key)
         home = Team(key=settings.key, name=settings.name)
         teams |= store.move_repository(repo, home, rt.clock.now())
