@@ -189,7 +189,7 @@ def _sync_pull(
     started = _wait_start(client, repo.full_name, pull, reviews, new_head)
     edited = PullChange(action="edited", pull=snapshot, at=started)
     if settings.size_exclude:
-        edited = with_excluded_lines(client, edited, settings.size_exclude)
+        edited = with_excluded_lines(rt.redis, client, edited, settings.size_exclude)
     changes: list[PullChange | ReviewChange] = [edited]
     for review in reviews:
         assert review.submitted_at is not None

@@ -97,7 +97,7 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         apply_label_removal(rt, installation_id, change, settings.key)
         return
     if settings.size_exclude and configs.client is not None:
-        change = with_excluded_lines(configs.client, change, settings.size_exclude)
+        change = with_excluded_lines(rt.redis, configs.client, change, settings.size_exclude)
     team = Team(key=settings.key, name=settings.name)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())

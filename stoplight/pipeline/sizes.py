@@ -8,11 +8,14 @@ from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import TypeVar
 
+from redis import Redis
+
 from stoplight.clients.github import InstallationClient
 from stoplight.core.changes import (
     PullChange,
     ReviewChange,
 )
+from stoplight.state import keys
 
 # A head commit's file list never changes; keep it as long as a PR plausibly stays open.
 FILES_TTL = timedelta(days=30)
@@ -22,17 +25,17 @@ PullOrReview = TypeVar("PullOrReview", PullChange, ReviewChange)
 
 
 def with_excluded_lines(
-    client: InstallationClient, change: PullOrReview, exclude: tuple[str, ...]
+    redis: Redis, client: InstallationClient, change: PullOrReview, exclude: tuple[str, ...]
 ) -> PullOrReview:
     """The change with the lines of excluded files counted, listing files once per head sha."""
     pull = change.pull
     if not pull.open:
         return change
-    cache = client.keys.files(pull.repo, pull.head_sha)
-    cached = client.redis.get(cache)
+    cache = keys.InstallationKeys(client.installation_id).files(pull.repo, pull.head_sha)
+    cached = redis.get(cache)
     if cached is None:
         files = client.changed_files(pull.repo, pull.number)
-        client.redis.set(cache, json.dumps(files), ex=FILES_TTL)
+        redis.set(cache, json.dumps(files), ex=FILES_TTL)
     else:
         files = json.loads(cached)
     excluded = sum(lines for path, lines in files if excluded_path(path, exclude))
