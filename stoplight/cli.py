@@ -100,10 +100,6 @@ def serve() -> None:
     with redis_for(settings) as settings:
         rt = runtime.Runtime.create(settings)
         log_slack_delivery(settings)
-        if not settings.configured:
-            log.warning(
-                "not configured: open %s/setup to register the GitHub App", settings.base_url
-            )
         web = WebServer(create_app(settings), host=settings.host, port=settings.port)
         web.start()
         log.info("listening on http://%s:%s%s", settings.host, settings.port, settings.webhook_path)
