@@ -92,6 +92,14 @@ def main() -> None:
     """Stoplight: a green, yellow or red light for each team's code-review queue."""
 
 
+def since_option(since: str) -> timedelta:
+    """`--since` as a duration (30m, 2h, 3d), or the option's error."""
+    try:
+        return schema.parse_duration(since)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
+
+
 @main.command()
 def serve() -> None:
     """Web server, worker and scheduler in one process."""
@@ -214,10 +222,7 @@ def backtest(
     """Replay a team's history through the pipeline and show what its light would have done."""
     settings = load_settings()
     configure_logging(settings)
-    try:
-        window = schema.parse_duration(since)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--since") from None
+    window = since_option(since)
     if window > HISTORY_RETENTION:  # the team history the figures come from keeps no more
         raise click.BadParameter("at most 90d", param_hint="--since")
     config_text = _backtest_config(config_file)
@@ -362,10 +367,7 @@ def redeliver(since: str) -> None:
     """Ask GitHub to redeliver the app's failed webhook deliveries."""
     settings = load_settings()
     configure_logging(settings)
-    try:
-        window = schema.parse_duration(since)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--since") from None
+    window = since_option(since)
     if settings.app_id is None or settings.private_key is None:
         raise click.ClickException("stoplight redeliver needs APP_ID and PRIVATE_KEY")
     now = SystemClock().now()
