@@ -228,7 +228,9 @@ def backtest(
     config_text = _backtest_config(config_file)
     targets = Targets(target_yellow / 100, target_red / 100) if suggest else None
     if target_yellow + target_red >= 100:
-        raise click.BadParameter("yellow and red together must stay below 100", "--target-red")
+        raise click.BadParameter(
+            "yellow and red together must stay below 100", param_hint="--target-red"
+        )
     err = Console(stderr=True)
     with redis_for(settings) as settings:
         if recorded is not None:

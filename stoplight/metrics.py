@@ -32,6 +32,7 @@ from redis import Redis
 
 from stoplight.events.handlers import router
 from stoplight.state import keys
+from stoplight.state.replies import text
 
 DELIVERIES = Counter(
     "stoplight_deliveries",
@@ -141,7 +142,7 @@ def _field(labels: Iterable[str]) -> str:
 
 def _read(redis: Redis, key: str) -> Iterator[tuple[list[str], float]]:
     for field, value in sorted(redis.hgetall(key).items()):
-        yield field.decode().split("\x1f"), float(value)
+        yield text(field).split("\x1f"), float(value)
 
 
 GITHUB_REQUESTS = SharedCounter(

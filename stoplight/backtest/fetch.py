@@ -3,6 +3,7 @@ back into deliveries, with a progress bar while it reads."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +54,7 @@ def github_history(
                 PullStore(directory, repo),
                 cutoff,
                 page_size=page_size,
-                advance=lambda count, task=task: progress.advance(task, count),
+                advance=functools.partial(progress.advance, task),
             )
             progress.update(task, total=len(nodes), completed=len(nodes))
             ref = RepositoryRef(client.installation_id, repository_id, repo)

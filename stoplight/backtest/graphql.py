@@ -267,7 +267,7 @@ def _in_window(
     nodes: list[dict[str, Any]], cutoff: datetime, *, recent: bool
 ) -> tuple[list[dict[str, Any]], bool]:
     """The page's PRs that belong to the reading, and whether the listing ends here."""
-    kept = []
+    kept: list[dict[str, Any]] = []
     for node in nodes:
         updated = parse_github_time(node["updatedAt"])
         assert updated is not None

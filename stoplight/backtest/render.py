@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -42,7 +42,13 @@ def _panel(run: TeamRun, summary: TeamSummary, suggested: TeamSummary | None, wi
         f"{hours:.0f} {calendar} counted"
     )
     chart = render_chart(run.history, summary.since, summary.until, width=max(width - 16, 20))
-    parts = [headline, _lights(summary, suggested), _weeks(summary.weeks), Text(""), chart]
+    parts: list[RenderableType] = [
+        headline,
+        _lights(summary, suggested),
+        _weeks(summary.weeks),
+        Text(""),
+        chart,
+    ]
     return Panel(
         Group(*parts),
         title=f"[bold]{summary.name}[/bold]",
@@ -58,7 +64,10 @@ def _lights(summary: TeamSummary, suggested: TeamSummary | None) -> Table:
     if suggested is not None:
         table.add_column("suggested", justify="right")
     for level in Level:
-        row = [Text(f"● {level.name.lower()}", style=STYLES[level]), _share(summary, level)]
+        row: list[RenderableType] = [
+            Text(f"● {level.name.lower()}", style=STYLES[level]),
+            _share(summary, level),
+        ]
         if suggested is not None:
             row.append(_share(suggested, level))
         table.add_row(*row)

@@ -37,6 +37,7 @@ from stoplight.pipeline.worker import Lane
 from stoplight.settings import Settings
 from stoplight.state.history import read_history
 from stoplight.state.installations import installation_ids
+from stoplight.state.replies import scores
 from stoplight.state.review_queue import QueueStore
 
 TeamId = tuple[int, str]  # installation, team key
@@ -140,7 +141,7 @@ class Simulation:
     def load_configs(self, repos: Iterable[tuple[int, str]], source: ConfigSource) -> None:
         """Cache each repository's configuration as a worker would have read it."""
         for installation_id, repo in sorted(set(repos)):
-            RepoConfigs(self.redis, installation_id, source).reload(repo)  # type: ignore[arg-type]
+            RepoConfigs(self.redis, installation_id, source).reload(repo)
 
     def feed(self, recorded: Recorded) -> dict[TeamId, Level]:
         """Process one delivery at its moment (after every re-evaluation due before it)."""
@@ -176,8 +177,7 @@ class Simulation:
     def _next_scheduled(self) -> datetime | None:
         found = []
         for lane in self.rt.lanes.queues:
-            first = self.redis.zrange(ScheduledJobRegistry(queue=lane).key, 0, 0, withscores=True)
-            found += [score for _, score in first]
+            found += scores(self.redis, ScheduledJobRegistry(queue=lane).key, 0, 0)
         return from_timestamp(min(found)) if found else None
 
     def _release_due(self) -> None:

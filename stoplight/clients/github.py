@@ -166,6 +166,7 @@ def read_pages(
             raise requester.createException(status, answer_headers, data or {})
         if first_etag is None:
             first_etag = answer_headers.get("etag")
+        assert data is not None  # a page of a listing always has a body
         items.extend(data[item_key] if item_key else data)
         url = next_page_url(answer_headers.get("link", ""))
         params, headers = None, None  # the next link carries the parameters

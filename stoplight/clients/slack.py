@@ -150,7 +150,7 @@ class SlackClient:
             raise _api_error(error, channel) from None
         except OSError as error:  # URLError and timeouts, after the quick retries
             raise SlackUnavailable(f"Slack unreachable: {error}") from None
-        return response.data  # type: ignore[return-value]
+        return response.data
 
     def _send_webhook(self, message: Message) -> None:
         if self.settings.slack_webhook_url is None:

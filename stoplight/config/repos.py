@@ -32,6 +32,7 @@ from stoplight.config.schema import (
     validate,
 )
 from stoplight.state import keys
+from stoplight.state.replies import text
 
 log = logging.getLogger(__name__)
 ORG_CONFIG_REPO = ".github"
@@ -138,7 +139,7 @@ class RepoConfigs:
     def repos(self) -> list[str]:
         prefix = self.keys.config("")
         found = self.redis.scan_iter(match=f"{prefix}*", count=500)
-        return sorted(name.decode()[len(prefix) :] for name in found)
+        return sorted(text(name)[len(prefix) :] for name in found)
 
     def assign_team(self, repo: str) -> TeamSettings:
         """The team a repository's PRs belong to. It writes: the repository is remembered as
@@ -153,7 +154,7 @@ class RepoConfigs:
     def team(self, team: str) -> TeamSettings:
         """A team's settings by its key (the defaults for a team no configuration names)."""
         home = self.redis.hget(self.keys.team_homes, team)
-        repo = home.decode() if home else team
+        repo = text(home) if home else team
         found = self._team_of(repo)
         if isinstance(found, TeamSettings) and found.key == team:
             return found

@@ -132,14 +132,16 @@ def advance(
         wait_since = min(change.at, now)
     else:
         wait_since = record.wait_since if record else None
-    return PullRecord(
-        **fields,
-        reviews=reviews,
-        team=team,
-        phase=phase,
-        wait_since=wait_since,
-        held_since=held_since,
-        held_order=held_order,
+    return PullRecord.model_validate(
+        {
+            **fields,
+            "reviews": reviews,
+            "team": team,
+            "phase": phase,
+            "wait_since": wait_since,
+            "held_since": held_since,
+            "held_order": held_order,
+        }
     )
 
 

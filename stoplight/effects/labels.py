@@ -6,6 +6,7 @@ remove out. `Labels` keeps the ledger of what each PR carries and makes the writ
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from redis.client import Pipeline
 from stoplight.clients.github import InstallationClient
 from stoplight.core.marks import LabelSpec
 from stoplight.effects.ledgers import LEDGER_TTL, record
+from stoplight.state.replies import transaction_value
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class Labels:
             current.update(label.name for label in to_add)
             note()
         for name in to_remove:
-            self.client.write(lambda name=name: _remove(issue, name), intent=(intent, "remove"))
+            self.client.write(functools.partial(_remove, issue, name), intent=(intent, "remove"))
             current.discard(name)
             note()
         added = [label.name for label in to_add]
@@ -107,7 +109,7 @@ class Labels:
             pipe.set(ledger, json.dumps(sorted(carried - {name})), ex=LEDGER_TTL)
             return True
 
-        return bool(self.redis.transaction(drop, ledger, value_from_callable=True))
+        return transaction_value(self.redis, drop, ledger)
 
     def _issue(self, repo: str, number: int) -> Issue:
         # Called only when labels are read or written: the client it needs costs a token.

@@ -110,20 +110,35 @@ def _held_line(held: int) -> str:
 
 def _measures(view: TeamView) -> dict[str, Any]:
     yellow, red = view.limits(Level.YELLOW), view.limits(Level.RED)
+    lines = "{:,}".format
     rows = (
-        ("Waiting", f"{view.measures.waiting} PRs", yellow.waiting, red.waiting, str),
-        ("Oldest wait", format_duration(view.oldest), yellow.oldest, red.oldest, format_duration),
-        ("Lines waiting", f"{view.measures.lines:,}", yellow.lines, red.lines, "{:,}".format),
+        (
+            "Waiting",
+            f"{view.measures.waiting} PRs",
+            limit_text(yellow.waiting),
+            limit_text(red.waiting),
+        ),
+        (
+            "Oldest wait",
+            format_duration(view.oldest),
+            limit_text(yellow.oldest, format_duration),
+            limit_text(red.oldest, format_duration),
+        ),
+        (
+            "Lines waiting",
+            lines(view.measures.lines),
+            limit_text(yellow.lines, lines),
+            limit_text(red.lines, lines),
+        ),
     )
     return {
         "type": "section",
         "fields": [
             {
                 "type": "mrkdwn",
-                "text": f"*{name}*\n{now} "
-                f"(yellow {limit_text(y, show)}, red {limit_text(r, show)})",
+                "text": f"*{name}*\n{now} (yellow {y}, red {r})",
             }
-            for name, now, y, r, show in rows
+            for name, now, y, r in rows
         ],
     }
 

@@ -20,6 +20,7 @@ from stoplight.events.routing import installation_id_of
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
 from stoplight.state import keys
+from stoplight.state.replies import binary, text
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def load(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:
     event, body = redis.hmget(keys.delivery(delivery_id), EVENT_FIELD, BODY_FIELD)
     if event is None or body is None:
         return None
-    return event.decode(), body
+    return text(event), binary(body)
 
 
 def finish(redis: Redis, delivery_id: str) -> None:

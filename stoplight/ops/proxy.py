@@ -48,7 +48,7 @@ class WebhookProxy:
         ) as stream:
             stream.raise_for_status()
             log.info("receiving deliveries through %s", self.source)
-            for event in SSEClient(stream).events():
+            for event in SSEClient(iter(stream)).events():
                 if event.event != "message" or not event.data:
                     continue  # "ready" and keep-alive "ping" events carry no delivery
                 status = forward(event.data, self.target, self.session)

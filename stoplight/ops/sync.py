@@ -37,6 +37,7 @@ from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sizes import with_excluded_lines
 from stoplight.state import keys
 from stoplight.state.installations import Installation
+from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore, Team
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def _sync_repository(
     listing = client.read_pages(
         f"/repos/{repo.full_name}/pulls",
         {"state": "open", **PAGE},
-        etag=cached.decode() if cached else None,
+        etag=text(cached) if cached else None,
     )
     if listing.items is None:
         report.unchanged_repositories += 1

@@ -43,7 +43,7 @@ def render(console: Console, views: Sequence[TeamView]) -> None:
 
 def _panel(view: TeamView) -> Panel:
     light = view.level.label.upper() if view.level is not None else "UNKNOWN"
-    style = STYLES.get(view.level, "bold")
+    style = STYLES[view.level] if view.level is not None else "bold"
     headline = Text.assemble(("● ", style), (light, style))
     if view.since is not None:
         headline.append(f"  since {view.since:%Y-%m-%d %H:%M} UTC")

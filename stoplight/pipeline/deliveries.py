@@ -12,6 +12,7 @@ from typing import TypeGuard
 from pydantic import ValidationError
 
 from stoplight import logs
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.changes import (
     Change,
     ConfigChange,
@@ -91,13 +92,13 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         return
     if not _accepts(rt, installation_id, change.pull):
         return
-    configs = repo_configs(rt, installation_id)
-    settings = configs.assign_team(change.pull.repo)
+    client = rt.github.installation(installation_id) if rt.github else None
+    settings = RepoConfigs(rt.redis, installation_id, client).assign_team(change.pull.repo)
     if _other_label(change, settings.rules.expedite_label):
         apply_label_removal(rt, installation_id, change, settings.key)
         return
-    if settings.size_exclude and configs.client is not None:
-        change = with_excluded_lines(rt.redis, configs.client, change, settings.size_exclude)
+    if settings.size_exclude and client is not None:
+        change = with_excluded_lines(rt.redis, client, change, settings.size_exclude)
     team = Team(key=settings.key, name=settings.name)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())

@@ -119,7 +119,7 @@ def _marks(
     """What sets single PRs apart: place in the held lane, swarm, a configuration error."""
     configs = RepoConfigs(rt.redis, store.installation_id)
     swarm_count = configs.team(team).swarm_labels
-    swarm = ()
+    swarm: tuple[str, ...] = ()
     if level is Level.RED and swarm_count > 0:
         swarm = tuple(record.key for record in store.waiting_pulls(team, swarm_count))
     errors = {repo: error for repo in {p.repo for p in pulls} if (error := configs.error(repo))}
@@ -132,5 +132,5 @@ return 0
 """
 
 
-def _clear_if_unchanged(rt: Runtime, key: str, generation: bytes) -> None:
+def _clear_if_unchanged(rt: Runtime, key: str, generation: bytes | str) -> None:
     rt.redis.eval(_CLEAR_IF_UNCHANGED, 1, key, generation)

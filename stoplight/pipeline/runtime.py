@@ -66,7 +66,7 @@ class Runtime:
 
     def enqueue(
         self,
-        func: object,
+        func: str,
         *args: object,
         job_id: str | None = None,
         timeout: int = JOB_TIMEOUT_SECONDS,
@@ -84,7 +84,7 @@ class Runtime:
     def schedule(
         self,
         at: datetime,
-        func: object,
+        func: str,
         *args: object,
         job_id: str,
         timeout: int = JOB_TIMEOUT_SECONDS,
@@ -110,9 +110,9 @@ def job_id(kind: str, installation_id: int, *parts: str) -> str:
     return f"{kind}-{installation_id}-{digest}"
 
 
-def _describe(func: object, args: tuple[object, ...]) -> str:
+def _describe(func: str, args: tuple[object, ...]) -> str:
     # An explicit description spares RQ a repr() of the arguments on every enqueue.
-    name = getattr(func, "__name__", str(func)).rpartition(".")[2]
+    name = func.rpartition(".")[2]
     return f"{name}({', '.join(str(arg) for arg in args)})"
 
 

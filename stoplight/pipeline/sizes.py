@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from fnmatch import fnmatchcase
-from typing import TypeVar
+from typing import overload
 
 from redis import Redis
 
@@ -21,12 +21,24 @@ from stoplight.state import keys
 FILES_TTL = timedelta(days=30)
 
 
-PullOrReview = TypeVar("PullOrReview", PullChange, ReviewChange)
+@overload
+def with_excluded_lines(
+    redis: Redis, client: InstallationClient, change: PullChange, exclude: tuple[str, ...]
+) -> PullChange: ...
+
+
+@overload
+def with_excluded_lines(
+    redis: Redis, client: InstallationClient, change: ReviewChange, exclude: tuple[str, ...]
+) -> ReviewChange: ...
 
 
 def with_excluded_lines(
-    redis: Redis, client: InstallationClient, change: PullOrReview, exclude: tuple[str, ...]
-) -> PullOrReview:
+    redis: Redis,
+    client: InstallationClient,
+    change: PullChange | ReviewChange,
+    exclude: tuple[str, ...],
+) -> PullChange | ReviewChange:
     """The change with the lines of excluded files counted, listing files once per head sha."""
     pull = change.pull
     if not pull.open:

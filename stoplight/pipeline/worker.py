@@ -35,6 +35,7 @@ from stoplight.ops.sync import ensure_sync_scheduled
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.lanes import SHARED
 from stoplight.pipeline.runtime import Runtime
+from stoplight.state.replies import text
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _take(lanes: list[Queue], timeout: int | None, connection: Redis) -> tuple[Q
     for lane in lanes:
         job_id = connection.lmove(lane.key, lane.intermediate_queue_key)
         if job_id is not None:
-            return lane, job_id.decode()
+            return lane, text(job_id)
     if timeout is None:
         return None
     shared = next((lane for lane in lanes if lane.name == SHARED), lanes[0])
@@ -89,7 +90,7 @@ def _take(lanes: list[Queue], timeout: int | None, connection: Redis) -> tuple[Q
     job_id = connection.blmove(shared.key, shared.intermediate_queue_key, wait)
     if job_id is None:
         raise DequeueTimeout(wait, [lane.key for lane in lanes])
-    return shared, job_id.decode()
+    return shared, text(job_id)
 
 
 class StoplightWorker(SimpleWorker):
@@ -139,24 +140,24 @@ class SchedulerWatch:
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.monotonic = monotonic
-        self._seen: dict[str, tuple[bytes | None, float]] = {}
+        self._seen: dict[str, tuple[bytes | str | None, float]] = {}
 
     def free_dead_locks(self, connection: Redis, queue_names: list[str]) -> None:
         owners = {name: connection.get(RQScheduler.get_locking_key(name)) for name in queue_names}
-        live = {owner.decode() for owner in owners.values() if owner is not None}
+        live = {text(owner) for owner in owners.values() if owner is not None}
         self._seen = {name: seen for name, seen in self._seen.items() if name in live}
         for name, owner in owners.items():
             if owner is None:
                 continue
             lock = RQScheduler.get_locking_key(name)
-            scheduler = owner.decode()
+            scheduler = text(owner)
             beat = connection.hget(SCHEDULER_KEY_TEMPLATE % scheduler, "last_heartbeat")
             if self._stood_still(scheduler, beat) and release_lock(connection, lock, scheduler):
                 log.warning(
                     "scheduler %s stopped beating: its lock on %s is freed", scheduler, name
                 )
 
-    def _stood_still(self, scheduler: str, beat: bytes | None) -> bool:
+    def _stood_still(self, scheduler: str, beat: bytes | str | None) -> bool:
         now = self.monotonic()
         seen = self._seen.get(scheduler)
         if seen is None or seen[0] != beat:

@@ -66,13 +66,11 @@ class Installation:
             pipe.execute()
 
     def admission(self, repository_id: int) -> Admission:
-        deleted, known, granted = (
-            self.redis.pipeline()
-            .exists(self.keys.deleted)
-            .exists(self.keys.repositories)
-            .sismember(self.keys.repositories, repository_id)
-            .execute()
-        )
+        reads = self.redis.pipeline()
+        reads.exists(self.keys.deleted)
+        reads.exists(self.keys.repositories)
+        reads.sismember(self.keys.repositories, str(repository_id))
+        deleted, known, granted = reads.execute()
         return Admission(deleted=bool(deleted), granted=bool(granted) or not known)
 
     def forget(self) -> None:

@@ -20,6 +20,7 @@ from stoplight.core.pulls import PullRecord, Rules, admit, advance
 from stoplight.core.pulls import pull_key as pull_key_of
 from stoplight.state import history, keys
 from stoplight.state.installations import note_installation
+from stoplight.state.replies import members, scores, text, transaction_value
 
 # Joinings told apart within one second of the held lane; seconds up to 2106 keep scores exact.
 HELD_ORDER_SPAN = 2**21
@@ -91,7 +92,7 @@ class QueueStore:
         def write(pipe: Pipeline) -> None:
             admitted.clear()
             measures = _measures(pipe, team_keys, immediate=True)
-            held_keys = [m.decode() for m in pipe.zrange(team_keys.held, 0, -1)]
+            held_keys = members(pipe, team_keys.held)
             if not held_keys:
                 return
             names = [self.keys.pull(key) for key in held_keys]
@@ -115,7 +116,7 @@ class QueueStore:
 
     def held_keys(self, team: str) -> list[str]:
         """The team's held lane, first in line first."""
-        return [m.decode() for m in self.redis.zrange(self.keys.team(team).held, 0, -1)]
+        return members(self.redis, self.keys.team(team).held)
 
     def held_count(self, team: str) -> int:
         return self.redis.zcard(self.keys.team(team).held)
@@ -199,7 +200,7 @@ class QueueStore:
             self._reindex(pipe, before, after, now)
             return before
 
-        return self.redis.transaction(write, name, value_from_callable=True)
+        return transaction_value(self.redis, write, name)
 
     def pull(self, pull_key: str) -> PullRecord | None:
         return _load(self.redis.get(self.keys.pull(pull_key)))
@@ -208,13 +209,12 @@ class QueueStore:
         return _measures(self.redis.pipeline(transaction=False), self.keys.team(team))
 
     def open_pulls(self, team: str) -> list[PullRecord]:
-        members = self.redis.smembers(self.keys.team(team).open)
-        return self.pulls(sorted(m.decode() for m in members))
+        found = self.redis.smembers(self.keys.team(team).open)
+        return self.pulls(sorted(text(member) for member in found))
 
     def waiting_pulls(self, team: str, limit: int) -> list[PullRecord]:
         """The team's longest-waiting PRs, oldest first."""
-        members = self.redis.zrange(self.keys.team(team).waiting, 0, limit - 1)
-        return self.pulls(m.decode() for m in members)
+        return self.pulls(members(self.redis, self.keys.team(team).waiting, 0, limit - 1))
 
     def pulls(self, pull_keys: Iterable[str]) -> list[PullRecord]:
         names = [self.keys.pull(key) for key in pull_keys]
@@ -224,7 +224,7 @@ class QueueStore:
 
     def teams(self) -> dict[str, str]:
         """Team key -> team name, for every team this installation has seen."""
-        return {k.decode(): v.decode() for k, v in self.redis.hgetall(self.keys.teams).items()}
+        return {text(k): text(v) for k, v in self.redis.hgetall(self.keys.teams).items()}
 
     def light(self, team: str) -> LightState | None:
         return _load_light(self.redis.get(self.keys.team(team).light))
@@ -271,16 +271,17 @@ def held_score(record: PullRecord) -> int:
 def _measures(pipe: Pipeline, team: keys.TeamKeys, *, immediate: bool = False) -> Measures:
     if immediate:  # a watched pipeline before MULTI answers each command at once
         waiting = pipe.zcard(team.waiting)
-        oldest = pipe.zrange(team.waiting, 0, 0, withscores=True)
+        oldest = scores(pipe, team.waiting, 0, 0)
         lines = pipe.get(team.lines)
     else:
         pipe.zcard(team.waiting)
         pipe.zrange(team.waiting, 0, 0, withscores=True)
         pipe.get(team.lines)
-        waiting, oldest, lines = pipe.execute()
+        waiting, oldest_scored, lines = pipe.execute()
+        oldest = [score for _, score in oldest_scored]
     return Measures(
         waiting=int(waiting),
-        oldest_since=from_timestamp(oldest[0][1]) if oldest else None,
+        oldest_since=from_timestamp(oldest[0]) if oldest else None,
         lines=int(lines or 0),
     )
 
@@ -291,7 +292,7 @@ def _with(measures: Measures, record: PullRecord, now: datetime) -> Measures:
     return Measures(measures.waiting + 1, oldest, measures.lines + record.lines)
 
 
-def _load(raw: bytes | None) -> PullRecord | None:
+def _load(raw: bytes | str | None) -> PullRecord | None:
     return PullRecord.model_validate_json(raw) if raw else None
 
 
@@ -300,10 +301,10 @@ def _dump_light(state: LightState) -> str:
     return f"{int(state.level)}|{state.since.timestamp()}|{lower}"
 
 
-def _load_light(raw: bytes | None) -> LightState | None:
+def _load_light(raw: bytes | str | None) -> LightState | None:
     if not raw:
         return None
-    level, since, lower = raw.decode().split("|")
+    level, since, lower = text(raw).split("|")
     return LightState(
         level=Level(int(level)),
         since=from_timestamp(float(since)),

@@ -15,6 +15,7 @@ from stoplight.core.light import Level, Measures, Policy, Thresholds, assess
 from stoplight.core.marks import size_label
 from stoplight.core.pulls import PullRecord
 from stoplight.state import keys
+from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
 
 PULLS_SHOWN = 5
@@ -155,9 +156,9 @@ def team_repositories(redis: Redis, installation_id: int, team: str) -> tuple[se
     configuration defines the team: who can access one of them may see the team."""
     installation = keys.InstallationKeys(installation_id)
     open_keys = redis.smembers(installation.team(team).open)
-    ids = {int(key.decode().partition("#")[0]) for key in open_keys}
+    ids = {int(text(key).partition("#")[0]) for key in open_keys}
     home = redis.hget(installation.team_homes, team)
-    return ids, {home.decode() if home else team}
+    return ids, {text(home) if home else team}
 
 
 def _pull_json(record: PullRecord) -> dict[str, Any]:

@@ -169,7 +169,7 @@ def _draw_panel(
         tick.text = panel.show(value)
     for level, limit in panel.limits.items():
         if limit <= panel.top:
-            y = _num(bottom - limit / panel.top * PANEL_HEIGHT)
+            limit_y = _num(bottom - limit / panel.top * PANEL_HEIGHT)
             ET.SubElement(
                 group,
                 "line",
@@ -177,8 +177,8 @@ def _draw_panel(
                     "class": f"limit {level.name.lower()}",
                     "x1": str(LEFT),
                     "x2": str(WIDTH - RIGHT),
-                    "y1": y,
-                    "y2": y,
+                    "y1": limit_y,
+                    "y2": limit_y,
                     "stroke": LIMIT_COLOURS[level],
                     "stroke-dasharray": "6 4",
                 },

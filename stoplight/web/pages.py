@@ -232,7 +232,8 @@ def _teams_of(redis: Redis, owner: str) -> Iterator[tuple[int, str, str]]:
     reads = redis.pipeline(transaction=False)  # one round trip, however many installations
     for installation_id in ids:
         installation = keys.InstallationKeys(installation_id)
-        reads.hgetall(installation.teams).hgetall(installation.team_homes)
+        reads.hgetall(installation.teams)
+        reads.hgetall(installation.team_homes)
     answers = reads.execute()
     for installation_id, names, homes in zip(ids, answers[::2], answers[1::2], strict=True):
         for key, name in names.items():

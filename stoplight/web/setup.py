@@ -32,6 +32,7 @@ from redis import Redis
 
 from stoplight.settings import Settings
 from stoplight.state import keys
+from stoplight.state.replies import binary, text
 
 log = logging.getLogger(__name__)
 bp = Blueprint("setup", __name__)
@@ -70,7 +71,7 @@ def setup_link(settings: Settings, redis: Redis) -> str:
     redis.set(keys.SETUP_TOKEN, secrets.token_urlsafe(16), nx=True)
     token = redis.get(keys.SETUP_TOKEN)
     assert token is not None
-    return f"{settings.base_url}/setup?token={token.decode()}"
+    return f"{settings.base_url}/setup?token={text(token)}"
 
 
 @bp.before_request
@@ -82,7 +83,7 @@ def only_while_unregistered() -> None:
 
 def _token_is_ours(redis: Redis) -> bool:
     token, given = redis.get(keys.SETUP_TOKEN), request.args.get("token", "")
-    return token is not None and hmac.compare_digest(token, given.encode())
+    return token is not None and hmac.compare_digest(binary(token), given.encode())
 
 
 @bp.get("/setup")
