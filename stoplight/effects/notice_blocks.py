@@ -110,7 +110,7 @@ def _held_line(held: int) -> str:
 
 def _measures(view: TeamView) -> dict[str, Any]:
     yellow, red = view.limits(Level.YELLOW), view.limits(Level.RED)
-    lines = "{:,}".format
+    thousands = "{:,}".format
     rows = (
         (
             "Waiting",
@@ -126,9 +126,9 @@ def _measures(view: TeamView) -> dict[str, Any]:
         ),
         (
             "Lines waiting",
-            lines(view.measures.lines),
-            limit_text(yellow.lines, lines),
-            limit_text(red.lines, lines),
+            thousands(view.measures.lines),
+            limit_text(yellow.lines, thousands),
+            limit_text(red.lines, thousands),
         ),
     )
     return {
