@@ -322,3 +322,13 @@ def test_a_re_evaluation_due_a_fraction_into_a_second_runs_once_the_second_has_p
         (at, Level.GREEN),
         (MONDAY + timedelta(hours=10, seconds=1), Level.YELLOW),
     ]
+
+
+def test_targets_that_leave_no_green_are_a_usage_error():
+    result = CliRunner().invoke(
+        cli.main,
+        ["backtest", "--suggest", "--target-yellow", "60", "--target-red", "40"],
+        env={"APP_ID": "1"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "--target-red" in result.output and "below 100" in result.output
