@@ -7,17 +7,18 @@ so GitHub's redelivery of it is processed.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+import orjson
 from redis import Redis
+from rq.job import Job
 
 from stoplight.events.routing import installation_id_of
-from stoplight.pipeline.lanes import Lanes
+from stoplight.pipeline.lanes import CHOOSE_LUA, Lanes, choice_arguments
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
 from stoplight.state import keys
 from stoplight.state.replies import binary, text
@@ -30,11 +31,22 @@ _TTL_SECONDS = int(DELIVERY_TTL.total_seconds())
 EVENT_FIELD = "event"
 BODY_FIELD = "body"
 
-# The event field marks an id as seen; a second delivery with the id records nothing.
-_RECORD = f"""
-if redis.call('HSETNX', KEYS[1], '{EVENT_FIELD}', ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], '{BODY_FIELD}', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+# One round trip takes a delivery in: the event field marks its id as seen (a second delivery
+# with the id records nothing and queues nothing), then the body is kept, its lane chosen and
+# its RQ job saved and queued there, all or nothing.
+_ACCEPT = f"""
+local delivery_key, waiting, job_key, shared_queue, backlog_queue =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local event, body, ttl, delivery, now_ms, stale_before_ms, share, lifetime_ms =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local shared_name, backlog_name, job_id = ARGV[9], ARGV[10], ARGV[11]
+if redis.call('HSETNX', delivery_key, '{EVENT_FIELD}', event) == 0 then return 0 end
+redis.call('HSET', delivery_key, '{BODY_FIELD}', body)
+redis.call('EXPIRE', delivery_key, ttl)
+{CHOOSE_LUA}
+redis.call('HSET', job_key, unpack(ARGV, 12))
+redis.call('HSET', job_key, 'origin', shared and shared_name or backlog_name)
+redis.call('RPUSH', shared and shared_queue or backlog_queue, job_id)
 return 1
 """
 
@@ -60,14 +72,9 @@ def valid_delivery_id(delivery_id: str) -> bool:
 
 
 def parse_body(body: bytes) -> Any:
-    """The JSON value of a delivery body; ValueError for a body that is not JSON.
-
-    A body nested deeper than the parser recurses is refused like any other malformed body.
-    """
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+    """The JSON value of a delivery body; ValueError for a body that is not JSON, or one
+    nested deeper than the parser goes."""
+    return orjson.loads(body)
 
 
 def installation_of(payload: dict[str, Any]) -> int:
@@ -84,29 +91,50 @@ def accept(
     installation_id: int,
     now: datetime,
 ) -> Outcome:
-    """Record the delivery and enqueue its processing in one transaction.
+    """Record the delivery and enqueue its processing in one atomic script (one round trip).
 
-    The job is enqueued even for an id seen before (the transaction cannot branch on the
-    record); such a job finds the delivery claimed by the first one and does nothing.
+    A delivery id seen before is acknowledged and queues nothing: its first job processes it.
     """
     if not valid_delivery_id(delivery_id):
         raise ValueError(f"delivery id {delivery_id[:100]!r} is not a GitHub delivery id")
-    lane = lanes.for_delivery(installation_id, delivery_id, now)
-    with lanes.redis.pipeline(transaction=True) as pipe:
-        # RQ's enqueue calls multi() on a pipeline not yet marked as in one, and redis-py
-        # refuses that once a command is buffered.
-        pipe.multi()
-        pipe.eval(_RECORD, 1, keys.delivery(delivery_id), event, body, _TTL_SECONDS)
-        lane.enqueue_call(
-            "stoplight.jobs.process_delivery",
-            args=(delivery_id, installation_id),
-            description=f"process_delivery({event} {delivery_id})",
-            retry=JOB_RETRY,
-            timeout=JOB_TIMEOUT_SECONDS,
-            pipeline=pipe,
-        )
-        recorded = pipe.execute()[0]
+    job = lanes.shared.create_job(
+        "stoplight.jobs.process_delivery",
+        args=(delivery_id, installation_id),
+        description=f"process_delivery({event} {delivery_id})",
+        retry=JOB_RETRY,
+        timeout=JOB_TIMEOUT_SECONDS,
+    )
+    job.enqueued_at = now
+    redis = lanes.redis
+    recorded = redis.register_script(_ACCEPT)(
+        [
+            keys.delivery(delivery_id),
+            keys.InstallationKeys(installation_id).waiting_deliveries,
+            job.key,
+            lanes.shared.key,
+            lanes.backlog.key,
+        ],
+        [
+            event,
+            body,
+            _TTL_SECONDS,
+            *choice_arguments(delivery_id, now),
+            lanes.shared.name,
+            lanes.backlog.name,
+            job.id,
+            *_job_fields(job),
+        ],
+    )
     return Outcome.QUEUED if recorded else Outcome.DUPLICATE
+
+
+def _job_fields(job: Job) -> list[str | bytes]:
+    """The job's hash as RQ saves it, flattened for HSET."""
+    fields: list[str | bytes] = []
+    for name, value in job.to_dict().items():
+        if value is not None:
+            fields += [name, value if isinstance(value, bytes | str) else str(value)]
+    return fields
 
 
 def claim(redis: Redis, delivery_id: str, job_id: str) -> bool:

@@ -31,16 +31,35 @@ SHARE = 10
 STALE = timedelta(minutes=10)
 _STALE_MS = int(STALE.total_seconds() * 1000)
 
-# KEYS[1]: the installation's waiting deliveries (sorted set, by ms). ARGV: delivery id,
-# now (ms), stale-before (ms), share, key lifetime (ms). Returns 1 for the shared lane.
-_CHOOSE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
+# Lua that sets `shared` to whether a delivery goes to the shared lane, counting it there.
+# `waiting`: the installation's waiting deliveries (sorted set, by ms); `delivery`, `now_ms`,
+# `stale_before_ms`, `share`, `lifetime_ms`: its id, the time, and the settings below. Intake
+# runs it inside its own script, so recording a delivery stays one round trip.
+CHOOSE_LUA = """
+redis.call('ZREMRANGEBYSCORE', waiting, '-inf', stale_before_ms)
+local shared = true
+if not redis.call('ZSCORE', waiting, delivery) then
+  if redis.call('ZCARD', waiting) >= tonumber(share) then
+    shared = false
+  else
+    redis.call('ZADD', waiting, now_ms, delivery)
+    redis.call('PEXPIRE', waiting, lifetime_ms)
+  end
+end
 """
+
+_CHOOSE = f"""
+local waiting, delivery, now_ms, stale_before_ms, share, lifetime_ms =
+  KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+{CHOOSE_LUA}
+return shared and 1 or 0
+"""
+
+
+def choice_arguments(delivery_id: str, now: datetime) -> list[str | int]:
+    """The values CHOOSE_LUA reads after `waiting`, in order."""
+    now_ms = int(now.timestamp() * 1000)
+    return [delivery_id, now_ms, now_ms - _STALE_MS, SHARE, _STALE_MS]
 
 
 @dataclass(frozen=True)
@@ -64,10 +83,9 @@ class Lanes:
 
     def for_delivery(self, installation_id: int, delivery_id: str, now: datetime) -> Queue:
         """The lane for a new delivery; the shared lane counts it until `leave`."""
-        now_ms = int(now.timestamp() * 1000)
         shared = self._choose(
             [keys.InstallationKeys(installation_id).waiting_deliveries],
-            [delivery_id, now_ms, now_ms - _STALE_MS, SHARE, _STALE_MS],
+            choice_arguments(delivery_id, now),
         )
         return self.shared if shared else self.backlog
 
