@@ -335,10 +335,10 @@ def over_http(redis: EmbeddedRedis, body: bytes, args: argparse.Namespace) -> No
         return
     body_file = Path(tempfile.mkdtemp()) / "body.json"
     body_file.write_bytes(body)
-    command = deployed_web_command()
+    command = shlex.split(args.web_command) if args.web_command else deployed_web_command()
     servers = [
         Server(
-            "stoplight (deploy/Procfile)",
+            "stoplight" if args.web_command else "stoplight (deploy/Procfile)",
             command,
             {
                 "WEBHOOK_SECRET": SECRET,
@@ -349,8 +349,10 @@ def over_http(redis: EmbeddedRedis, body: bytes, args: argparse.Namespace) -> No
             3997,
         )
     ]
-    version = install_probot()
-    if version is None:
+    version = None if args.no_probot else install_probot()
+    if args.no_probot:
+        print("Probot not measured (--no-probot)")
+    elif version is None:
         print("node/npm not found: Probot not measured, Stoplight alone")
     else:
         servers.append(
@@ -394,6 +396,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument(
+        "--web-command", help="measure this command instead of deploy/Procfile's web line"
+    )
+    parser.add_argument("--no-probot", action="store_true", help="measure Stoplight alone")
     args = parser.parse_args()
     body = pull_request_body()
     with EmbeddedRedis(Path(tempfile.mkdtemp()) / "redis") as server:

@@ -4,6 +4,7 @@ with the app (no container engine needed: they are read, not run)."""
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,8 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 VERSION = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["version"]
 IMAGE = f"stoplight:{VERSION}"
 PORT = 3000
-WEB_COMMAND = [
-    "gunicorn",
-    "--config",
-    "python:stoplight.ops.gunicorn_config",
-    "stoplight.web:create_app()",
-]
-# Read by the gunicorn settings and prometheus-client rather than by Settings.
+WEB_COMMAND = ["python", "-m", "stoplight.ops.web_server"]
+# Read by the web server and prometheus-client rather than by Settings.
 SERVER_VARIABLES = {"PORT", "WEB_CONCURRENCY", "WEB_THREADS", "PROMETHEUS_MULTIPROC_DIR"}
 
 
@@ -82,6 +78,18 @@ def test_the_build_context_holds_what_the_image_copies():
     for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile(), re.MULTILINE):
         copied |= set(sources.split())
     assert copied and copied <= kept
+
+
+def test_procfile_and_systemd_run_the_images_web_command():
+    procfile = dict(
+        line.split(": ", 1) for line in (DEPLOY / "Procfile").read_text().splitlines() if line
+    )
+    assert shlex.split(procfile["web"]) == WEB_COMMAND
+    unit = (DEPLOY / "systemd" / "stoplight-web.service").read_text()
+    exec_start = re.search(r"^ExecStart=(.+)$", unit, re.MULTILINE)
+    assert exec_start is not None
+    program, *arguments = shlex.split(exec_start[1])
+    assert [Path(program).name, *arguments] == WEB_COMMAND
 
 
 def test_compose_runs_web_two_workers_and_redis_on_a_volume(compose):
