@@ -226,6 +226,7 @@ class Figures:
     server_cpu_ms: float
     redis_cpu_ms: float
     errors: int
+    redis_bytes: float
 
 
 @dataclass
@@ -265,8 +266,11 @@ def measure(
     with server.running() as process:
         run_wrk(server.port, body_file, argparse.Namespace(**{**vars(args), "seconds": 2}), 0)
         pids, redis_pids = process_tree(process.pid), [redis.pid]  # type: ignore[list-item]
+        client.flushall()
+        memory_before = client.info("memory")["used_memory"]
         server_before, redis_before = cpu_seconds(pids), cpu_seconds(redis_pids)
         saturated = run_wrk(server.port, body_file, args, 0)
+        memory = client.info("memory")["used_memory"] - memory_before
         server_cpu = cpu_seconds(pids) - server_before
         redis_cpu = cpu_seconds(redis_pids) - redis_before
         paced = run_wrk(server.port, body_file, args, 1000 / args.rate)
@@ -279,6 +283,7 @@ def measure(
         server_cpu_ms=server_cpu / delivered * 1e3,
         redis_cpu_ms=redis_cpu / delivered * 1e3,
         errors=saturated.errors + paced.errors,
+        redis_bytes=memory / delivered,
     )
 
 
@@ -324,7 +329,8 @@ def report(name: str, rounds: list[Figures]) -> Figures:
     print(
         f"  {name:<32} {median.rate:>9,.0f}/s ({spread})   p99 {median.p99_ms:5.1f} ms"
         f" at {median.offered:,.0f}/s   CPU {median.server_cpu_ms:.3f} + {median.redis_cpu_ms:.3f}"
-        f" ms/delivery   errors {sum(r.errors for r in rounds)}"
+        f" ms/delivery   Redis {median.redis_bytes / 1024:.1f} KB/delivery"
+        f"   errors {sum(r.errors for r in rounds)}"
     )
     return median
 
