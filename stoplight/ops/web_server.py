@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import Any
 
 from granian.constants import Interfaces
 from granian.log import LogLevels
 from granian.server import Server
+from granian.server.common import AbstractServer
 
 from stoplight import logs
 from stoplight.settings import Settings
@@ -34,7 +36,7 @@ def shared_metrics_directory() -> str:
     return directory
 
 
-def server() -> Server:
+def server() -> AbstractServer[Any]:
     return Server(
         APP_FACTORY,
         factory=True,
