@@ -40,7 +40,11 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+def start_serve(
+    env: dict[str, str], cwd: Path, *, own_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """`stoplight serve`; `own_session` puts it in a process group of its own, as a terminal
+    does, so a test can send the whole group Ctrl-C."""
     clean = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
     return subprocess.Popen(
         [sys.executable, "-m", "stoplight", "serve"],
@@ -48,6 +52,7 @@ def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=open(cwd / "serve.log", "wb"),  # closed with the process
+        start_new_session=own_session,
     )
 
 
@@ -174,6 +179,20 @@ def test_serve_without_configuration_answers_on_port_3000(tmp_path):
     finally:
         stop(process, signal.SIGINT)
     assert process.returncode == 0
+    wait_for(lambda: not redis_servers_under(tmp_path), timeout=10)
+
+
+def test_ctrl_c_stops_serve_its_scheduler_and_redis_without_a_traceback(tmp_path):
+    port = free_port()
+    env = {"DATA_DIR": str(tmp_path / "data"), "PORT": str(port)}
+    process = start_serve(env, tmp_path, own_session=True)
+    log = tmp_path / "serve.log"
+    try:
+        wait_for(lambda: "Scheduler for" in log.read_text())  # RQ's scheduler process runs
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        process.wait(timeout=20)
+    assert "Traceback" not in log.read_text(), log.read_text()
     wait_for(lambda: not redis_servers_under(tmp_path), timeout=10)
 
 

@@ -63,8 +63,10 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
+        # A session of its own: Ctrl-C in a terminal reaches the app, which stops Redis after
+        # its worker and scheduler have let go, not Redis under them.
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            command, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True
         )
         self._wait_until_ready(timeout)
         return self
