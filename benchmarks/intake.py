@@ -41,6 +41,7 @@ from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.web import create_app
 from stoplight.web.webhooks import signature, signature_matches
+from tests.fakes import throwaway_private_key
 
 SECRET = "benchmark-secret"
 WEBHOOK_PATH = "/api/github/webhooks"
@@ -301,19 +302,6 @@ def install_probot() -> str | None:
     return re.search(r'"version":\s*"([^"]+)"', installed)[1]  # type: ignore[index]
 
 
-def private_key() -> str:
-    """A throwaway RSA key: Probot wants one to start, and never uses it here."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 def deployed_web_command() -> list[str]:
     procfile = (ROOT / "deploy" / "Procfile").read_text()
     line = re.search(r"^web:\s*(.+)$", procfile, re.MULTILINE)
@@ -368,7 +356,7 @@ def over_http(redis: EmbeddedRedis, body: bytes, args: argparse.Namespace) -> No
                 {
                     "PROBOT_HOME": str(PROBOT_HOME),
                     "WEBHOOK_SECRET": SECRET,
-                    "PRIVATE_KEY": private_key(),
+                    "PRIVATE_KEY": throwaway_private_key(),
                     "LOG_LEVEL": "warn",
                 },
                 3998,

@@ -22,8 +22,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from redis import Redis
 
 from stoplight.effects.plan import DESCRIPTIONS
@@ -32,19 +30,10 @@ from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline.lanes import Lanes
 from stoplight.state.keys import InstallationKeys
 from stoplight.state.review_queue import QueueStore
-from tests.fakes import Pull, body_of
+from tests.fakes import Pull, body_of, throwaway_private_key
 from tests.github_server import FakeGitHubState, serve_fake_github
 
 TEAM = "octo/shop"
-
-
-def private_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -117,7 +106,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pulls", type=int, default=7)  # red, with held PRs, at 8
     args = parser.parse_args()
-    key = private_key()
+    key = throwaway_private_key()
     with tempfile.TemporaryDirectory() as scratch, EmbeddedRedis(Path(scratch)) as server:
         log = Path(scratch) / "workers.log"
         results = [one_run(server.url, key, args.pulls, log) for _ in range(args.runs)]

@@ -14,8 +14,6 @@ from urllib.parse import unquote
 
 import pytest
 import responses
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from redis import Redis
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
@@ -26,7 +24,7 @@ from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime
 from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings
-from tests.fakes import FakeClock, body_of, iso
+from tests.fakes import FakeClock, body_of, iso, throwaway_private_key
 
 API = "https://api.github.com"
 
@@ -57,12 +55,7 @@ def redis(redis_server: EmbeddedRedis) -> Iterator[Redis]:
 
 @pytest.fixture(scope="session")
 def private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
+    return throwaway_private_key()
 
 
 @pytest.fixture
