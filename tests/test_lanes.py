@@ -12,6 +12,7 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.pipeline import deliveries
 from stoplight.pipeline.lanes import SHARE, STALE
 from stoplight.pipeline.worker import Lane, build_worker
+from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import accept, run_jobs
 from tests.fakes import Pull, Repo, body_of
@@ -71,20 +72,26 @@ def test_work_a_backlog_job_sets_off_stays_in_the_backlog(rt, github, clock):
 def test_a_count_left_by_a_lost_job_is_forgotten(rt, clock):
     # Deliveries counted as waiting whose jobs never start (say Redis lost them) would
     # otherwise keep the installation in the backlog for good.
-    for number in range(SHARE):
-        assert rt.lanes.for_delivery(1, f"lost-{number}", clock.now()) == rt.lanes.shared
-    assert rt.lanes.for_delivery(1, "next", clock.now()) == rt.lanes.backlog
+    for number in range(1, SHARE + 1):
+        _open(rt, clock, FLOOD, number)
+    rt.lanes.shared.empty()  # their jobs are lost; the count of them stays
+    _open(rt, clock, FLOOD, SHARE + 1)
+    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (0, 1)
     clock.advance(seconds=STALE.total_seconds() + 1)
-    assert rt.lanes.for_delivery(1, "later", clock.now()) == rt.lanes.shared
+    _open(rt, clock, FLOOD, SHARE + 2)
+    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (1, 1)
 
 
 def test_a_job_leaving_the_lane_makes_room(rt, clock):
-    for number in range(SHARE):
-        rt.lanes.for_delivery(1, f"d-{number}", clock.now())
-    rt.lanes.leave(1, "d-0")
-    assert rt.lanes.for_delivery(1, "d-new", clock.now()) == rt.lanes.shared
+    first, *_ = [_open(rt, clock, FLOOD, number) for number in range(1, SHARE + 1)]
+    rt.lanes.leave(1, first)
+    newest = _open(rt, clock, FLOOD, SHARE + 1)
+    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (SHARE + 1, 0)
     # A repeated delivery id is counted once.
-    assert rt.lanes.for_delivery(1, "d-new", clock.now()) == rt.lanes.shared
+    _open(rt, clock, FLOOD, SHARE + 1)
+    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (SHARE + 1, 0)
+    waiting = rt.redis.zrange(keys.InstallationKeys(1).waiting_deliveries, 0, -1)
+    assert len(waiting) == SHARE and newest.encode() in waiting
 
 
 def test_an_idle_worker_takes_a_job_in_either_lane(rt, clock):

@@ -7,6 +7,7 @@ so GitHub's redelivery of it is processed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import zlib
@@ -16,6 +17,7 @@ from typing import Any
 
 import orjson
 from redis import Redis
+from redis.commands.core import Script
 from rq.job import Job
 
 from stoplight.events.routing import installation_id_of
@@ -110,7 +112,7 @@ def accept(
     )
     job.enqueued_at = now
     redis = lanes.redis
-    recorded = redis.register_script(_ACCEPT)(
+    recorded = _accept_script(redis)(
         [
             keys.delivery(delivery_id),
             keys.InstallationKeys(installation_id).waiting_deliveries,
@@ -130,6 +132,13 @@ def accept(
         ],
     )
     return Outcome.QUEUED if recorded else Outcome.DUPLICATE
+
+
+@functools.lru_cache(maxsize=16)
+def _accept_script(redis: Redis) -> Script:
+    """The intake script, registered once per connection (its hash is not recomputed for
+    every delivery)."""
+    return redis.register_script(_ACCEPT)
 
 
 def _job_fields(job: Job) -> list[str | bytes]:

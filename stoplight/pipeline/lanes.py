@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from redis import Redis
-from redis.commands.core import Script
 from rq import Queue
 from rq.job import Job
 
@@ -48,13 +47,6 @@ if not redis.call('ZSCORE', waiting, delivery) then
 end
 """
 
-_CHOOSE = f"""
-local waiting, delivery, now_ms, stale_before_ms, share, lifetime_ms =
-  KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-{CHOOSE_LUA}
-return shared and 1 or 0
-"""
-
 
 def choice_arguments(delivery_id: str, now: datetime) -> list[str | int]:
     """The values CHOOSE_LUA reads after `waiting`, in order."""
@@ -66,12 +58,11 @@ def choice_arguments(delivery_id: str, now: datetime) -> list[str | int]:
 class Lanes:
     shared: Queue
     backlog: Queue
-    _choose: Script
 
     @classmethod
     def on(cls, redis: Redis) -> Lanes:
         shared, backlog = Queue(SHARED, connection=redis), Queue(BACKLOG, connection=redis)
-        return cls(shared, backlog, redis.register_script(_CHOOSE))
+        return cls(shared, backlog)
 
     @property
     def redis(self) -> Redis:
@@ -80,14 +71,6 @@ class Lanes:
     @property
     def queues(self) -> list[Queue]:
         return [self.shared, self.backlog]
-
-    def for_delivery(self, installation_id: int, delivery_id: str, now: datetime) -> Queue:
-        """The lane for a new delivery; the shared lane counts it until `leave`."""
-        shared = self._choose(
-            [keys.InstallationKeys(installation_id).waiting_deliveries],
-            choice_arguments(delivery_id, now),
-        )
-        return self.shared if shared else self.backlog
 
     def leave(self, installation_id: int, delivery_id: str) -> None:
         """The delivery's job has started: it no longer waits."""
