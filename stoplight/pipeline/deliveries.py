@@ -52,6 +52,13 @@ def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
         log.info("delivery %s already processed", delivery_id)
         return
     event, body = loaded
+    apply_delivery(rt, delivery_id, event, body)
+    intake.finish(rt.redis, delivery_id)
+
+
+def apply_delivery(rt: Runtime, delivery_id: str, event: str, body: bytes) -> None:
+    """Parse a delivery, turn it into change records and apply each; a delivery that is not
+    one stoplight can use is logged and dropped."""
     name = event
     try:
         payload = intake.parse_body(body)
@@ -71,7 +78,6 @@ def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
         for change in changes:
             with logs.about(change):
                 apply_change(rt, installation_id, change)
-    intake.finish(rt.redis, delivery_id)
 
 
 def _brief(error: Exception) -> str:
