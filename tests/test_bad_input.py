@@ -11,11 +11,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stoplight.pipeline import deliveries
+from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.state import keys
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
-from tests.conftest import accept, deliver, owner_of
+from tests.conftest import accept, deliver
 from tests.fakes import Pull, Repo
 
 _ids = itertools.count(1)
@@ -26,8 +26,9 @@ def process(rt, name: str, payload: Any) -> None:
     delivery_id = f"bad-{next(_ids)}"
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     accept(rt, delivery_id, name, body)
-    rt.lanes.leave(owner_of(body), delivery_id)
-    deliveries.process_delivery(rt, delivery_id, f"job-{delivery_id}")
+    streams = DeliveryStreams(rt, "bad-input")
+    streams.ensure_groups()
+    streams.apply(streams.read())
 
 
 def state_of(rt) -> dict[bytes, bytes]:

@@ -128,6 +128,11 @@ def contents(redis: Redis) -> dict[bytes, object]:
         b"set": redis.smembers,
         b"zset": lambda name: redis.zrange(name, 0, -1, withscores=True),
         b"list": lambda name: redis.lrange(name, 0, -1),
+        # A lane's stream: its entries, and its consumer group's progress through them.
+        b"stream": lambda name: (
+            redis.xrange(name),
+            [(g["name"], g["pending"], g["last-delivered-id"]) for g in redis.xinfo_groups(name)],
+        ),
     }
     return {name: readers[redis.type(name)](name) for name in redis.scan_iter(match="stoplight:*")}
 

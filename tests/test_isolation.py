@@ -44,7 +44,8 @@ def test_identical_repository_names_in_two_installations_stay_apart(rt, github, 
 def test_every_key_is_scoped_by_installation(rt, github, clock):
     for installation in (1, 2):
         deliver(rt, Pull(repo=Repo(installation_id=installation)).event("opened", clock.now()))
-    app_wide = {keys.INSTALLATIONS.encode()}
+    # The lanes' streams hold every installation's deliveries, as RQ's queues hold its jobs.
+    app_wide = {keys.INSTALLATIONS.encode(), *(stream.encode() for stream in rt.lanes.streams)}
     for name in rt.redis.scan_iter(match=f"{keys.PREFIX}:*"):
         scoped = re.match(rb"stoplight:i:(\d+):", name)
         delivery = name.startswith(b"stoplight:delivery:")  # GitHub's ids are global

@@ -6,11 +6,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from rq.exceptions import DequeueTimeout
+from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from stoplight.pipeline import deliveries
-from stoplight.pipeline.lanes import SHARE, STALE
+from stoplight.pipeline.lanes import BACKLOG, SHARE, SHARED, STALE, applying_from
 from stoplight.pipeline.worker import Lane, build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
@@ -23,16 +23,22 @@ QUIET = Repo(id=3001, full_name="quiet/app", installation_id=2)
 
 @pytest.fixture
 def processed(monkeypatch) -> list[str]:
-    """Delivery ids in the order their jobs processed them."""
+    """Delivery ids in the order workers applied them."""
     order: list[str] = []
-    process = deliveries.process_delivery
+    apply = deliveries.apply_delivery
 
-    def recording(rt, delivery_id, job_id):
+    def recording(rt, delivery_id, event, body):
         order.append(delivery_id)
-        process(rt, delivery_id, job_id)
+        apply(rt, delivery_id, event, body)
 
-    monkeypatch.setattr(deliveries, "process_delivery", recording)
+    monkeypatch.setattr(deliveries, "apply_delivery", recording)
     return order
+
+
+def _counts(rt) -> tuple[int, int]:
+    """Deliveries waiting in the shared lane and in the backlog."""
+    waiting = rt.lanes.waiting_deliveries()
+    return waiting[SHARED], waiting[BACKLOG]
 
 
 def _open(rt, clock, repo: Repo, number: int) -> str:
@@ -47,8 +53,8 @@ def _open(rt, clock, repo: Repo, number: int) -> str:
 def test_a_flood_from_one_installation_does_not_starve_another(rt, github, clock, processed):
     flood = [_open(rt, clock, FLOOD, number) for number in range(1, 121)]
     quiet = _open(rt, clock, QUIET, 1)
-    assert rt.lanes.shared.count == SHARE + 1  # the flood's first deliveries, then the quiet one
-    assert rt.lanes.backlog.count == len(flood) - SHARE
+    # The flood's first deliveries, then the quiet one; the rest of the flood in the backlog.
+    assert _counts(rt) == (SHARE + 1, len(flood) - SHARE)
 
     run_jobs(rt)
 
@@ -60,13 +66,16 @@ def test_a_flood_from_one_installation_does_not_starve_another(rt, github, clock
     assert QueueStore(rt.redis, 2).measures("quiet/app").waiting == 1
 
 
-def test_work_a_backlog_job_sets_off_stays_in_the_backlog(rt, github, clock):
-    for number in range(1, SHARE + 2):
-        _open(rt, clock, FLOOD, number)
-    backlog_job = rt.lanes.backlog.jobs[0]
-    assert rt.lanes.following(backlog_job) == rt.lanes.backlog
-    assert rt.lanes.following(rt.lanes.shared.jobs[0]) == rt.lanes.shared
+def test_work_a_backlog_delivery_or_job_sets_off_stays_in_the_backlog(rt):
     assert rt.lanes.following(None) == rt.lanes.shared
+    with applying_from(BACKLOG):
+        assert rt.lanes.following(None) == rt.lanes.backlog
+    with applying_from(SHARED):
+        assert rt.lanes.following(None) == rt.lanes.shared
+    backlog_job = rt.lanes.backlog.enqueue_call("stoplight.jobs.refresh_team", args=(1, "a"))
+    shared_job = rt.lanes.shared.enqueue_call("stoplight.jobs.refresh_team", args=(1, "b"))
+    assert rt.lanes.following(backlog_job) == rt.lanes.backlog
+    assert rt.lanes.following(shared_job) == rt.lanes.shared
 
 
 def test_a_count_left_by_a_lost_job_is_forgotten(rt, clock):
@@ -74,44 +83,53 @@ def test_a_count_left_by_a_lost_job_is_forgotten(rt, clock):
     # otherwise keep the installation in the backlog for good.
     for number in range(1, SHARE + 1):
         _open(rt, clock, FLOOD, number)
-    rt.lanes.shared.empty()  # their jobs are lost; the count of them stays
+    rt.redis.delete(rt.lanes.streams[0])  # the deliveries are lost; the count of them stays
     _open(rt, clock, FLOOD, SHARE + 1)
-    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (0, 1)
+    assert _counts(rt) == (0, 1)
     clock.advance(seconds=STALE.total_seconds() + 1)
     _open(rt, clock, FLOOD, SHARE + 2)
-    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (1, 1)
+    assert _counts(rt) == (1, 1)
 
 
 def test_a_job_leaving_the_lane_makes_room(rt, clock):
     first, *_ = [_open(rt, clock, FLOOD, number) for number in range(1, SHARE + 1)]
     rt.lanes.leave(1, first)
     newest = _open(rt, clock, FLOOD, SHARE + 1)
-    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (SHARE + 1, 0)
+    assert _counts(rt) == (SHARE + 1, 0)
     # A repeated delivery id is counted once.
     _open(rt, clock, FLOOD, SHARE + 1)
-    assert (rt.lanes.shared.count, rt.lanes.backlog.count) == (SHARE + 1, 0)
+    assert _counts(rt) == (SHARE + 1, 0)
     waiting = rt.redis.zrange(keys.InstallationKeys(1).waiting_deliveries, 0, -1)
     assert len(waiting) == SHARE and newest.encode() in waiting
 
 
 def test_an_idle_worker_takes_a_job_in_either_lane(rt, clock):
     worker = build_worker(rt)
-    # Idle, the worker waits on the shared lane only briefly, then comes back to look at both.
-    with pytest.raises(DequeueTimeout):
-        Lane.dequeue_any(worker.queues, 5, connection=rt.redis)
+    assert Lane.dequeue_any(worker.queues, 5, connection=rt.redis) is None  # never waits
     rt.lanes.backlog.enqueue_call("stoplight.jobs.refresh_team", args=(1, "flood/app"))
-    taken = Lane.dequeue_any(worker.queues, 5, connection=rt.redis)
+    taken = worker.dequeue_job_and_maintain_ttl(5)
     assert taken is not None and taken[1].name == rt.lanes.backlog.name
 
 
-def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_retried(
+def test_an_idle_worker_applies_a_delivery_that_arrives_while_it_waits(
     rt, github, clock, processed
 ):
+    worker = build_worker(rt)
+    worker.delivery_streams.ensure_groups()
+    job = rt.lanes.shared.enqueue_call("stoplight.jobs.refresh_team", args=(2, "quiet/app"))
     delivery_id = _open(rt, clock, QUIET, 1)
+    taken = worker.dequeue_job_and_maintain_ttl(5)
+    assert processed == [delivery_id]  # the delivery first, then the job
+    assert taken is not None and taken[0].id == job.id
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_retried(rt, github, clock):
+    rt.enqueue("stoplight.jobs.refresh_team", 2, "quiet/app")  # with the jobs' retries
+    [job] = rt.lanes.shared.jobs
     worker = build_worker(rt)
     taken = Lane.dequeue_any(worker.queues, None, connection=rt.redis)
     assert taken is not None
-    job, lane = taken
+    _, lane = taken
     # The worker dies here: the job is in no lane, but in the lane's intermediate list.
     assert lane.count == 0
     assert job.id in lane.intermediate_queue.get_job_ids()
@@ -127,5 +145,4 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_retried(
     scheduled.remove(job)
     lane.enqueue_job(job)
     run_jobs(rt)
-    assert processed == [delivery_id]
-    assert QueueStore(rt.redis, 2).measures("quiet/app").waiting == 1
+    assert job.get_status(refresh=True) == JobStatus.FINISHED

@@ -9,12 +9,10 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from stoplight.events import intake
-from stoplight.pipeline.deliveries import process_delivery
 from stoplight.pipeline.runtime import job_id
 from stoplight.state.review_queue import QueueStore
-from tests.conftest import accept, deliver
-from tests.fakes import Pull, Repo, body_of
+from tests.conftest import deliver
+from tests.fakes import Pull, Repo
 
 GREEN, YELLOW, RED = (DESCRIPTIONS[level] for level in Level)
 
@@ -62,21 +60,6 @@ def test_redelivered_event_changes_nothing(rt, github, clock):
     deliver(rt, event, delivery_id="same")
     deliver(rt, pull.event("edited", clock.now()))  # new delivery, same state
     assert len(github.writes()) == before
-
-
-def test_two_jobs_for_one_delivery_process_it_once(rt, github, clock):
-    # A repeated id still enqueues a job (the intake transaction cannot branch); it must
-    # find the delivery claimed by the first job and do nothing, even when both run at once.
-    name, payload = Pull().event("opened", clock.now())
-    accept(rt, "twice", name, body_of(payload))
-    assert intake.claim(rt.redis, "twice", "job-a")
-    assert not intake.claim(rt.redis, "twice", "job-b")
-    assert intake.claim(rt.redis, "twice", "job-a")  # job-a's own retry
-
-    process_delivery(rt, "twice", "job-b")
-    assert QueueStore(rt.redis, 42).measures("octo/shop").waiting == 0
-    process_delivery(rt, "twice", "job-a")
-    assert QueueStore(rt.redis, 42).measures("octo/shop").waiting == 1
 
 
 def test_approval_takes_pr_out_and_push_after_changes_requested_puts_it_back(rt, github, clock):

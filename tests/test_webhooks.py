@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from prometheus_client import REGISTRY
 from redis import Redis
-from rq import Queue
 
-from stoplight.pipeline.lanes import SHARED
+from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state import keys
 from stoplight.web import create_app, web_redis
@@ -46,7 +46,8 @@ def post(client, payload, *, event="pull_request", delivery="d-1", signature=Non
 
 
 def queued_jobs(redis: Redis) -> int:
-    return Queue(SHARED, connection=redis).count
+    """Deliveries waiting in the lanes' streams."""
+    return sum(Lanes.on(redis).waiting_deliveries().values())
 
 
 def opened(clock_moment):
@@ -124,6 +125,31 @@ def test_redis_unreachable_answers_503_and_marks_nothing_seen(settings, redis, c
     assert "redelivered" in response.json["error"]
     # The redelivery, once Redis is back, is processed as new.
     assert post(create_app(settings, redis).test_client(), opened(clock.now())).status_code == 202
+
+
+def test_a_full_redis_answers_503_and_loses_no_accepted_delivery(client, redis, clock, caplog):
+    answers: dict[str, int] = {}
+    used = redis.info("memory")["used_memory"]
+    redis.config_set("maxmemory-policy", "noeviction")
+    redis.config_set("maxmemory", used + 300_000)
+    try:
+        for number in range(5000):
+            delivery = f"full-{number}"
+            answers[delivery] = post(client, opened(clock.now()), delivery=delivery).status_code
+            if answers[delivery] != 202:
+                break
+        refused = next(reversed(answers))
+        assert answers[refused] == 503
+        assert "Redis is full" in caplog.text
+        full = {"event": "pull_request", "outcome": "storage_full"}
+        assert REGISTRY.get_sample_value("stoplight_deliveries_total", full) >= 1
+    finally:
+        redis.config_set("maxmemory", 0)
+    # Every delivery answered 202 waits in a lane; the refused one was not marked seen, so
+    # GitHub's redelivery of it is taken.
+    assert queued_jobs(redis) == len(answers) - 1 > 10
+    assert not redis.exists(keys.delivery(refused))
+    assert post(client, opened(clock.now()), delivery=refused).status_code == 202
 
 
 def test_without_a_webhook_secret_deliveries_are_refused(settings, redis, clock):

@@ -33,6 +33,7 @@ from stoplight.core.light import Level
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime
+from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.worker import Lane
 from stoplight.settings import Settings
 from stoplight.state.history import read_history
@@ -137,6 +138,8 @@ class Simulation:
         self.rt = runtime.Runtime.create(settings, redis, self.clock)
         self.observer = _Observer(redis)
         self._numbers = itertools.count(1)
+        self.streams = DeliveryStreams(self.rt, "backtest")
+        self.streams.ensure_groups()
 
     def load_configs(self, repos: Iterable[tuple[int, str]], source: ConfigSource) -> None:
         """Cache each repository's configuration as a worker would have read it."""
@@ -191,7 +194,8 @@ class Simulation:
                     lane.enqueue_job(job)
 
     def _run_jobs(self) -> dict[TeamId, Level]:
-        """Run every queued job, and the jobs they queue, as the app's workers take them.
+        """Apply the queued deliveries, then run every queued job and the jobs they queue, as
+        the app's workers take them.
 
         The jobs run as RQ runs them (`Job.perform`: the job is current, so the work it sets
         off follows its lane) but without a worker's bookkeeping of heartbeats, registries
@@ -200,6 +204,7 @@ class Simulation:
         """
         lanes = self.rt.lanes.queues
         with runtime.installed(self.rt):
+            self.streams.apply_available()
             while (taken := Lane.dequeue_any(lanes, None, connection=self.redis)) is not None:
                 job, lane = taken
                 self.redis.lrem(lane.intermediate_queue_key, 1, job.id)

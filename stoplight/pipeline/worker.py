@@ -7,10 +7,12 @@ entry of a dead worker's job lapses a few seconds later, and the next maintenanc
 through RQ's scheduler, which one worker runs under a lock that RQ keeps for a minute after its
 holder dies; a worker that sees the holder's heartbeat stand still frees the lock and takes it.
 
-A worker takes from the shared lane and the backlog lane in turn (see
-`stoplight.pipeline.lanes`). It moves a job out of its lane the way RQ does for a single queue,
-into the lane's intermediate list, so a worker killed between taking a job and starting it
-leaves the job to be found.
+Deliveries wait in the lanes' streams (see `stoplight.pipeline.consumer`): between RQ jobs
+the worker applies a batch of them, and an idle worker waits on the streams for a moment
+before it looks at RQ's lanes again. A worker takes from the shared lane and the backlog lane
+in turn (see `stoplight.pipeline.lanes`). It moves a job out of its lane the way RQ does for
+a single queue, into the lane's intermediate list, so a worker killed between taking a job
+and starting it leaves the job to be found.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, SimpleWorker
-from rq.exceptions import DequeueTimeout, NoSuchJobError
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
@@ -33,7 +35,7 @@ from rq.worker import DequeueStrategy, WorkerStatus
 from stoplight import metrics
 from stoplight.ops.sync import ensure_sync_scheduled
 from stoplight.pipeline.beats import repeating
-from stoplight.pipeline.lanes import SHARED
+from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.runtime import Runtime
 from stoplight.state.replies import text
 
@@ -47,9 +49,8 @@ JOB_HEARTBEAT_SECONDS = 2
 JOB_HEARTBEAT_TTL = 6
 # RQ's scheduler beats every second; one whose beat stood still this long is dead.
 SCHEDULER_SILENT_SECONDS = 6
-# An idle worker waits on the shared lane, where new deliveries arrive, and looks at the
-# backlog (where retries of backlog jobs come back) this often.
-IDLE_LOOK_SECONDS = 1
+# An idle worker waits for deliveries on the streams, and looks at RQ's lanes this often.
+IDLE_LOOK_MS = 500
 
 
 class Lane(Queue):
@@ -63,47 +64,61 @@ class Lane(Queue):
         serializer: Any = None,
         death_penalty_class: Any = None,
     ) -> tuple[Job, Queue] | None:
-        """The first job waiting in `queues`, in their order; None at once when all are
-        empty and `timeout` is None, else DequeueTimeout once a short wait finds nothing."""
+        """The first job waiting in `queues`, in their order, or None; it never waits (the
+        worker waits on the delivery streams instead)."""
         lanes = list(queues)
         fetch = (job_class or Job).fetch
-        while True:
-            taken = _take(lanes, timeout, connection)
-            if taken is None:
-                return None
+        while (taken := _take(lanes, connection)) is not None:
             lane, job_id = taken
             try:
                 return fetch(job_id, connection=connection, serializer=serializer), lane
             except NoSuchJobError:
                 connection.lrem(lane.intermediate_queue_key, 1, job_id)
+        return None
 
 
-def _take(lanes: list[Queue], timeout: int | None, connection: Redis) -> tuple[Queue, str] | None:
+def _take(lanes: list[Queue], connection: Redis) -> tuple[Queue, str] | None:
     for lane in lanes:
         job_id = connection.lmove(lane.key, lane.intermediate_queue_key)
         if job_id is not None:
             return lane, text(job_id)
-    if timeout is None:
-        return None
-    shared = next((lane for lane in lanes if lane.name == SHARED), lanes[0])
-    wait = min(timeout, IDLE_LOOK_SECONDS)
-    job_id = connection.blmove(shared.key, shared.intermediate_queue_key, wait)
-    if job_id is None:
-        raise DequeueTimeout(wait, [lane.key for lane in lanes])
-    return shared, text(job_id)
+    return None
 
 
 class StoplightWorker(SimpleWorker):
     # Jobs are small and many: running them in the worker process spares a fork per job.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, rt: Runtime, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.scheduler_watch = SchedulerWatch()
+        self.delivery_streams = DeliveryStreams(rt, self.name)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # After a job from one lane, the other lane goes first.
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
+        self.delivery_streams.ensure_groups()
         return super().work(*args, **kwargs)
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """Apply a batch of deliveries, then take an RQ job, in turn; idle, wait for
+        deliveries briefly and look again. In burst mode (no `timeout`), None once the
+        streams and the lanes are all empty; None too once a stop is requested."""
+        streams = self.delivery_streams
+        entries = streams.read()
+        while True:
+            if entries:
+                self.set_state(WorkerStatus.BUSY)  # a warm stop waits for the batch
+                streams.apply(entries)
+            if self._stop_requested:
+                return None
+            taken = super().dequeue_job_and_maintain_ttl(None)
+            if taken is not None:
+                return taken
+            if not entries and timeout is None:
+                return None
+            entries = streams.read(block_ms=None if entries else IDLE_LOOK_MS)
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         # RQ clears the intermediate list only when a worker has one queue; Lane fills it always.
@@ -128,6 +143,7 @@ class StoplightWorker(SimpleWorker):
         if self.scheduler is not None:
             self.scheduler_watch.free_dead_locks(self.connection, [q.name for q in self.queues])
         super().run_maintenance_tasks()
+        self.delivery_streams.reclaim()
 
 
 class SchedulerWatch:
@@ -168,6 +184,7 @@ class SchedulerWatch:
 
 def build_worker(rt: Runtime, name: str | None = None) -> StoplightWorker:
     return StoplightWorker(
+        rt,
         [lane.name for lane in rt.lanes.queues],
         connection=rt.redis,
         queue_class=Lane,

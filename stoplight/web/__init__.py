@@ -12,12 +12,12 @@ from redis.retry import Retry
 from stoplight.core.clock import Clock, SystemClock
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
+from stoplight.web.limits import MAX_BODY_BYTES
 from stoplight.web.outage import StorageOutage
 
-log = logging.getLogger(__name__)
+__all__ = ["MAX_BODY_BYTES", "WebContext", "create_app", "web_redis"]
 
-# GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
-MAX_BODY_BYTES = 25 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -30,8 +30,9 @@ def create_app(
         redis = web_redis(settings.redis_url)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions["stoplight"] = WebContext(settings, redis, clock or SystemClock())
-    app.register_blueprint(webhooks.blueprint(settings.webhook_path))
+    context = WebContext(settings, redis, clock or SystemClock())
+    app.extensions["stoplight"] = context
+    webhooks.install(app, context, settings.webhook_path)
     app.register_blueprint(setup.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

@@ -113,9 +113,13 @@ class StateCollector(Collector):
         self.now = now
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("stoplight_lane_depth", "Jobs waiting in a lane", labels=["lane"])
-        for lane in Lanes.on(self.redis).queues:
-            depth.add_metric([lane.name], lane.count)
+        depth = GaugeMetricFamily(
+            "stoplight_lane_depth", "Deliveries and jobs waiting in a lane", labels=["lane"]
+        )
+        lanes = Lanes.on(self.redis)
+        deliveries = lanes.waiting_deliveries()
+        for lane in lanes.queues:
+            depth.add_metric([lane.name], lane.count + deliveries[lane.name])
         # Read everything before yielding anything: Redis failing halfway fails the whole.
         found = [depth, *self._teams(), *(shared.collect(self.redis) for shared in SHARED_METRICS)]
         yield from found

@@ -1,0 +1,272 @@
+"""The workers' side of the lanes' delivery streams: read in batches, apply, acknowledge.
+
+Every worker reads both streams as a consumer of one group, so each delivery goes to one
+worker, and a batch costs a few round trips, not an RQ job's dozen per delivery. An entry
+stays pending until its delivery is applied. While a batch runs, a heartbeat re-claims its
+entries every `RENEW_SECONDS`; the entries of a worker that died go idle, and any worker's
+maintenance takes them over once idle for `CLAIM_IDLE_MS` and applies them. The delivery's
+claim (the entry id, see `intake.claim`) lets the entry itself apply it again, never another.
+
+A delivery whose application raises (GitHub failing while its configuration is read, say)
+passes to an RQ job with retries, `stoplight.jobs.process_delivery`, which applies it as
+deliveries were applied before streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from stoplight import logs, metrics
+from stoplight.events import intake
+from stoplight.pipeline import deliveries
+from stoplight.pipeline.beats import repeating
+from stoplight.pipeline.lanes import WORKERS_GROUP, applying_from, delivery_stream
+from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
+from stoplight.state import keys
+from stoplight.state.replies import text
+
+log = logging.getLogger(__name__)
+
+# XREADGROUP's reply as redis-py gives it: per stream, its entries' ids and fields.
+StreamReplies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]] | None
+
+# Entries read from each stream at a time: enough to spread a read over many deliveries,
+# few enough that the other lane and RQ's jobs wait little.
+BATCH = 25
+RENEW_SECONDS = 2
+CLAIM_IDLE_MS = 6000
+
+# Claim each entry's delivery (see intake's claim) and take it off its installation's
+# waiting count, for a whole batch in one round trip. KEYS: delivery hash, waiting set per
+# entry; ARGV: entry id, delivery id per entry. Returns 1 or 0 per entry.
+_TAKE = """
+local claimed = {}
+for i = 1, #KEYS / 2 do
+  local delivery_key, waiting = KEYS[2 * i - 1], KEYS[2 * i]
+  local entry_id, delivery = ARGV[2 * i - 1], ARGV[2 * i]
+  redis.call('ZREM', waiting, delivery)
+  local mine = 0
+  if redis.call('EXISTS', delivery_key) == 1 then
+    if redis.call('HSETNX', delivery_key, 'claim', entry_id) == 1
+      or redis.call('HGET', delivery_key, 'claim') == entry_id then
+      mine = 1
+    end
+  end
+  claimed[i] = mine
+end
+return claimed
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One delivery as its lane's stream holds it."""
+
+    lane: str
+    entry_id: str
+    delivery_id: str
+    event: str
+    installation_id: int
+    compressed_body: bytes
+
+    @property
+    def stream(self) -> str:
+        return delivery_stream(self.lane)
+
+    @property
+    def queued_at(self) -> float:
+        """When intake added it: a stream entry's id starts with Redis's clock in ms."""
+        return int(self.entry_id.split("-", 1)[0]) / 1000
+
+
+class DeliveryStreams:
+    def __init__(self, rt: Runtime, consumer: str, claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
+        self.rt = rt
+        self.consumer = consumer
+        self.claim_idle_ms = claim_idle_ms
+        self.lanes = [lane.name for lane in rt.lanes.queues]
+        self._take = rt.redis.register_script(_TAKE)
+
+    def ensure_groups(self) -> None:
+        """Create the consumer group on each stream (and the stream), once; a group made
+        after deliveries arrived still reads them from the start."""
+        for lane in self.lanes:
+            try:
+                stream = delivery_stream(lane)
+                self.rt.redis.xgroup_create(stream, WORKERS_GROUP, "0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+
+    def read(self, block_ms: int | None = None) -> list[Entry]:
+        """New entries of both lanes, up to BATCH each; with `block_ms`, wait that long for
+        one when there are none."""
+        streams: dict[Any, Any] = {delivery_stream(lane): ">" for lane in self.lanes}
+        try:
+            replies: StreamReplies = self.rt.redis.xreadgroup(  # type: ignore[assignment]
+                WORKERS_GROUP, self.consumer, streams, count=BATCH, block=block_ms
+            )
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            self.ensure_groups()  # the streams were deleted (FLUSHALL): start them again
+            return []
+        entries: list[Entry] = []
+        malformed: list[tuple[str, str]] = []
+        for stream, items in replies or []:
+            for entry_id, fields in items:
+                entry = _entry(text(stream), text(entry_id), fields)
+                if entry is None:
+                    malformed.append((text(stream), text(entry_id)))
+                else:
+                    entries.append(entry)
+        for stream_name, bad_id in malformed:
+            log.error("stream entry %s of %s is not a delivery; dropped", bad_id, stream_name)
+            self._drop(stream_name, [bad_id])
+        return entries
+
+    def apply_available(self) -> int:
+        """Apply what waits in the streams now, a batch at a time; how many entries."""
+        done = 0
+        while entries := self.read():
+            self.apply(entries)
+            done += len(entries)
+        return done
+
+    def apply(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        claimed = self._claim(entries)
+        with repeating(RENEW_SECONDS, lambda: self._renew(entries), "heartbeat of deliveries"):
+            for entry, mine in zip(entries, claimed, strict=True):
+                if mine:
+                    self._apply_one(entry)
+                else:
+                    log.info("delivery %s is another's: a repeated delivery", entry.delivery_id)
+        self._acknowledge(entries)
+
+    def reclaim(self) -> int:
+        """Take over and apply entries a dead worker left pending; how many."""
+        taken = 0
+        for lane in self.lanes:
+            stream = delivery_stream(lane)
+            try:
+                reply = self.rt.redis.xautoclaim(
+                    stream, WORKERS_GROUP, self.consumer, self.claim_idle_ms, "0-0", count=BATCH
+                )
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                self.ensure_groups()
+                continue
+            entries, gone = _claimed_entries(lane, reply)
+            if gone:  # deleted while pending, or no delivery: nothing left to apply
+                self._drop(stream, gone)
+            if entries:
+                log.warning("taking over %d deliveries a stopped worker left", len(entries))
+                self.apply(entries)
+                taken += len(entries)
+        return taken
+
+    def _drop(self, stream: str, entry_ids: list[str]) -> None:
+        with self.rt.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(stream, WORKERS_GROUP, *entry_ids)
+            pipe.xdel(stream, *entry_ids)
+            pipe.execute()
+
+    def _claim(self, entries: Sequence[Entry]) -> list[int]:
+        keys_: list[str] = []
+        args: list[str] = []
+        for entry in entries:
+            keys_ += [
+                keys.delivery(entry.delivery_id),
+                keys.InstallationKeys(entry.installation_id).waiting_deliveries,
+            ]
+            args += [entry.entry_id, entry.delivery_id]
+        return [int(mine) for mine in self._take(keys_, args)]
+
+    def _apply_one(self, entry: Entry) -> None:
+        bound = logs.bound(delivery=entry.delivery_id, installation=entry.installation_id)
+        with bound, applying_from(entry.lane):
+            try:
+                body = intake.decompress(entry.compressed_body)
+                deliveries.apply_delivery(self.rt, entry.delivery_id, entry.event, body)
+            except Exception:
+                log.exception("delivery %s failed; a job will retry it", entry.delivery_id)
+                self._hand_over(entry)
+
+    def _hand_over(self, entry: Entry) -> None:
+        job_id = f"delivery-{entry.delivery_id}"
+        intake.hand_over(self.rt.redis, entry.delivery_id, entry.compressed_body, job_id)
+        self.rt.lanes.following(None).enqueue_call(
+            "stoplight.jobs.process_delivery",
+            args=(entry.delivery_id, entry.installation_id),
+            job_id=job_id,
+            description=f"process_delivery({entry.event} {entry.delivery_id})",
+            retry=JOB_RETRY,
+            timeout=JOB_TIMEOUT_SECONDS,
+        )
+
+    def _renew(self, entries: Sequence[Entry]) -> None:
+        """Reset the entries' idle time: a live worker's batch is not taken over."""
+        with self.rt.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in _ids_by_stream(entries).items():
+                pipe.xclaim(stream, WORKERS_GROUP, self.consumer, 0, list[Any](ids), justid=True)
+            pipe.execute()
+
+    def _acknowledge(self, entries: Sequence[Entry]) -> None:
+        """Acknowledge and delete the entries (their bodies go with them), and count how long
+        each waited, in one round trip."""
+        now = time.time()
+        with self.rt.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in _ids_by_stream(entries).items():
+                pipe.xack(stream, WORKERS_GROUP, *ids)
+                pipe.xdel(stream, *ids)
+            for lane in self.lanes:
+                waits = [now - entry.queued_at for entry in entries if entry.lane == lane]
+                metrics.JOB_LATENCY.observe_many(pipe, waits, lane)
+            pipe.execute()
+
+
+def _entry(stream: str, entry_id: str, fields: dict[bytes, bytes] | None) -> Entry | None:
+    """The delivery an entry holds; None for one without (deleted, or not written by intake)."""
+    if not fields:
+        return None
+    try:
+        return Entry(
+            lane=stream.removeprefix(delivery_stream("")),
+            entry_id=entry_id,
+            delivery_id=text(fields[b"delivery"]),
+            event=text(fields[b"event"]),
+            installation_id=int(fields[b"installation"]),
+            compressed_body=fields[b"body"],
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def _claimed_entries(lane: str, reply: list[Any]) -> tuple[list[Entry], list[str]]:
+    """XAUTOCLAIM's reply as entries, and the ids of entries with nothing to apply (Redis 7
+    lists deleted ones apart, Redis 6.2 with no fields)."""
+    stream = delivery_stream(lane)
+    entries, gone = [], [text(e) for e in (reply[2] if len(reply) > 2 else [])]
+    for entry_id, fields in reply[1]:
+        entry = _entry(stream, text(entry_id), fields)
+        if entry is None:
+            gone.append(text(entry_id))
+        else:
+            entries.append(entry)
+    return entries, gone
+
+
+def _ids_by_stream(entries: Sequence[Entry]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for entry in entries:
+        found.setdefault(entry.stream, []).append(entry.entry_id)
+    return found

@@ -1,0 +1,126 @@
+"""The lanes' delivery streams: each delivery applied once, none lost to a dead worker, a
+failing one handed to a job that retries it."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue
+
+from stoplight.events import intake
+from stoplight.pipeline import deliveries
+from stoplight.pipeline.consumer import DeliveryStreams
+from stoplight.pipeline.deliveries import process_delivery
+from stoplight.pipeline.lanes import SHARED, WORKERS_GROUP
+from stoplight.state.review_queue import QueueStore
+from tests.conftest import accept, run_jobs
+from tests.fakes import Pull, body_of
+
+
+def _accept_opened(rt, clock, number: int) -> str:
+    delivery_id = f"open-{number}"
+    name, payload = Pull(number=number, head_sha=f"{number:040x}").event("opened", clock.now())
+    assert accept(rt, delivery_id, name, body_of(payload)) is intake.Outcome.QUEUED
+    return delivery_id
+
+
+def _waiting(rt) -> int:
+    return QueueStore(rt.redis, 42).measures("octo/shop").waiting
+
+
+def _pending(rt) -> int:
+    return sum(rt.redis.xpending(stream, WORKERS_GROUP)["pending"] for stream in rt.lanes.streams)
+
+
+@pytest.fixture
+def streams(rt) -> DeliveryStreams:
+    consumer = DeliveryStreams(rt, "worker-a")
+    consumer.ensure_groups()
+    return consumer
+
+
+def test_deliveries_are_applied_then_acknowledged_and_deleted(rt, github, clock):
+    for number in range(1, 4):
+        _accept_opened(rt, clock, number)
+    assert rt.lanes.waiting_deliveries() == {"stoplight": 3, "stoplight-backlog": 0}
+
+    run_jobs(rt)
+
+    assert _waiting(rt) == 3
+    assert rt.lanes.waiting_deliveries() == {"stoplight": 0, "stoplight-backlog": 0}
+    assert _pending(rt) == 0
+    # The id stays, without a body: a redelivery is still known as a repeat.
+    assert intake.load(rt.redis, "open-1") is None
+    assert rt.redis.exists("stoplight:delivery:open-1")
+
+
+def test_a_claimed_delivery_is_applied_by_its_entry_never_by_another(rt, github, clock, streams):
+    delivery_id = _accept_opened(rt, clock, 1)
+    [entry] = streams.read()
+    assert intake.claim(rt.redis, delivery_id, entry.entry_id)
+    assert not intake.claim(rt.redis, delivery_id, "job-b")
+    assert intake.claim(rt.redis, delivery_id, entry.entry_id)  # the entry's own retry
+
+    process_delivery(rt, delivery_id, "job-b")  # another's: it does nothing
+    assert _waiting(rt) == 0
+    streams.apply([entry])
+    assert _waiting(rt) == 1
+
+
+def test_entries_a_dead_worker_took_are_taken_over_and_applied_once(
+    rt, github, clock, streams, monkeypatch
+):
+    ids = [_accept_opened(rt, clock, number) for number in range(1, 4)]
+    taken = streams.read()  # worker-a takes the batch and dies before applying it
+    assert len(taken) == 3 and _pending(rt) == 3
+
+    applied: list[str] = []
+    apply = deliveries.apply_delivery
+
+    def recording(rt_, delivery_id, event, body):
+        applied.append(delivery_id)
+        apply(rt_, delivery_id, event, body)
+
+    monkeypatch.setattr(deliveries, "apply_delivery", recording)
+    # A live worker's batch is not taken over while its entries are fresh...
+    assert DeliveryStreams(rt, "worker-b").reclaim() == 0
+    # ...and a dead one's is, once idle (here: at once).
+    assert DeliveryStreams(rt, "worker-b", claim_idle_ms=0).reclaim() == 3
+    assert sorted(applied) == sorted(ids)
+    assert _waiting(rt) == 3 and _pending(rt) == 0
+    assert rt.lanes.waiting_deliveries()[SHARED] == 0
+    assert DeliveryStreams(rt, "worker-c", claim_idle_ms=0).reclaim() == 0
+
+
+def test_a_delivery_that_fails_passes_to_a_job_that_retries_it(rt, github, clock, monkeypatch):
+    delivery_id = _accept_opened(rt, clock, 1)
+    apply = deliveries.apply_delivery
+    calls: list[str] = []
+
+    def failing_once(rt_, delivery_id_, event, body):
+        calls.append(delivery_id_)
+        if len(calls) == 1:
+            raise ConnectionError("GitHub did not answer")
+        apply(rt_, delivery_id_, event, body)
+
+    monkeypatch.setattr(deliveries, "apply_delivery", failing_once)
+    run_jobs(rt)
+
+    assert calls == [delivery_id, delivery_id]  # the entry, then the job it handed over to
+    assert _waiting(rt) == 1
+    assert _pending(rt) == 0
+    assert Queue(SHARED, connection=rt.redis).count == 0
+    assert intake.load(rt.redis, delivery_id) is None  # the job dropped the body it kept
+
+
+def test_an_entry_that_is_no_delivery_is_dropped(rt, streams, caplog):
+    rt.redis.xadd(rt.lanes.streams[0], {"something": "else"})
+    assert streams.read() == []
+    assert rt.lanes.waiting_deliveries()[SHARED] == 0
+    assert "is not a delivery" in caplog.text
+
+
+def test_streams_deleted_under_a_worker_are_made_again(rt, github, clock, streams):
+    rt.redis.flushall()
+    assert streams.read() == []  # NOGROUP: the group is created again
+    _accept_opened(rt, clock, 1)
+    assert len(streams.read()) == 1
