@@ -69,8 +69,9 @@ def in_process(server: EmbeddedRedis, body: bytes, count: int) -> None:
     header = signature(SECRET.encode(), body)
     print(f"in-process, {len(body):,}-byte pull_request delivery:")
     per_call("verify signature", count, lambda: signature_matches(SECRET.encode(), body, header))
+    per_call("check JSON, read installation", count, lambda: intake.installation_in(body))
     per_call(
-        "choose lane, record + enqueue",
+        "record, choose lane, queue in its stream",
         count,
         lambda: intake.accept(
             lanes, uuid.uuid4().hex, "pull_request", body, installation_id=42, now=clock.now()
@@ -80,7 +81,7 @@ def in_process(server: EmbeddedRedis, body: bytes, count: int) -> None:
     client = create_app(settings).test_client()
     headers = {"X-GitHub-Event": "pull_request", "X-Hub-Signature-256": header}
     per_call(
-        "whole Flask view (no HTTP server)",
+        "whole webhook endpoint (no HTTP server)",
         count,
         lambda: client.post(
             WEBHOOK_PATH,

@@ -1,7 +1,8 @@
 """The web process as deployed: `python -m stoplight.ops.web_server`.
 
-granian (a Rust HTTP server) runs the Flask app over WSGI: measured with benchmarks/intake.py,
-it takes in deliveries faster than gunicorn's sync or threaded workers at less CPU each.
+granian (a Rust HTTP server) runs the app over WSGI, the webhook answered before Flask is
+involved: measured with benchmarks/intake.py, it takes in deliveries faster than gunicorn's
+sync or threaded workers at less CPU each.
 HOST, PORT, WEB_CONCURRENCY (processes) and WEB_THREADS (threads each) tune it. Its processes
 count deliveries in a directory they share (prometheus-client's multiprocess mode), so
 /metrics reports all of them from any one; the directory is set here, before any import of
