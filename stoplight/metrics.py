@@ -157,7 +157,7 @@ SLACK_POSTS = SharedCounter(
 )
 JOB_LATENCY = SharedHistogram(
     "stoplight_job_latency_seconds",
-    "Time a job waited in its lane, from enqueue to start",
+    "Time a delivery or job waited in its lane, from queueing to start",
     ["lane"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )

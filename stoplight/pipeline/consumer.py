@@ -142,6 +142,7 @@ class DeliveryStreams:
     def apply(self, entries: Sequence[Entry]) -> None:
         if not entries:
             return
+        started = time.time()
         claimed = self._claim(entries)
         with repeating(RENEW_SECONDS, lambda: self._renew(entries), "heartbeat of deliveries"):
             for entry, mine in zip(entries, claimed, strict=True):
@@ -149,7 +150,7 @@ class DeliveryStreams:
                     self._apply_one(entry)
                 else:
                     log.info("delivery %s is another's: a repeated delivery", entry.delivery_id)
-        self._acknowledge(entries)
+        self._acknowledge(entries, started)
 
     def reclaim(self) -> int:
         """Take over and apply entries a dead worker left pending; how many."""
@@ -220,16 +221,15 @@ class DeliveryStreams:
                 pipe.xclaim(stream, WORKERS_GROUP, self.consumer, 0, list[Any](ids), justid=True)
             pipe.execute()
 
-    def _acknowledge(self, entries: Sequence[Entry]) -> None:
+    def _acknowledge(self, entries: Sequence[Entry], started: float) -> None:
         """Acknowledge and delete the entries (their bodies go with them), and count how long
-        each waited, in one round trip."""
-        now = time.time()
+        each waited until the batch started, in one round trip."""
         with self.rt.redis.pipeline(transaction=False) as pipe:
             for stream, ids in _ids_by_stream(entries).items():
                 pipe.xack(stream, WORKERS_GROUP, *ids)
                 pipe.xdel(stream, *ids)
             for lane in self.lanes:
-                waits = [now - entry.queued_at for entry in entries if entry.lane == lane]
+                waits = [started - entry.queued_at for entry in entries if entry.lane == lane]
                 metrics.JOB_LATENCY.observe_many(pipe, waits, lane)
             pipe.execute()
 
