@@ -35,9 +35,9 @@ def test_installation_token_is_cached_until_shortly_before_expiry(app, github, c
 
 def test_cached_token_is_not_stored_in_the_clear(app, github, redis):
     Statuses(app.installation(7)).set("octo/shop", "a" * 40, STATUS)
-    stored = redis.get("stoplight:i:7:token")
+    stored = redis.get("stoplight:i:{7}:token")
     assert stored is not None and b"ghs_test1" not in stored
-    assert redis.pttl("stoplight:i:7:token") > 50 * 60 * 1000
+    assert redis.pttl("stoplight:i:{7}:token") > 50 * 60 * 1000
 
 
 def test_same_status_is_never_posted_twice_for_a_commit(app, github):

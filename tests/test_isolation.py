@@ -47,7 +47,7 @@ def test_every_key_is_scoped_by_installation(rt, github, clock):
     # The lanes' streams hold every installation's deliveries, as RQ's queues hold its jobs.
     app_wide = {keys.INSTALLATIONS.encode(), *(stream.encode() for stream in rt.lanes.streams)}
     for name in rt.redis.scan_iter(match=f"{keys.PREFIX}:*"):
-        scoped = re.match(rb"stoplight:i:(\d+):", name)
+        scoped = re.match(rb"stoplight:i:{(\d+)}:", name)
         delivery = name.startswith(b"stoplight:delivery:")  # GitHub's ids are global
         # Operators' counts (requests, posts, job latency) add up over every installation.
         metric = name.startswith(keys.metric("").encode())

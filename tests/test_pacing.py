@@ -153,7 +153,7 @@ def test_a_fan_out_beyond_the_budget_ends_and_resumes_when_allowed(settings, red
     assert final == {pull.head_sha: yellow for pull in pulls}
     assert len(github.statuses()) == len(set(github.statuses()))
     granted = sorted(
-        score / 1000 for _, score in redis.zrange("stoplight:i:42:writes", 0, -1, withscores=True)
+        score / 1000 for _, score in redis.zrange("stoplight:i:{42}:writes", 0, -1, withscores=True)
     )
     assert len(granted) == len(github.writes())  # every write went through the budget
     _within_budget(granted, budget)

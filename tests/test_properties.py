@@ -87,12 +87,14 @@ def test_held_lane_is_fifo_never_counted_and_empties_with_the_queue(rt, github, 
             if after is not None and after.phase is Phase.WAITING and record is not None:
                 admitted.append(key)
         held_order.extend(k for k in store.held_keys("web") if k not in held_order)
-        waiting_keys = {m.decode() for m in rt.redis.zrange("stoplight:i:42:t:web:waiting", 0, -1)}
+        waiting_keys = {
+            m.decode() for m in rt.redis.zrange("stoplight:i:{42}:t:web:waiting", 0, -1)
+        }
         assert not waiting_keys & set(store.held_keys("web"))  # a held PR is never counted
         assert store.measures("web").waiting == len(waiting_keys)
 
     def approve_all() -> None:
-        for key in [m.decode() for m in rt.redis.zrange("stoplight:i:42:t:web:waiting", 0, -1)]:
+        for key in [m.decode() for m in rt.redis.zrange("stoplight:i:{42}:t:web:waiting", 0, -1)]:
             number = int(key.split("#")[1])
             change = ReviewChange(action="submitted", pull=snapshot(number, clock.now()),
                                   reviewer="bob", state="approved",

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis import Redis
-from redis.client import Pipeline
 
 from stoplight.state import keys
 
@@ -24,9 +23,11 @@ def installation_ids(redis: Redis) -> list[int]:
     return sorted(int(i) for i in redis.smembers(keys.INSTALLATIONS))
 
 
-def note_installation(pipe: Pipeline, installation_id: int) -> None:
-    """Within a caller's transaction: the installation holds state now."""
-    pipe.sadd(keys.INSTALLATIONS, installation_id)
+def note_installation(redis: Redis, installation_id: int) -> None:
+    """The installation holds state now (or is about to). A command of its own, never inside
+    a transaction over the installation's keys: the registry is app-wide, in another Redis
+    Cluster slot."""
+    redis.sadd(keys.INSTALLATIONS, installation_id)
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class Installation:
     def grant(self, added: Iterable[int] = (), removed: Iterable[int] = ()) -> None:
         """Installed, unsuspended or given repositories: alive, with these changes."""
         added, removed = list(added), list(removed)
+        note_installation(self.redis, self.installation_id)
         with self.redis.pipeline() as pipe:
             pipe.delete(self.keys.deleted)
-            note_installation(pipe, self.installation_id)
             if added:
                 pipe.sadd(self.keys.repositories, *added)
             if removed:
@@ -58,8 +59,8 @@ class Installation:
     def grant_exactly(self, repository_ids: Iterable[int]) -> None:
         """GitHub listed the installation's repositories: these and no others (a sync)."""
         listed = list(repository_ids)
+        note_installation(self.redis, self.installation_id)
         with self.redis.pipeline() as pipe:
-            note_installation(pipe, self.installation_id)
             pipe.delete(self.keys.repositories, self.keys.deleted)
             if listed:
                 pipe.sadd(self.keys.repositories, *listed)
@@ -78,7 +79,5 @@ class Installation:
         so late deliveries for it are ignored."""
         for name in self.redis.scan_iter(match=f"{self.keys.root}:*", count=500):
             self.redis.delete(name)
-        with self.redis.pipeline() as pipe:
-            pipe.srem(keys.INSTALLATIONS, self.installation_id)
-            pipe.set(self.keys.deleted, 1, ex=DELETED_MEMORY)
-            pipe.execute()
+        self.redis.set(self.keys.deleted, 1, ex=DELETED_MEMORY)
+        self.redis.srem(keys.INSTALLATIONS, self.installation_id)

@@ -1,4 +1,11 @@
-"""Every Redis key the app writes, in one place. All state is scoped by installation."""
+"""Every Redis key the app writes, in one place. All state is scoped by installation.
+
+An installation's keys carry its id as a hash tag (`stoplight:i:{42}:…`), so on a Redis
+Cluster they all hash to one slot: the queue store's transactions, the history scripts inside
+them, the ledgers and the write budget each touch several keys of one installation (a PR
+moving between teams touches two teams' keys). The keys outside an installation are each used
+alone. `stoplight migrate` renames the keys written before the tags (docs/scaling.md).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from dataclasses import dataclass
 PREFIX = "stoplight"
 INSTALLATIONS = f"{PREFIX}:installations"
 SYNC_LOCK = f"{PREFIX}:sync:lock"
+KEY_SCHEMA = f"{PREFIX}:key-schema"  # the version of these names the data is stored under
 
 
 def delivery(delivery_id: str) -> str:
@@ -52,7 +60,7 @@ class InstallationKeys:
 
     @property
     def root(self) -> str:
-        return f"{PREFIX}:i:{self.installation_id}"
+        return f"{PREFIX}:i:{{{self.installation_id}}}"
 
     @property
     def teams(self) -> str:

@@ -65,13 +65,14 @@ class QueueStore:
             light = _load_light(pipe.get(light_key))
             red = light is not None and light.level is Level.RED
             after = advance(before, change, team.key, rules, now, red=red)
+            if before is None:  # the registry first: it may name an installation without PRs
+                note_installation(self.redis, self.installation_id)
             if after.held and (before is None or not before.held):
                 # Taken before MULTI, so a retried transaction may skip a number: gaps are fine.
                 order = int(pipe.incr(self.keys.team(team.key).held_order))
                 after = after.model_copy(update={"held_order": order})
             pipe.multi()
             pipe.set(pull_key, after.model_dump_json())
-            note_installation(pipe, self.installation_id)
             pipe.hset(self.keys.teams, team.key, team.name)
             self._reindex(pipe, before, after, now)
             transition = Transition(before, after)
