@@ -39,6 +39,7 @@ from stoplight.pipeline import runtime
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
 from stoplight.state.history import RETENTION as HISTORY_RETENTION
+from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
 from stoplight.web import create_app
 from stoplight.web.serving import WebServer
 
@@ -107,6 +108,7 @@ def serve() -> None:
     configure_logging(settings)
     with redis_for(settings) as settings:
         rt = runtime.Runtime.create(settings)
+        upgrade_keys_once(rt.redis)
         log_slack_delivery(settings)
         web = WebServer(create_app(settings), host=settings.host, port=settings.port)
         web.start()
@@ -133,9 +135,26 @@ def worker(burst: bool) -> None:
             "stoplight worker needs REDIS_URL; `stoplight serve` runs everything in one process"
         )
     rt = runtime.Runtime.create(settings)
+    upgrade_keys_once(rt.redis)
     log_slack_delivery(settings)
     with runtime.installed(rt):
         run_worker(rt, burst=burst)
+
+
+@main.command()
+def migrate() -> None:
+    """Rename the keys an earlier version stored to this version's names (run once on upgrade;
+    workers also do it at start-up)."""
+    settings = load_settings()
+    configure_logging(settings)
+    with redis_to_read(settings) as redis:
+        upgrade = upgrade_keys(redis)
+    click.echo(f"{upgrade.renamed} keys renamed")
+    if upgrade.left:
+        click.echo(
+            f"{upgrade.left} keys of the earlier version left as they were: their new names "
+            "were written since (by this version); `stoplight sync` rebuilds the queues"
+        )
 
 
 @main.command()

@@ -1,0 +1,101 @@
+"""Upgrading from the key names of version 1 (`stoplight:i:42:…`) to hash-tagged ones."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from stoplight import cli
+from stoplight.state import keys
+from stoplight.state.history import read_history
+from stoplight.state.review_queue import QueueStore
+from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
+from tests.conftest import deliver
+from tests.fakes import Pull
+
+SHA = "a" * 40
+# What version 1 held for installation 42 after one PR was opened, by its names then.
+VERSION_1_KEYS = [
+    "stoplight:i:42:config:octo/shop",
+    "stoplight:i:42:posted:labels:1001#1",
+    f"stoplight:i:42:posted:status:octo/shop:{SHA}",
+    "stoplight:i:42:pr:1001#1",
+    "stoplight:i:42:repo-labels:octo/shop",
+    "stoplight:i:42:t:octo/shop:history:entries",
+    "stoplight:i:42:t:octo/shop:history:lights",
+    "stoplight:i:42:t:octo/shop:history:samples",
+    "stoplight:i:42:t:octo/shop:light",
+    "stoplight:i:42:t:octo/shop:lines",
+    "stoplight:i:42:t:octo/shop:open",
+    "stoplight:i:42:t:octo/shop:waiting",
+    "stoplight:i:42:team-homes",
+    "stoplight:i:42:teams",
+    "stoplight:i:42:token",
+    "stoplight:i:42:writes",
+]
+
+
+def _as_version_1(redis) -> None:
+    """Store every key of installation 42 under its version-1 name, as an old deployment has."""
+    for old in VERSION_1_KEYS:
+        redis.rename(old.replace("stoplight:i:42:", "stoplight:i:{42}:"), old)
+    assert not list(redis.scan_iter(match="stoplight:i:{42}:*"))
+
+
+def _opened(rt, github, clock) -> Pull:
+    pull = Pull(head_sha=SHA)
+    deliver(rt, pull.event("opened", clock.now()))
+    assert github.statuses()
+    _as_version_1(rt.redis)
+    return pull
+
+
+def test_the_queue_history_and_ledgers_of_version_1_are_read_after_the_upgrade(rt, github, clock):
+    pull = _opened(rt, github, clock)
+    store = QueueStore(rt.redis, 42)
+    assert store.measures("octo/shop").waiting == 0  # unread under the old names
+
+    upgrade = upgrade_keys(rt.redis)
+
+    assert (upgrade.renamed, upgrade.left) == (len(VERSION_1_KEYS), 0)
+    assert not list(rt.redis.scan_iter(match="stoplight:i:42:*"))
+    assert store.measures("octo/shop").waiting == 1
+    assert store.pull("1001#1") is not None
+    history = read_history(rt.redis, 42, "octo/shop", clock.now(), clock.now())
+    assert [entry.pull for entry in history.entries] == ["1001#1"]
+    ledger = keys.InstallationKeys(42).status_posted("octo/shop", SHA)
+    assert rt.redis.ttl(ledger) > 0  # the ledger keeps its time to live
+    writes = len(github.writes())
+    deliver(rt, pull.event("edited", clock.now()))
+    assert len(github.writes()) == writes  # the status and labels are known as posted
+
+
+def test_the_upgrade_runs_again_without_harm_and_never_overwrites(rt, github, clock):
+    _opened(rt, github, clock)
+    upgrade_keys(rt.redis)
+    rt.redis.set("stoplight:i:42:t:octo/shop:light", "written by a version-1 process")
+
+    again = upgrade_keys(rt.redis)
+
+    assert (again.renamed, again.left) == (0, 1)
+    assert QueueStore(rt.redis, 42).light("octo/shop") is not None  # the newer value stays
+    assert rt.redis.exists("stoplight:i:42:t:octo/shop:light")
+
+
+def test_start_up_upgrades_once_then_only_reads_the_version(rt, github, clock):
+    _opened(rt, github, clock)
+    assert upgrade_keys_once(rt.redis) is not None
+    rt.redis.set("stoplight:i:42:late", 1)
+    assert upgrade_keys_once(rt.redis) is None
+    assert rt.redis.exists("stoplight:i:42:late")
+
+
+def test_migrate_command_reports_what_it_renamed(rt, github, clock, redis_server, monkeypatch):
+    _opened(rt, github, clock)
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+
+    result = CliRunner().invoke(cli.main, ["migrate"])
+
+    assert result.exit_code == 0, result.output
+    assert f"{len(VERSION_1_KEYS)} keys renamed" in result.output
+    assert QueueStore(rt.redis, 42).measures("octo/shop").waiting == 1
