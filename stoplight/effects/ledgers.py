@@ -16,7 +16,8 @@ LEDGER_TTL = timedelta(days=90)
 
 
 def record(redis: Redis, ledger: str, intent: str, value: str) -> None:
-    with redis.pipeline() as pipe:
+    # MULTI asked for outright: redis-py's cluster client pipelines without it by default.
+    with redis.pipeline(transaction=True) as pipe:
         pipe.set(ledger, value, ex=LEDGER_TTL)
         pipe.delete(intent)
         pipe.execute()

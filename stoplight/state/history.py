@@ -116,13 +116,19 @@ def record_moves(
     for team in sorted({r.team for r in (before, after) if r is not None and r.waiting}):
         team_keys = installation.team(team)
         sample_keys = (team_keys.history.samples, team_keys.waiting, team_keys.lines)
-        pipe.eval(_SAMPLE, len(sample_keys), *sample_keys, *_window(now), _ms_of(SAMPLE_EVERY))
+        _eval(pipe, _SAMPLE, sample_keys, (*_window(now), _ms_of(SAMPLE_EVERY)))
 
 
 def _append(pipe: Pipeline, name: str, moment: datetime, member: str, now: datetime) -> None:
     """Add `member` at `moment` (a wait's start may lie in the past); trim as of `now`."""
     _, cutoff, ttl = _window(now)
-    pipe.eval(_APPEND, 1, name, _ms(moment), cutoff, ttl, member)
+    _eval(pipe, _APPEND, (name,), (_ms(moment), cutoff, ttl, member))
+
+
+def _eval(pipe: Pipeline, script: str, names: tuple[str, ...], args: tuple[str | int, ...]) -> None:
+    """Queue EVAL on `pipe`. Sent as a plain command: redis-py's cluster pipeline has no eval()
+    (its keys, all of one installation, are in the transaction's slot)."""
+    pipe.execute_command("EVAL", script, len(names), *names, *args)
 
 
 def _window(now: datetime) -> tuple[int, int, int]:

@@ -48,7 +48,7 @@ class Installation:
         """Installed, unsuspended or given repositories: alive, with these changes."""
         added, removed = list(added), list(removed)
         note_installation(self.redis, self.installation_id)
-        with self.redis.pipeline() as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.deleted)
             if added:
                 pipe.sadd(self.keys.repositories, *added)
@@ -60,7 +60,7 @@ class Installation:
         """GitHub listed the installation's repositories: these and no others (a sync)."""
         listed = list(repository_ids)
         note_installation(self.redis, self.installation_id)
-        with self.redis.pipeline() as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.repositories, self.keys.deleted)
             if listed:
                 pipe.sadd(self.keys.repositories, *listed)

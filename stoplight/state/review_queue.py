@@ -98,7 +98,9 @@ class QueueStore:
                 return
             names = [self.keys.pull(key) for key in held_keys]
             pipe.watch(*names)
-            for raw in pipe.mget(names):
+            # MGET as a plain command: redis-py's cluster pipeline refuses mget(), though
+            # these keys, one installation's, share the transaction's slot.
+            for raw in pipe.execute_command("MGET", *names):
                 record = _load(raw)
                 if record is None or not record.held:
                     break
