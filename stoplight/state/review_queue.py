@@ -65,7 +65,9 @@ class QueueStore:
             light = _load_light(pipe.get(light_key))
             red = light is not None and light.level is Level.RED
             after = advance(before, change, team.key, rules, now, red=red)
-            if before is None:  # the registry first: it may name an installation without PRs
+            if before is None:
+                # Registered before its first PR is stored: a crash in between leaves an
+                # installation without PRs in the registry, never PRs outside it.
                 note_installation(self.redis, self.installation_id)
             if after.held and (before is None or not before.held):
                 # Taken before MULTI, so a retried transaction may skip a number: gaps are fine.
