@@ -2,8 +2,9 @@
 
 Run on the ordinary Redis, with the client watched: each WATCH/MULTI/EXEC group and each
 script outside one is recorded, and Redis itself says which arguments are keys (COMMAND
-GETKEYS). RQ's own transactions and intake's script (which queues an RQ job) are the
-transport's, which does not run on a cluster (docs/scaling.md), and are left out.
+GETKEYS). The transport's are left out: RQ's own transactions, and the scripts that take a
+delivery in and claim a batch of them (delivery records, lane streams); it does not run on a
+cluster (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from redis.client import Pipeline
 from redis.cluster import key_slot
 from redis.exceptions import ResponseError
 
+from stoplight.pipeline.lanes import delivery_stream
+from stoplight.state import keys
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo
 from tests.test_teams import HEIJUNKA, push
 
 Command = tuple[Any, ...]
+TRANSPORT = ("rq:", keys.delivery(""), delivery_stream(""))
 
 
 class Groups:
@@ -93,8 +97,8 @@ def test_every_transaction_and_script_of_the_pipeline_stays_in_one_slot(
     spread = []
     for group in groups.sent:
         names = set(keys_of(rt.redis, group))
-        if any(name.startswith("rq:") for name in names):
-            continue  # the transport's
+        if any(name.startswith(TRANSPORT) for name in names):
+            continue
         if len({key_slot(name.encode()) for name in names}) > 1:
             spread.append(sorted(names))
     assert len(groups.sent) > 50  # the watch saw the pipeline's work

@@ -4,7 +4,8 @@ An installation's keys carry its id as a hash tag (`stoplight:i:{42}:…`), so o
 Cluster they all hash to one slot: the queue store's transactions, the history scripts inside
 them, the ledgers and the write budget each touch several keys of one installation (a PR
 moving between teams touches two teams' keys). The state uses each key outside an
-installation alone; intake's script and RQ's lanes span slots (docs/scaling.md says so).
+installation alone; the transport's scripts (taking deliveries in, claiming a batch) and RQ
+span slots (docs/scaling.md says so).
 `stoplight migrate` renames the keys written before the tags.
 """
 
