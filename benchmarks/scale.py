@@ -2,12 +2,13 @@
 
     python -m benchmarks.scale [--installations 20] [--pulls 24] [--commands 1000000]
 
-Runs the real pipeline in-process (intake, an RQ worker in burst mode, queue store, light,
-fan-out) against an embedded Redis with its append-only file, as deployed, and GitHub faked by
-`responses`. Each installation has one team: its PRs are opened, pushed to, then half of them
-approved, so lights turn and fan out. Printed: Redis bytes per queued delivery and per open
-PR (by kind of key), Redis CPU, commands and round trips per delivery, the history a busy team
-keeps per day, and this machine's single-threaded Redis ceiling (`redis-cli --pipe`).
+Runs the real pipeline in-process (intake, a worker in burst mode taking the lanes' streams
+and RQ's fan-out jobs, queue store, light, fan-out) against an embedded Redis with its
+append-only file, as deployed, and GitHub faked by `responses`. Each installation has one
+team: its PRs are opened, pushed to, then half of them approved, so lights turn and fan out.
+Printed: Redis bytes per queued delivery and per open PR (by kind of key), Redis CPU,
+commands and round trips per delivery, RQ's own cost per job, the history a busy team keeps
+per day, and this machine's single-threaded Redis ceiling (`redis-cli --pipe`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from tests.fakes import FakeClock, Pull, Repo, body_of, throwaway_private_key
 # Key kinds, by the first pattern their name matches.
 KINDS = [
     ("delivery record", r"^stoplight:delivery:"),
+    ("lane streams", r"^stoplight:deliveries:"),
     ("RQ (jobs, queues, registries)", r"^rq:"),
     ("PR record", r":pr:"),
     ("status/label ledgers", r":posted:"),
