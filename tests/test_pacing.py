@@ -175,3 +175,18 @@ def test_fan_out_goes_waiting_prs_first_and_stops_when_its_light_is_gone(rt, git
     assert not fanout.finished
     red = [sha for sha, _, text in github.statuses()[before:]]
     assert red == ["2" * 40]  # the waiting PR went first; the rest was dropped
+
+
+def test_fan_out_goes_to_the_most_recently_active_waiting_prs_first(rt, github, clock):
+    pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in (1, 2, 3)]
+    for pull in pulls:
+        deliver(rt, pull.event("opened", clock.now()))
+        clock.advance(minutes=10)
+    deliver(rt, pulls[0].review("bob", "commented", clock.now()))  # #1 is the one being read
+    store = QueueStore(rt.redis, 42)
+    effects = TeamEffects(rt.github.installation(42), rt.settings.base_url)
+    before = len(github.statuses())
+
+    effects.apply("octo/shop", Level.RED, store.open_pulls("octo/shop"))
+    red = [sha for sha, _, _ in github.statuses()[before:]]
+    assert red == [pulls[0].head_sha, pulls[2].head_sha, pulls[1].head_sha]

@@ -2,7 +2,9 @@
 
 `plan_pull` is pure: a PR record and the team's light in, the wanted status and labels out.
 `TeamEffects.apply` walks the team's open PRs, most useful first, and hands each plan to the
-writers (statuses, labels), which skip every write that would change nothing.
+writers (statuses, labels), which skip every write that would change nothing. Writes are paced
+at about one a second, so a big team's fan-out takes minutes: the order decides who sees the
+new light first.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ class TeamMarks:
 class PullPlan:
     status: Status | None  # None: the PR shows no status (a draft)
     labels: tuple[LabelSpec, ...]
-    # Fan-out order, lowest first: a PR whose status blocks or frees its author (held,
-    # errors) before the waiting PRs reviewers look at, before the rest.
+    # Fan-out tier, lowest first: a PR whose status blocks or frees its author (held,
+    # errors) before the waiting PRs reviewers look at, before the rest. Within a tier the
+    # most recently active PR goes first (see `fanout_order`).
     priority: int = 2
 
 
@@ -102,6 +105,13 @@ def plan_pull(
     return PullPlan(status=status, labels=tuple(labels), priority=priority)
 
 
+def fanout_order(plan: PullPlan, record: PullRecord) -> tuple[int, float, str, int]:
+    """Where a PR comes in the fan-out: by tier, then the order a person is likely to look,
+    the most recently active PR first (one just pushed to, reviewed or opened is the one
+    somebody has open right now); repository and number break ties."""
+    return (plan.priority, -record.updated_at.timestamp(), record.repo, record.number)
+
+
 class TeamEffects:
     def __init__(self, client: InstallationClient, base_url: str) -> None:
         self.installation_id = client.installation_id
@@ -127,7 +137,7 @@ class TeamEffects:
         plans = [
             (plan_pull(record, light, target_url, marks), record) for record in pulls if record.open
         ]
-        plans.sort(key=lambda item: (item[0].priority, item[1].repo, item[1].number))
+        plans.sort(key=lambda item: fanout_order(*item))
         writes = 0
         for plan, record in plans:
             if not still_current():
