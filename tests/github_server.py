@@ -2,22 +2,29 @@
 
 `responses` only fakes HTTP inside the test process; a `stoplight worker` subprocess talks to
 this server instead (GHE_HOST/GHE_PROTOCOL point at it). It records every write, serves the
-reads the client makes after a crash, and can hold one status request open so a test can
-kill the worker while that write is in flight.
+reads the client makes after a crash and the configuration and file lists workers read, and
+can hold one status request open so a test can kill the worker while that write is in flight.
+A benchmark on a simulated clock hands its clock in (`now`): tokens expire and requests are
+logged on that clock.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -33,6 +40,12 @@ class FakeGitHubState:
     # The one person who signs in: GitHub login, and installation id -> [(repo id, owner/name)].
     person: str = "alice"
     access: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    # Files on default branches, by (owner/name, path); a PR's files, by (owner/name, number).
+    files: dict[tuple[str, str], str] = field(default_factory=dict)
+    pull_files: dict[tuple[str, int], list[tuple[str, int, int]]] = field(default_factory=dict)
+    now: Callable[[], datetime] = wall_clock
+    # Every request answered: (moment on `now`, method, route name or "unknown").
+    requests: list[tuple[datetime, str, str]] = field(default_factory=list)
 
     def status_writes(self) -> list[tuple[str, str, str]]:
         return [
@@ -53,6 +66,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/labels"), "create_label"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "add_labels"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "issue_labels"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/contents/(.+)"), "contents"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "pull_files"),
     ("DELETE", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels/(.+)"), "remove_label"),
     ("GET", re.compile(r"/login/oauth/authorize"), "authorize"),
     ("POST", re.compile(r"/login/oauth/access_token"), "access_token"),
@@ -86,10 +101,16 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
             for verb, pattern, name in ROUTES:
                 match = pattern.fullmatch(path)
                 if verb == method and match:
+                    self._log(method, name)
                     status, answer = getattr(self, name)(body, *match.groups())
                     self._send(status, answer)
                     return
+            self._log(method, "unknown")
             self._send(404, {"message": "Not Found"})
+
+        def _log(self, method: str, name: str) -> None:
+            with state.lock:
+                state.requests.append((state.now(), method, name))
 
         def _send(self, status: int, answer: Any) -> None:
             data = json.dumps(answer).encode()
@@ -107,7 +128,7 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
         def token(self, body: Any, installation: str) -> tuple[int, Any]:
             with state.lock:
                 state.tokens_issued += 1
-            expires = datetime.now(UTC) + timedelta(hours=1)
+            expires = state.now() + timedelta(hours=1)
             return 201, {"token": f"ghs_local{installation}", "expires_at": expires.isoformat()}
 
         def create_status(self, body: Any, repo: str, sha: str) -> tuple[int, Any]:
@@ -160,6 +181,22 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
                     return 200, []
             return 404, {"message": "Label does not exist"}
 
+        def contents(self, body: Any, repo: str, path: str) -> tuple[int, Any]:
+            text = state.files.get((repo, unquote(path)))
+            if text is None:
+                return 404, {"message": "Not Found"}
+            content = base64.b64encode(text.encode()).decode()
+            name = path.rsplit("/", 1)[-1]
+            return 200, {"type": "file", "encoding": "base64", "path": path, "name": name,
+                         "content": content}  # fmt: skip
+
+        def pull_files(self, body: Any, repo: str, number: str) -> tuple[int, Any]:
+            files = state.pull_files.get((repo, int(number)), [])
+            return 200, [
+                {"filename": name, "additions": added, "deletions": deleted, "status": "modified"}
+                for name, added, deleted in files
+            ]
+
         def authorize(self, body: Any) -> tuple[int, Any]:
             """The person clicks "Authorize": back to the app with a code and its state."""
             asked = parse_qs(self.query)
@@ -195,9 +232,11 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_fake_github() -> Iterator[tuple[str, FakeGitHubState]]:
+def serve_fake_github(
+    now: Callable[[], datetime] = wall_clock,
+) -> Iterator[tuple[str, FakeGitHubState]]:
     """Yields (host:port, state) of a fake GitHub listening on 127.0.0.1."""
-    state = FakeGitHubState()
+    state = FakeGitHubState(now=now)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

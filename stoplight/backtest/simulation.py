@@ -3,7 +3,8 @@ workers run their jobs, and the scheduled re-evaluations run as the clock passes
 
 Everything happens on a scratch Redis started for the run, with no GitHub client and no
 Slack settings: the pipeline decides every status, label and notice and sends none, and no
-request leaves. What the backtest reports is what the pipeline recorded in that Redis (the
+request leaves. (A benchmark may hand in settings that name a fake GitHub: the pipeline then
+writes to it, paced on the simulated clock.) What the backtest reports is what the pipeline recorded in that Redis (the
 team history of `stoplight.state.history`) and what the simulation saw after each step.
 """
 
@@ -64,6 +65,10 @@ class SimulatedClock:
 
     def now(self) -> datetime:
         return self.moment
+
+    def sleep(self, seconds: float) -> None:
+        """A wait for the write budget passes on the simulated clock, not the wall's."""
+        self.moment += timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -129,13 +134,18 @@ class _Observer:
 
 
 class Simulation:
-    """One run of the pipeline over recorded deliveries, on `redis` (a scratch server)."""
+    """One run of the pipeline over recorded deliveries, on `redis` (a scratch server).
 
-    def __init__(self, redis: Redis, data_dir: Path, start: datetime) -> None:
+    `settings` default to none of GitHub's or Slack's: nothing is sent.
+    """
+
+    def __init__(
+        self, redis: Redis, data_dir: Path, start: datetime, settings: Settings | None = None
+    ) -> None:
         self.redis = redis
         self.clock = SimulatedClock(start)
-        settings = Settings.model_construct(redis_url=None, data_dir=data_dir)
-        self.rt = runtime.Runtime.create(settings, redis, self.clock)
+        settings = settings or Settings.model_construct(redis_url=None, data_dir=data_dir)
+        self.rt = runtime.Runtime.create(settings, redis, self.clock, sleep=self.clock.sleep)
         self.observer = _Observer(redis)
         self._numbers = itertools.count(1)
         self.streams = DeliveryStreams(self.rt, "backtest")
