@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.org_history import iso
-from stoplight.backtest.history import Recorded, read_recorded, write_recorded
+from stoplight.backtest.history import Recorded, read_recorded
 from stoplight.backtest.simulation import Simulation, scratch_redis
 from stoplight.clients.github import TOKEN_MARGIN
 from stoplight.settings import Settings
@@ -607,7 +607,8 @@ def main() -> None:
     else:
         deliveries, config = org_day(args.seed, args.repos, args.pulls), org_config()
     if args.write:
-        args.write.write_text("".join(write_recorded(deliveries)))
+        lines = (json.dumps({**r.as_json(), "at": iso(r.at)}) + "\n" for r in deliveries)
+        args.write.write_text("".join(lines))
         args.write.with_suffix(".yml").write_text(config)
         print(f"wrote {len(deliveries):,} deliveries to {args.write} and its configuration "
               f"to {args.write.with_suffix('.yml')}")  # fmt: skip
