@@ -3,9 +3,10 @@ workers run their jobs, and the scheduled re-evaluations run as the clock passes
 
 Everything happens on a scratch Redis started for the run, with no GitHub client and no
 Slack settings: the pipeline decides every status, label and notice and sends none, and no
-request leaves. (A benchmark may hand in settings that name a fake GitHub: the pipeline then
-writes to it, paced on the simulated clock.) What the backtest reports is what the pipeline recorded in that Redis (the
-team history of `stoplight.state.history`) and what the simulation saw after each step.
+request leaves. What the backtest reports is what the pipeline recorded in that Redis (the
+team history of `stoplight.state.history`) and what the simulation saw after each step. (A
+benchmark may hand in settings that name a fake GitHub: the pipeline then writes to it, paced
+on the simulated clock.)
 """
 
 from __future__ import annotations
