@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import random
@@ -406,7 +407,7 @@ class Echoes:
     github: FakeGitHubState
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # issue path -> payload
     seen: int = 0
-    numbers: Iterator[int] = field(default_factory=lambda: iter(range(1, 10**9)))
+    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def saw(self, payload: dict[str, Any]) -> None:
         pull = payload["pull_request"]
