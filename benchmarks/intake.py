@@ -2,6 +2,7 @@
 same load generator (wrk), the same Redis, alternating rounds, medians.
 
     python -m benchmarks.intake [--rounds 3] [--seconds 8] [--connections 32] [--rate 500]
+    python -m benchmarks.intake --flood 200000     # Redis memory with every worker stopped
 
 For each server it prints deliveries/s at saturation (wrk, 32 connections), p99 latency at a
 fixed offered rate (wrk paced by a Lua `delay()` that hands every request the next slot of an
@@ -89,6 +90,31 @@ def in_process(server: EmbeddedRedis, body: bytes, count: int) -> None:
             headers={**headers, "X-GitHub-Delivery": uuid.uuid4().hex},
             content_type="application/json",
         ),
+    )
+    redis.flushall()
+
+
+def flood(server: EmbeddedRedis, body: bytes, count: int) -> None:
+    """Redis memory held by `count` deliveries waiting while every worker is stopped."""
+    redis = Redis.from_url(server.url)
+    lanes, clock = Lanes.on(redis), SystemClock()
+    redis.flushall()
+    before = redis.info("memory")["used_memory"]
+    started = time.perf_counter()
+    for number in range(count):
+        intake.accept(
+            lanes,
+            f"flood-{number}",
+            "pull_request",
+            body,
+            installation_id=1 + number % 50,
+            now=clock.now(),
+        )
+    elapsed = time.perf_counter() - started
+    used = redis.info("memory")["used_memory"] - before
+    print(
+        f"flood of {count:,} deliveries, no worker running: {used / 2**20:,.0f} MiB of Redis"
+        f" ({used / count / 1024:.1f} KB each), taken in at {count / elapsed:,.0f}/s in-process"
     )
     redis.flushall()
 
@@ -395,9 +421,15 @@ def main() -> None:
         "--web-command", help="measure this command instead of deploy/Procfile's web line"
     )
     parser.add_argument("--no-probot", action="store_true", help="measure Stoplight alone")
+    parser.add_argument(
+        "--flood", type=int, metavar="N", help="only measure Redis memory for N waiting deliveries"
+    )
     args = parser.parse_args()
     body = pull_request_body()
     with EmbeddedRedis(Path(tempfile.mkdtemp()) / "redis") as server:
+        if args.flood:
+            flood(server, body, args.flood)
+            return
         in_process(server, body, args.count)
         over_http(server, body, args)
 
