@@ -28,14 +28,31 @@ EFFECTS_LOCK_SECONDS = 6
 EFFECTS_LOCK_RENEW_SECONDS = 2
 
 
+# A queued pass's marker lapses after this, should its job be lost some other way than the
+# retries RQ makes of a dead worker's jobs; the next request then queues a job again.
+EFFECTS_QUEUED_SECONDS = 300
+
 # A pass longer than this hands the rest to a fresh job, well inside the job timeout.
 EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 
 
 def request_effects(rt: Runtime, installation_id: int, team: str) -> None:
-    """Mark the team's GitHub effects stale and make sure a pass will run."""
-    rt.redis.incr(keys.InstallationKeys(installation_id).team(team).effects_dirty)
-    rt.enqueue("stoplight.jobs.apply_effects", installation_id, team)
+    """Mark the team's GitHub effects stale and make sure a pass will run.
+
+    A pass still waiting in the queue will see the mark, so no second job is needed: the
+    job's marker is set with the job, in one transaction, and the pass clears it as it starts.
+    """
+    team_keys = keys.InstallationKeys(installation_id).team(team)
+    with rt.redis.pipeline(transaction=False) as pipe:
+        pipe.incr(team_keys.effects_dirty)
+        pipe.exists(team_keys.effects_queued)
+        _, queued = pipe.execute()
+    if queued:
+        return
+    with rt.redis.pipeline() as pipe:
+        rt.enqueue("stoplight.jobs.apply_effects", installation_id, team, pipeline=pipe)
+        pipe.set(team_keys.effects_queued, 1, ex=EFFECTS_QUEUED_SECONDS)
+        pipe.execute()
 
 
 def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
@@ -47,10 +64,11 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
     write budget puts off ends and schedules itself for the moment the budget allows, so no
     worker sleeps through a pause.
     """
+    team_keys = keys.InstallationKeys(installation_id).team(team)
+    rt.redis.delete(team_keys.effects_queued)  # requests from now on need a job of their own
     if rt.github is None:
         log.warning("no GitHub App credentials: effects for team %s skipped", team)
         return
-    team_keys = keys.InstallationKeys(installation_id).team(team)
     # Not thread-local: the renewing thread acts for the pass that holds it.
     lock = rt.redis.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS, thread_local=False)
     while (generation := rt.redis.get(team_keys.effects_dirty)) is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Retry, get_current_job
 
 from stoplight.clients.github import GitHubApp
@@ -70,8 +71,10 @@ class Runtime:
         *args: object,
         job_id: str | None = None,
         timeout: int = JOB_TIMEOUT_SECONDS,
+        pipeline: Pipeline | None = None,
     ) -> None:
-        """Run `func` soon, in the lane of the job asking (see `stoplight.pipeline.lanes`)."""
+        """Run `func` soon, in the lane of the job asking (see `stoplight.pipeline.lanes`);
+        with `pipeline`, as part of the caller's transaction."""
         self.lanes.following(get_current_job()).enqueue_call(
             func,
             args=args,
@@ -79,6 +82,7 @@ class Runtime:
             description=_describe(func, args),
             retry=JOB_RETRY,
             timeout=timeout,
+            pipeline=pipeline,
         )
 
     def schedule(

@@ -180,6 +180,11 @@ class TeamKeys:
     def effects_dirty(self) -> str:
         return f"{self.root}:effects:dirty"
 
+    @property
+    def effects_queued(self) -> str:
+        """Set while an effects job for the team waits in the queue (see `request_effects`)."""
+        return f"{self.root}:effects:queued"
+
     def slack_notice(self, change: str) -> str:
         """The team's Slack notice of one light change: claimed, then where it was posted."""
         return f"{self.root}:slack:notice:{change}"
