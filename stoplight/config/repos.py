@@ -13,6 +13,7 @@ file that is nothing but `_extends: other` is the other file: its teams are the 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -32,7 +33,7 @@ from stoplight.config.schema import (
     validate,
 )
 from stoplight.state import keys
-from stoplight.state.replies import text
+from stoplight.state.replies import binary, text
 
 log = logging.getLogger(__name__)
 ORG_CONFIG_REPO = ".github"
@@ -125,11 +126,10 @@ class RepoConfigs:
         return RepoConfig(_good(last_good), fetched.message, last_good.source)
 
     def get(self, repo: str) -> RepoConfig:
-        entry = self._entry(repo)
-        if entry is None:
+        raw = self.redis.get(self.keys.config(repo))
+        if raw is None:
             return self.reload(repo) if self.client else RepoConfig(DEFAULT_CONFIG)
-        kept = _fetched(repo, entry)
-        return RepoConfig(_good(kept), entry["error"], kept.source)
+        return _parsed(repo, binary(raw))
 
     def error(self, repo: str) -> str | None:
         """The repository's configuration error, from the cache only."""
@@ -165,13 +165,11 @@ class RepoConfigs:
         return _own_team(team)
 
     def _team_of(self, repo: str) -> TeamSettings | Invalid:
-        loaded = self.get(repo)
-        found = loaded.config.team_for(repo)
-        if isinstance(found, Invalid) or loaded.source is None:
-            return found
-        if not any(team.name == found.name for team in loaded.config.teams):
-            return found  # the repository is a team of its own
-        return replace(found, key=team_key(found.name, loaded.source))
+        raw = self.redis.get(self.keys.config(repo))
+        if raw is None and self.client is not None:
+            self.reload(repo)
+            raw = self.redis.get(self.keys.config(repo))
+        return _team_in(repo, binary(raw) if raw is not None else None)
 
     def _entry(self, repo: str) -> dict[str, Any] | None:
         raw = self.redis.get(self.keys.config(repo))
@@ -180,6 +178,30 @@ class RepoConfigs:
     def _store(self, repo: str, good: Fetched, error: str | None) -> None:
         entry = {"raw": good.raw, "org_wide": good.org_wide, "source": good.source, "error": error}
         self.redis.set(self.keys.config(repo), json.dumps(entry, default=str))
+
+
+# Parsed configurations by repository and cached entry, shared by every RepoConfigs of the
+# process: a delivery costs one GET of the entry, and parses it only when it changed.
+PARSED_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _parsed(repo: str, raw: bytes) -> RepoConfig:
+    entry = json.loads(raw)
+    kept = _fetched(repo, entry)
+    return RepoConfig(_good(kept), entry["error"], kept.source)
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _team_in(repo: str, raw: bytes | None) -> TeamSettings | Invalid:
+    """The team `repo` belongs to by its cached entry (None: no entry, the defaults)."""
+    loaded = _parsed(repo, raw) if raw is not None else RepoConfig(DEFAULT_CONFIG)
+    found = loaded.config.team_for(repo)
+    if isinstance(found, Invalid) or loaded.source is None:
+        return found
+    if not any(team.name == found.name for team in loaded.config.teams):
+        return found  # the repository is a team of its own
+    return replace(found, key=team_key(found.name, loaded.source))
 
 
 def team_key(name: str, source: str) -> str:
