@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from stoplight.core.light import Level, LightState, Measures, Verdict, evaluate
+from stoplight.core.light import Level, LightState, Measures, Policy, Verdict, evaluate
 from stoplight.effects import notices
 from stoplight.pipeline.configs import team_settings
 from stoplight.pipeline.fanout import request_effects
@@ -14,11 +14,17 @@ from stoplight.state.review_queue import QueueStore
 log = logging.getLogger(__name__)
 
 
-def refresh_team(rt: Runtime, installation_id: int, team: str) -> Verdict:
-    """Re-evaluate the team's light now, store it, and set the effects and next tick going."""
+def refresh_team(
+    rt: Runtime, installation_id: int, team: str, policy: Policy | None = None
+) -> Verdict:
+    """Re-evaluate the team's light now, store it, and set the effects and next tick going.
+
+    `policy`: the team's, when the caller has just read its settings.
+    """
     store = QueueStore(rt.redis, installation_id)
     now = rt.clock.now()
-    policy = team_settings(rt, installation_id, team).policy
+    if policy is None:
+        policy = team_settings(rt, installation_id, team).policy
     verdicts: list[Verdict] = []
 
     def decide(measures: Measures, previous: LightState | None) -> LightState:
