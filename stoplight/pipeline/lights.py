@@ -31,12 +31,13 @@ def refresh_team(
         verdicts.append(evaluate(measures, policy, previous, now))
         return verdicts[-1].state
 
-    previous, state = store.update_light(team, decide)
-    if state.level < Level.RED:
+    update = store.update_light(team, decide)
+    previous, state = update.previous, update.state
+    if state.level < Level.RED and update.held:
         admitted = store.admit_held(team, policy, now)
         if admitted:
             log.info("team %s: admitted %s from the held lane", team, [p.key for p in admitted])
-            _, state = store.update_light(team, decide)
+            state = store.update_light(team, decide).state
     verdict = verdicts[-1]
     if previous is None or previous.level != state.level:
         log.info(

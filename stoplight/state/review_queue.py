@@ -20,7 +20,7 @@ from stoplight.core.pulls import PullRecord, Rules, admit, advance
 from stoplight.core.pulls import pull_key as pull_key_of
 from stoplight.state import history, keys
 from stoplight.state.installations import note_installation
-from stoplight.state.replies import members, scores, text, transaction_value
+from stoplight.state.replies import members, text, transaction_value
 
 # Joinings told apart within one second of the held lane; seconds up to 2106 keep scores exact.
 HELD_ORDER_SPAN = 2**21
@@ -39,6 +39,29 @@ class Team:
 class Transition:
     before: PullRecord | None
     after: PullRecord
+
+
+@dataclass(frozen=True)
+class LightUpdate:
+    previous: LightState | None
+    state: LightState
+    held: int  # PRs in the team's held lane as the light was decided
+
+
+@dataclass(frozen=True)
+class TeamRead:
+    measures: Measures
+    held: int
+    light: LightState | None
+
+
+# KEYS: the team's waiting set, line counter, held lane, light. One round trip, where a
+# watched pipeline before MULTI would take one per command.
+_READ_TEAM = """
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or ''
+return {redis.call('ZCARD', KEYS[1]), oldest, redis.call('GET', KEYS[2]) or '0',
+        redis.call('ZCARD', KEYS[3]), redis.call('GET', KEYS[4]) or ''}
+"""
 
 
 class QueueStore:
@@ -61,8 +84,8 @@ class QueueStore:
 
         def write(pipe: Pipeline) -> None:
             nonlocal transition
-            before = _load(pipe.get(pull_key))
-            light = _load_light(pipe.get(light_key))
+            raw_pull, raw_light = pipe.mget(pull_key, light_key)
+            before, light = _load(raw_pull), _load_light(raw_light)
             red = light is not None and light.level is Level.RED
             after = advance(before, change, team.key, rules, now, red=red)
             if before is None:
@@ -94,7 +117,7 @@ class QueueStore:
 
         def write(pipe: Pipeline) -> None:
             admitted.clear()
-            measures = _measures(pipe, team_keys, immediate=True)
+            measures = _read_team(pipe, team_keys).measures
             held_keys = members(pipe, team_keys.held)
             if not held_keys:
                 return
@@ -234,28 +257,26 @@ class QueueStore:
     def light(self, team: str) -> LightState | None:
         return _load_light(self.redis.get(self.keys.team(team).light))
 
-    def update_light(
-        self, team: str, decide: LightDecision
-    ) -> tuple[LightState | None, LightState]:
+    def update_light(self, team: str, decide: LightDecision) -> LightUpdate:
         """Read measures and the stored light, let `decide` pick the next light, store it.
 
         Runs as one optimistic transaction over the team's keys, so two workers evaluating the
         same team never both record the same change.
         """
         team_keys = self.keys.team(team)
-        result: tuple[LightState | None, LightState] | None = None
+        result: LightUpdate | None = None
 
         def write(pipe: Pipeline) -> None:
             nonlocal result
-            previous = _load_light(pipe.get(team_keys.light))
-            measures = _measures(pipe, team_keys, immediate=True)
-            state = decide(measures, previous)
+            read = _read_team(pipe, team_keys)
+            previous = read.light
+            state = decide(read.measures, previous)
             pipe.multi()
             if state != previous:
                 pipe.set(team_keys.light, _dump_light(state))
             if previous is None or state.level != previous.level:
                 history.record_light(pipe, team_keys, state)
-            result = (previous, state)
+            result = LightUpdate(previous, state, read.held)
 
         self.redis.transaction(write, team_keys.light, team_keys.waiting, team_keys.lines)
         assert result is not None
@@ -273,17 +294,25 @@ def held_score(record: PullRecord) -> int:
     return second * HELD_ORDER_SPAN + record.held_order % HELD_ORDER_SPAN
 
 
-def _measures(pipe: Pipeline, team: keys.TeamKeys, *, immediate: bool = False) -> Measures:
-    if immediate:  # a watched pipeline before MULTI answers each command at once
-        waiting = pipe.zcard(team.waiting)
-        oldest = scores(pipe, team.waiting, 0, 0)
-        lines = pipe.get(team.lines)
-    else:
-        pipe.zcard(team.waiting)
-        pipe.zrange(team.waiting, 0, 0, withscores=True)
-        pipe.get(team.lines)
-        waiting, oldest_scored, lines = pipe.execute()
-        oldest = [score for _, score in oldest_scored]
+def _read_team(pipe: Pipeline, team: keys.TeamKeys) -> TeamRead:
+    """The team's measures, held count and light, read by a watched pipeline before MULTI."""
+    waiting, oldest, lines, held, light = pipe.eval(
+        _READ_TEAM, 4, team.waiting, team.lines, team.held, team.light
+    )
+    measures = Measures(
+        waiting=int(waiting),
+        oldest_since=from_timestamp(float(oldest)) if oldest else None,
+        lines=int(lines),
+    )
+    return TeamRead(measures, int(held), _load_light(light))
+
+
+def _measures(pipe: Pipeline, team: keys.TeamKeys) -> Measures:
+    pipe.zcard(team.waiting)
+    pipe.zrange(team.waiting, 0, 0, withscores=True)
+    pipe.get(team.lines)
+    waiting, oldest_scored, lines = pipe.execute()
+    oldest = [score for _, score in oldest_scored]
     return Measures(
         waiting=int(waiting),
         oldest_since=from_timestamp(oldest[0]) if oldest else None,
