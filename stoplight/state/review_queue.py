@@ -261,9 +261,14 @@ class QueueStore:
         """Read measures and the stored light, let `decide` pick the next light, store it.
 
         Runs as one optimistic transaction over the team's keys, so two workers evaluating the
-        same team never both record the same change.
+        same team never both record the same change. Most evaluations leave the light as it
+        is: a first read, atomic in itself, settles those without a transaction.
         """
         team_keys = self.keys.team(team)
+        read = _read_team(self.redis, team_keys)
+        state = decide(read.measures, read.light)
+        if state == read.light:
+            return LightUpdate(read.light, state, read.held)
         result: LightUpdate | None = None
 
         def write(pipe: Pipeline) -> None:
@@ -294,9 +299,10 @@ def held_score(record: PullRecord) -> int:
     return second * HELD_ORDER_SPAN + record.held_order % HELD_ORDER_SPAN
 
 
-def _read_team(pipe: Pipeline, team: keys.TeamKeys) -> TeamRead:
-    """The team's measures, held count and light, read by a watched pipeline before MULTI."""
-    waiting, oldest, lines, held, light = pipe.eval(
+def _read_team(redis: Redis, team: keys.TeamKeys) -> TeamRead:
+    """The team's measures, held count and light, at one moment (a watched pipeline before
+    MULTI answers at once too)."""
+    waiting, oldest, lines, held, light = redis.eval(
         _READ_TEAM, 4, team.waiting, team.lines, team.held, team.light
     )
     measures = Measures(
