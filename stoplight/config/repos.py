@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from redis import Redis
+from redis.client import Pipeline
 
 from stoplight.config.schema import (
     CONFIG_PATH,
@@ -52,6 +53,13 @@ class Fetched:
     raw: dict[str, Any]  # `_extends` merged in
     org_wide: bool
     source: str | None  # as RepoConfig.source
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A repository's cache entry as read (None: not cached)."""
+
+    raw: bytes | None
 
 
 class FileReader(Protocol):
@@ -144,12 +152,22 @@ class RepoConfigs:
     def assign_team(self, repo: str) -> TeamSettings:
         """The team a repository's PRs belong to. It writes: the repository is remembered as
         one that team covers, so the team's key finds its settings again (`team`)."""
-        found = self._team_of(repo)
-        if isinstance(found, Invalid):
-            log.warning("%s: %s", repo, found.message)
-            found = _own_team(repo)
+        found = self.team_of_repository(repo)
         self.redis.hset(self.keys.team_homes, found.key, repo)
         return found
+
+    def team_of_repository(self, repo: str, entry: Entry | None = None) -> TeamSettings:
+        """The team a repository's PRs belong to, without remembering it (the caller does, as
+        `assign_team` would); `entry`: the cache entry, when the caller has read it."""
+        found = self._team_of(repo, entry)
+        if isinstance(found, Invalid):
+            log.warning("%s: %s", repo, found.message)
+            return _own_team(repo)
+        return found
+
+    def read_entry(self, reads: Pipeline, repo: str) -> None:
+        """Queue the read of the repository's cache entry; `Entry` holds its reply."""
+        reads.get(self.keys.config(repo))
 
     def team(self, team: str) -> TeamSettings:
         """A team's settings by its key (the defaults for a team no configuration names)."""
@@ -164,8 +182,8 @@ class RepoConfigs:
             return replace(found, key=team)
         return _own_team(team)
 
-    def _team_of(self, repo: str) -> TeamSettings | Invalid:
-        raw = self.redis.get(self.keys.config(repo))
+    def _team_of(self, repo: str, entry: Entry | None = None) -> TeamSettings | Invalid:
+        raw = entry.raw if entry is not None else self.redis.get(self.keys.config(repo))
         if raw is None and self.client is not None:
             self.reload(repo)
             raw = self.redis.get(self.keys.config(repo))

@@ -12,7 +12,7 @@ from typing import TypeGuard
 from pydantic import ValidationError
 
 from stoplight import logs
-from stoplight.config.repos import RepoConfigs
+from stoplight.config.repos import Entry, RepoConfigs
 from stoplight.core.changes import (
     Change,
     ConfigChange,
@@ -33,7 +33,7 @@ from stoplight.pipeline.installations import apply_installation_change
 from stoplight.pipeline.lights import refresh_team
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sizes import with_excluded_lines
-from stoplight.state.installations import Installation
+from stoplight.state.installations import Admission, Installation, admission_of
 from stoplight.state.review_queue import QueueStore, Team
 
 log = logging.getLogger(__name__)
@@ -96,16 +96,23 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if isinstance(change, ConfigChange):
         apply_config_change(rt, installation_id, change)
         return
-    if not _accepts(rt, installation_id, change.pull):
-        return
     client = rt.github.installation(installation_id) if rt.github else None
-    settings = RepoConfigs(rt.redis, installation_id, client).assign_team(change.pull.repo)
+    configs = RepoConfigs(rt.redis, installation_id, client)
+    pull = change.pull
+    with rt.redis.pipeline(transaction=False) as reads:
+        Installation(rt.redis, installation_id).read_admission(reads, pull.repo_id)
+        configs.read_entry(reads, pull.repo)
+        deleted, known, granted, entry = reads.execute()
+    if not _accepts(installation_id, pull, admission_of(deleted, known, granted)):
+        return
+    # The team's home is remembered by the queue store's transaction, with the change.
+    settings = configs.team_of_repository(pull.repo, Entry(entry))
     if _other_label(change, settings.rules.expedite_label):
         apply_label_removal(rt, installation_id, change, settings.key)
         return
     if settings.size_exclude and client is not None:
         change = with_excluded_lines(rt.redis, client, change, settings.size_exclude)
-    team = Team(key=settings.key, name=settings.name)
+    team = Team(key=settings.key, name=settings.name, home=pull.repo)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())
     before = transition.before
@@ -162,9 +169,8 @@ def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange)
         refresh_team(rt, installation_id, team)
 
 
-def _accepts(rt: Runtime, installation_id: int, pull: PullSnapshot) -> bool:
+def _accepts(installation_id: int, pull: PullSnapshot, admission: Admission) -> bool:
     """Whether a PR change belongs to a live installation and one of its repositories."""
-    admission = Installation(rt.redis, installation_id).admission(pull.repo_id)
     if admission.deleted:
         log.info(
             "%s#%s ignored: installation %s was deleted", pull.repo, pull.number, installation_id

@@ -38,6 +38,11 @@ class Admission:
     granted: bool  # the repository is among those granted, or none are known yet
 
 
+def admission_of(deleted: int, known: int, granted: int) -> Admission:
+    """The admission that `Installation.read_admission`'s three replies make."""
+    return Admission(deleted=bool(deleted), granted=bool(granted) or not known)
+
+
 class Installation:
     def __init__(self, redis: Redis, installation_id: int) -> None:
         self.redis = redis
@@ -67,12 +72,15 @@ class Installation:
             pipe.execute()
 
     def admission(self, repository_id: int) -> Admission:
-        reads = self.redis.pipeline()
+        with self.redis.pipeline() as reads:
+            self.read_admission(reads, repository_id)
+            return admission_of(*reads.execute())
+
+    def read_admission(self, reads: Pipeline, repository_id: int) -> None:
+        """Queue the admission's reads on the caller's pipeline; `admission_of` their replies."""
         reads.exists(self.keys.deleted)
         reads.exists(self.keys.repositories)
         reads.sismember(self.keys.repositories, str(repository_id))
-        deleted, known, granted = reads.execute()
-        return Admission(deleted=bool(deleted), granted=bool(granted) or not known)
 
     def forget(self) -> None:
         """Uninstalled: delete every key of the installation, and remember it was, for a while,

@@ -33,6 +33,8 @@ LightDecision = Callable[[Measures, LightState | None], LightState]
 class Team:
     key: str  # stable identity inside an installation
     name: str  # what people read
+    # A repository whose configuration defines the team, remembered with a change it takes.
+    home: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class QueueStore:
             pipe.multi()
             pipe.set(pull_key, after.model_dump_json())
             pipe.hset(self.keys.teams, team.key, team.name)
+            if team.home is not None:
+                pipe.hset(self.keys.team_homes, team.key, team.home)
             self._reindex(pipe, before, after, now)
             transition = Transition(before, after)
 
