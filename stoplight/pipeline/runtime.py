@@ -15,6 +15,8 @@ from datetime import datetime
 from redis import Redis
 from redis.client import Pipeline
 from rq import Retry, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.registry import ScheduledJobRegistry
 
 from stoplight.clients.github import GitHubApp
 from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
@@ -106,6 +108,13 @@ class Runtime:
             retry=JOB_RETRY,
             job_timeout=timeout,
         )
+
+    def scheduled_at(self, job_id: str) -> datetime | None:
+        """When the timed job `job_id` is due, if it waits in the schedule."""
+        try:
+            return ScheduledJobRegistry(queue=self.lanes.shared).get_scheduled_time(job_id)
+        except NoSuchJobError:
+            return None
 
 
 def job_id(kind: str, installation_id: int, *parts: str) -> str:
