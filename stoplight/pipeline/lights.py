@@ -10,17 +10,21 @@ from stoplight.effects import notices
 from stoplight.pipeline.configs import team_settings
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.runtime import Runtime, job_id
-from stoplight.state.review_queue import QueueStore
+from stoplight.state.review_queue import QueueStore, TeamRead
 
 log = logging.getLogger(__name__)
 
 
 def refresh_team(
-    rt: Runtime, installation_id: int, team: str, policy: Policy | None = None
+    rt: Runtime,
+    installation_id: int,
+    team: str,
+    policy: Policy | None = None,
+    read: TeamRead | None = None,
 ) -> Verdict:
     """Re-evaluate the team's light now, store it, and set the effects and next tick going.
 
-    `policy`: the team's, when the caller has just read its settings.
+    `policy`, `read`: the team's settings and state as a change just left them, if one did.
     """
     store = QueueStore(rt.redis, installation_id)
     now = rt.clock.now()
@@ -32,7 +36,7 @@ def refresh_team(
         verdicts.append(evaluate(measures, policy, previous, now))
         return verdicts[-1].state
 
-    update = store.update_light(team, decide)
+    update = store.update_light(team, decide, read)
     previous, state = update.previous, update.state
     if state.level < Level.RED and update.held:
         admitted = store.admit_held(team, policy, now)

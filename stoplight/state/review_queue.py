@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
@@ -38,9 +39,17 @@ class Team:
 
 
 @dataclass(frozen=True)
+class TeamRead:
+    measures: Measures
+    held: int
+    light: LightState | None
+
+
+@dataclass(frozen=True)
 class Transition:
     before: PullRecord | None
     after: PullRecord
+    team: TeamRead  # the PR's team as the change left it
 
 
 @dataclass(frozen=True)
@@ -48,13 +57,6 @@ class LightUpdate:
     previous: LightState | None
     state: LightState
     held: int  # PRs in the team's held lane as the light was decided
-
-
-@dataclass(frozen=True)
-class TeamRead:
-    measures: Measures
-    held: int
-    light: LightState | None
 
 
 # KEYS: the team's waiting set, line counter, held lane, light. One round trip, where a
@@ -81,11 +83,12 @@ class QueueStore:
         becomes ready goes to the held lane.
         """
         pull_key = self.keys.pull(pull_key_of(change.pull.repo_id, change.pull.number))
-        light_key = self.keys.team(team.key).light
-        transition: Transition | None = None
+        team_keys = self.keys.team(team.key)
+        light_key = team_keys.light
+        moved: tuple[PullRecord | None, PullRecord] | None = None
 
         def write(pipe: Pipeline) -> None:
-            nonlocal transition
+            nonlocal moved
             raw_pull, raw_light = pipe.mget(pull_key, light_key)
             before, light = _load(raw_pull), _load_light(raw_light)
             red = light is not None and light.level is Level.RED
@@ -104,11 +107,12 @@ class QueueStore:
             if team.home is not None:
                 pipe.hset(self.keys.team_homes, team.key, team.home)
             self._reindex(pipe, before, after, now)
-            transition = Transition(before, after)
+            _queue_team_read(pipe, team_keys)  # answered last, with the change made
+            moved = (before, after)
 
-        self.redis.transaction(write, pull_key, light_key)
-        assert transition is not None
-        return transition
+        replies = self.redis.transaction(write, pull_key, light_key)
+        assert moved is not None and replies is not None
+        return Transition(*moved, team=_team_read(replies[-1]))
 
     def admit_held(self, team: str, policy: Policy, now: datetime) -> list[PullRecord]:
         """Let held PRs into the queue, oldest first, while the queue stays below red.
@@ -261,15 +265,18 @@ class QueueStore:
     def light(self, team: str) -> LightState | None:
         return _load_light(self.redis.get(self.keys.team(team).light))
 
-    def update_light(self, team: str, decide: LightDecision) -> LightUpdate:
+    def update_light(
+        self, team: str, decide: LightDecision, read: TeamRead | None = None
+    ) -> LightUpdate:
         """Read measures and the stored light, let `decide` pick the next light, store it.
 
         Runs as one optimistic transaction over the team's keys, so two workers evaluating the
         same team never both record the same change. Most evaluations leave the light as it
-        is: a first read, atomic in itself, settles those without a transaction.
+        is: a first read, atomic in itself, settles those without a transaction. `read`: that
+        first read, when the caller has it (a change's `Transition.team`).
         """
         team_keys = self.keys.team(team)
-        read = _read_team(self.redis, team_keys)
+        read = read or _read_team(self.redis, team_keys)
         state = decide(read.measures, read.light)
         if state == read.light:
             return LightUpdate(read.light, state, read.held)
@@ -306,9 +313,16 @@ def held_score(record: PullRecord) -> int:
 def _read_team(redis: Redis, team: keys.TeamKeys) -> TeamRead:
     """The team's measures, held count and light, at one moment (a watched pipeline before
     MULTI answers at once too)."""
-    waiting, oldest, lines, held, light = redis.eval(
-        _READ_TEAM, 4, team.waiting, team.lines, team.held, team.light
-    )
+    return _team_read(_queue_team_read(redis, team))
+
+
+def _queue_team_read(redis: Redis, team: keys.TeamKeys) -> Any:
+    """The read of `_read_team`: its reply, or the pipeline it was queued on."""
+    return redis.eval(_READ_TEAM, 4, team.waiting, team.lines, team.held, team.light)
+
+
+def _team_read(reply: list[Any]) -> TeamRead:
+    waiting, oldest, lines, held, light = reply
     measures = Measures(
         waiting=int(waiting),
         oldest_since=from_timestamp(float(oldest)) if oldest else None,
