@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from redis.client import Pipeline
 from redis.lock import Lock
 
 from stoplight.clients.github import WriteDeferred
@@ -37,18 +38,30 @@ EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 
 
 def request_effects(rt: Runtime, installation_id: int, team: str) -> None:
-    """Mark the team's GitHub effects stale and make sure a pass will run.
+    """Mark the team's GitHub effects stale and make sure a pass will run."""
+    with rt.redis.pipeline(transaction=False) as pipe:
+        mark_effects_stale(pipe, installation_id, team)
+        _, queued = pipe.execute()
+    ensure_effects_pass(rt, installation_id, team, queued)
+
+
+def mark_effects_stale(pipe: Pipeline, installation_id: int, team: str) -> None:
+    """Queue on the caller's pipeline the two commands that mark the team's effects stale;
+    the second's reply goes to `ensure_effects_pass`."""
+    team_keys = keys.InstallationKeys(installation_id).team(team)
+    pipe.incr(team_keys.effects_dirty)
+    pipe.exists(team_keys.effects_queued)
+
+
+def ensure_effects_pass(rt: Runtime, installation_id: int, team: str, queued: int) -> None:
+    """Queue a pass for effects just marked stale, unless one waits already.
 
     A pass still waiting in the queue will see the mark, so no second job is needed: the
     job's marker is set with the job, in one transaction, and the pass clears it as it starts.
     """
-    team_keys = keys.InstallationKeys(installation_id).team(team)
-    with rt.redis.pipeline(transaction=False) as pipe:
-        pipe.incr(team_keys.effects_dirty)
-        pipe.exists(team_keys.effects_queued)
-        _, queued = pipe.execute()
     if queued:
         return
+    team_keys = keys.InstallationKeys(installation_id).team(team)
     with rt.redis.pipeline() as pipe:
         rt.enqueue("stoplight.jobs.apply_effects", installation_id, team, pipeline=pipe)
         pipe.set(team_keys.effects_queued, 1, ex=EFFECTS_QUEUED_SECONDS)

@@ -8,8 +8,8 @@ from datetime import datetime
 from stoplight.core.light import Level, LightState, Measures, Policy, Verdict, evaluate
 from stoplight.effects import notices
 from stoplight.pipeline.configs import team_settings
-from stoplight.pipeline.fanout import request_effects
-from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.pipeline.fanout import ensure_effects_pass, mark_effects_stale
+from stoplight.pipeline.runtime import Runtime, job_id, scheduled_moment
 from stoplight.state.review_queue import QueueStore, TeamRead
 
 log = logging.getLogger(__name__)
@@ -52,19 +52,26 @@ def refresh_team(
             state.level.label,
             "; ".join(verdict.reasons) or "queue within limits",
         )
+    tick = job_id("tick", installation_id, team)
+    with rt.redis.pipeline(transaction=False) as pipe:  # one round trip for both
+        mark_effects_stale(pipe, installation_id, team)
+        rt.read_schedule(pipe, tick)
+        _, effects_queued, scheduled = pipe.execute()
     if verdict.next_change_at is not None:
-        _evaluate_again_by(rt, installation_id, team, verdict.next_change_at)
-    request_effects(rt, installation_id, team)
+        _evaluate_again_by(rt, installation_id, team, verdict.next_change_at, scheduled)
+    ensure_effects_pass(rt, installation_id, team, effects_queued)
     notices.on_light(rt, installation_id, team, previous, state)
     return verdict
 
 
-def _evaluate_again_by(rt: Runtime, installation_id: int, team: str, at: datetime) -> None:
+def _evaluate_again_by(
+    rt: Runtime, installation_id: int, team: str, at: datetime, tick_reply: float | None
+) -> None:
     """Make sure the team's light is evaluated again by `at`: its tick moves there, unless
     it is still to come and due by then (that evaluation schedules the next tick as it runs).
     Most deliveries find the tick where it should be, and write nothing."""
-    tick = job_id("tick", installation_id, team)
-    scheduled = rt.scheduled_at(tick)
+    scheduled = scheduled_moment(tick_reply)
     if scheduled is not None and rt.clock.now() < scheduled <= at:
         return
+    tick = job_id("tick", installation_id, team)
     rt.schedule(at, "stoplight.jobs.refresh_team", installation_id, team, job_id=tick)

@@ -15,12 +15,11 @@ from datetime import datetime
 from redis import Redis
 from redis.client import Pipeline
 from rq import Retry, get_current_job
-from rq.exceptions import NoSuchJobError
 from rq.registry import ScheduledJobRegistry
 
 from stoplight.clients.github import GitHubApp
 from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
-from stoplight.core.clock import Clock, SystemClock
+from stoplight.core.clock import Clock, SystemClock, from_timestamp
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 
@@ -109,12 +108,16 @@ class Runtime:
             job_timeout=timeout,
         )
 
-    def scheduled_at(self, job_id: str) -> datetime | None:
-        """When the timed job `job_id` is due, if it waits in the schedule."""
-        try:
-            return ScheduledJobRegistry(queue=self.lanes.shared).get_scheduled_time(job_id)
-        except NoSuchJobError:
-            return None
+    def read_schedule(self, pipe: Pipeline, job_id: str) -> None:
+        """Queue on the caller's pipeline the read of when the timed job `job_id` is due;
+        `scheduled_moment` takes its reply."""
+        pipe.zscore(ScheduledJobRegistry(queue=self.lanes.shared).key, job_id)
+
+
+def scheduled_moment(reply: float | None) -> datetime | None:
+    """The moment a timed job is due, from `Runtime.read_schedule`'s reply; None if it is not
+    in the schedule."""
+    return from_timestamp(reply) if reply is not None else None
 
 
 def job_id(kind: str, installation_id: int, *parts: str) -> str:
