@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,12 @@ def redis_cpu(redis: Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
+def children_cpu() -> float:
+    """CPU seconds of the child processes that have ended (the workers and their forks)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def in_process(url: str, received: list[Received]) -> None:
     pool = ConnectionPool.from_url(url)  # the embedded server's unix socket
     pool.connection_class = CountingConnection
@@ -208,6 +215,7 @@ def with_workers(url: str, received: list[Received], workers: int, log: Path) ->
     for name in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "SLACK_BOT_TOKEN"):
         env.pop(name, None)
     command = [sys.executable, "-m", "stoplight", "worker", "--burst"]
+    redis_before, cpu_before = redis_cpu(redis), children_cpu()
     started = time.perf_counter()
     with log.open("ab") as output:
         processes = [
@@ -216,13 +224,19 @@ def with_workers(url: str, received: list[Received], workers: int, log: Path) ->
         ]
         failed = [process.args for process in processes if process.wait() != 0]
     elapsed = time.perf_counter() - started
+    cpu, redis_cost = children_cpu() - cpu_before, redis_cpu(redis) - redis_before
     if failed:
         raise RuntimeError(f"a worker failed; see {log}")
     done = applied(redis, received)
     if done != len(received):
         raise RuntimeError(f"only {done} of {len(received)} deliveries were applied")
-    rate = len(received) / elapsed
-    print(f"{workers} worker process(es): {rate:,.0f} deliveries/s ({elapsed:.1f} s)")
+    n = len(received)
+    rate = n / elapsed
+    print(
+        f"{workers} worker process(es): {rate:,.0f} deliveries/s ({elapsed:.1f} s); per delivery "
+        f"{cpu / n * 1e3:.2f} ms CPU in the workers (start-up included) + "
+        f"{redis_cost / n * 1e3:.2f} ms in Redis"
+    )
     return rate
 
 
