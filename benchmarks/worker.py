@@ -168,11 +168,11 @@ def prepare(redis: Redis, received: list[Received]) -> None:
 
 
 def applied(redis: Redis, received: list[Received]) -> int:
-    """How many of the deliveries were processed (their bodies dropped)."""
+    """How many of the deliveries a worker took (claimed) to apply."""
     with redis.pipeline(transaction=False) as pipe:
         for delivery in received:
-            pipe.hexists(keys.delivery(delivery.delivery_id), intake.COMPRESSED_BODY_FIELD)
-        return sum(not waiting for waiting in pipe.execute())
+            pipe.hexists(keys.delivery(delivery.delivery_id), "claim")
+        return sum(pipe.execute())
 
 
 def redis_cpu(redis: Redis) -> float:
