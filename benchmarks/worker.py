@@ -12,7 +12,9 @@ requested, pushed to, labelled, reviewed, closed; bodies of GitHub's size) are t
   counts what it sends: a pipeline or transaction block is one). This is the loop to profile:
   `py-spy record -o profile.svg -- python -m benchmarks.worker --in-process-only`.
 - with workers: K `stoplight worker --burst` processes started together, timed until all have
-  exited (burst mode stops once every lane is empty), for each K asked; then the ratio.
+  exited (burst mode stops once every lane is empty), for each K asked; then the ratio. An
+  idle worker's run before each gives the start-up time and CPU, which the rate "less
+  start-up" and the CPU per delivery leave out.
 
 GitHub is unset in the workers (no APP_ID): the pipeline then records effects (the team's dirty
 counter and its effects job, as with GitHub) and the effects job ends at once without sending
@@ -208,36 +210,46 @@ def in_process(url: str, received: list[Received]) -> None:
     )
 
 
-def with_workers(url: str, received: list[Received], workers: int, log: Path) -> float:
-    redis = Redis.from_url(url)
-    prepare(redis, received)
+def run_workers(url: str, workers: int, log: Path) -> tuple[float, float]:
+    """Start `workers` burst workers together; seconds until all ended, and their CPU seconds."""
     env = {**os.environ, "REDIS_URL": url, "LOG_LEVEL": "warning", "DATA_DIR": str(log.parent)}
     for name in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "SLACK_BOT_TOKEN"):
         env.pop(name, None)
     command = [sys.executable, "-m", "stoplight", "worker", "--burst"]
-    redis_before, cpu_before = redis_cpu(redis), children_cpu()
-    started = time.perf_counter()
+    cpu_before, started = children_cpu(), time.perf_counter()
     with log.open("ab") as output:
         processes = [
             subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
             for _ in range(workers)
         ]
         failed = [process.args for process in processes if process.wait() != 0]
-    elapsed = time.perf_counter() - started
-    cpu, redis_cost = children_cpu() - cpu_before, redis_cpu(redis) - redis_before
     if failed:
         raise RuntimeError(f"a worker failed; see {log}")
+    return time.perf_counter() - started, children_cpu() - cpu_before
+
+
+def with_workers(url: str, received: list[Received], workers: int, log: Path) -> float:
+    redis = Redis.from_url(url)
+    redis.flushall()
+    # A worker with nothing to do: how long it takes to start and stop, and its CPU for that.
+    start_up_wall, start_up = run_workers(url, 1, log)
+    prepare(redis, received)
+    redis_before = redis_cpu(redis)
+    elapsed, cpu = run_workers(url, workers, log)
+    redis_cost = redis_cpu(redis) - redis_before
     done = applied(redis, received)
     if done != len(received):
         raise RuntimeError(f"only {done} of {len(received)} deliveries were applied")
     n = len(received)
-    rate = n / elapsed
+    rate, started_rate = n / elapsed, n / max(elapsed - start_up_wall, 1e-3)
+    applying = cpu - workers * start_up
     print(
-        f"{workers} worker process(es): {rate:,.0f} deliveries/s ({elapsed:.1f} s); per delivery "
-        f"{cpu / n * 1e3:.2f} ms CPU in the workers (start-up included) + "
-        f"{redis_cost / n * 1e3:.2f} ms in Redis"
+        f"{workers} worker process(es): {rate:,.0f} deliveries/s in {elapsed:.1f} s, "
+        f"{started_rate:,.0f}/s less start-up ({start_up_wall:.1f} s); per delivery "
+        f"{applying / n * 1e3:.2f} ms CPU in the workers (less {start_up:.1f} s a process "
+        f"to start) + {redis_cost / n * 1e3:.2f} ms in Redis"
     )
-    return rate
+    return started_rate
 
 
 def main() -> None:
