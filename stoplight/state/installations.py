@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis import Redis
+from redis.client import Pipeline
 
 from stoplight.state import keys
 
