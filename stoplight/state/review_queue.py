@@ -89,7 +89,8 @@ class QueueStore:
 
         def write(pipe: Pipeline) -> None:
             nonlocal moved
-            raw_pull, raw_light = pipe.mget(pull_key, light_key)
+            # MGET as a plain command, for redis-py's cluster pipeline (see `admit_held`).
+            raw_pull, raw_light = pipe.execute_command("MGET", pull_key, light_key)
             before, light = _load(raw_pull), _load_light(raw_light)
             red = light is not None and light.level is Level.RED
             after = advance(before, change, team.key, rules, now, red=red)
@@ -318,7 +319,10 @@ def _read_team(redis: Redis, team: keys.TeamKeys) -> TeamRead:
 
 def _queue_team_read(redis: Redis, team: keys.TeamKeys) -> Any:
     """The read of `_read_team`: its reply, or the pipeline it was queued on."""
-    return redis.eval(_READ_TEAM, 4, team.waiting, team.lines, team.held, team.light)
+    # EVAL as a plain command: redis-py's cluster pipeline has no eval().
+    return redis.execute_command(
+        "EVAL", _READ_TEAM, 4, team.waiting, team.lines, team.held, team.light
+    )
 
 
 def _team_read(reply: list[Any]) -> TeamRead:
