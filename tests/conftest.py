@@ -21,7 +21,7 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.clients.pacing import WriteBudget
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
-from stoplight.pipeline import runtime
+from stoplight.pipeline import deliveries, runtime
 from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings
 from tests.fakes import FakeClock, body_of, iso, throwaway_private_key
@@ -232,6 +232,20 @@ def accept(rt: runtime.Runtime, delivery_id: str, name: str, body: bytes) -> int
     return intake.accept(
         rt.lanes, delivery_id, name, body, installation_id=owner_of(body), now=rt.clock.now()
     )
+
+
+@pytest.fixture
+def applied_deliveries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Delivery ids in the order workers applied them."""
+    order: list[str] = []
+    apply = deliveries.apply_delivery
+
+    def recording(rt: runtime.Runtime, delivery_id: str, event: str, body: bytes) -> None:
+        order.append(delivery_id)
+        apply(rt, delivery_id, event, body)
+
+    monkeypatch.setattr(deliveries, "apply_delivery", recording)
+    return order
 
 
 def owner_of(body: bytes) -> int:

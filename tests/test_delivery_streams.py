@@ -67,25 +67,17 @@ def test_a_claimed_delivery_is_applied_by_its_entry_never_by_another(rt, github,
 
 
 def test_entries_a_dead_worker_took_are_taken_over_and_applied_once(
-    rt, github, clock, streams, monkeypatch
+    rt, github, clock, streams, applied_deliveries
 ):
     ids = [_accept_opened(rt, clock, number) for number in range(1, 4)]
     taken = streams.read()  # worker-a takes the batch and dies before applying it
     assert len(taken) == 3 and _pending(rt) == 3
 
-    applied: list[str] = []
-    apply = deliveries.apply_delivery
-
-    def recording(rt_, delivery_id, event, body):
-        applied.append(delivery_id)
-        apply(rt_, delivery_id, event, body)
-
-    monkeypatch.setattr(deliveries, "apply_delivery", recording)
     # A live worker's batch is not taken over while its entries are fresh...
     assert DeliveryStreams(rt, "worker-b").reclaim() == 0
     # ...and a dead one's is, once idle (here: at once).
     assert DeliveryStreams(rt, "worker-b", claim_idle_ms=0).reclaim() == 3
-    assert sorted(applied) == sorted(ids)
+    assert sorted(applied_deliveries) == sorted(ids)
     assert _waiting(rt) == 3 and _pending(rt) == 0
     assert rt.lanes.waiting_deliveries()[SHARED] == 0
     assert DeliveryStreams(rt, "worker-c", claim_idle_ms=0).reclaim() == 0

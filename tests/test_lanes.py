@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pytest
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 
-from stoplight.pipeline import deliveries
 from stoplight.pipeline.lanes import BACKLOG, SHARE, SHARED, STALE, applying_from
 from stoplight.pipeline.worker import Lane, build_worker
 from stoplight.state import keys
@@ -19,20 +17,6 @@ from tests.fakes import Pull, Repo, body_of
 
 FLOOD = Repo(id=2001, full_name="flood/app", installation_id=1)
 QUIET = Repo(id=3001, full_name="quiet/app", installation_id=2)
-
-
-@pytest.fixture
-def processed(monkeypatch) -> list[str]:
-    """Delivery ids in the order workers applied them."""
-    order: list[str] = []
-    apply = deliveries.apply_delivery
-
-    def recording(rt, delivery_id, event, body):
-        order.append(delivery_id)
-        apply(rt, delivery_id, event, body)
-
-    monkeypatch.setattr(deliveries, "apply_delivery", recording)
-    return order
 
 
 def _counts(rt) -> tuple[int, int]:
@@ -50,7 +34,9 @@ def _open(rt, clock, repo: Repo, number: int) -> str:
     return delivery_id
 
 
-def test_a_flood_from_one_installation_does_not_starve_another(rt, github, clock, processed):
+def test_a_flood_from_one_installation_does_not_starve_another(
+    rt, github, clock, applied_deliveries
+):
     flood = [_open(rt, clock, FLOOD, number) for number in range(1, 121)]
     quiet = _open(rt, clock, QUIET, 1)
     # The flood's first deliveries, then the quiet one; the rest of the flood in the backlog.
@@ -59,9 +45,9 @@ def test_a_flood_from_one_installation_does_not_starve_another(rt, github, clock
     run_jobs(rt)
 
     # Taken first come, first served, the quiet delivery would have been the 121st.
-    assert processed.index(quiet) <= 2 * SHARE
+    assert applied_deliveries.index(quiet) <= 2 * SHARE
     # Nothing of the flood is lost in the backlog.
-    assert sorted(processed) == sorted([*flood, quiet])
+    assert sorted(applied_deliveries) == sorted([*flood, quiet])
     assert len(QueueStore(rt.redis, 1).open_pulls("flood/app")) == len(flood)
     assert QueueStore(rt.redis, 2).measures("quiet/app").waiting == 1
 
@@ -112,14 +98,14 @@ def test_an_idle_worker_takes_a_job_in_either_lane(rt, clock):
 
 
 def test_an_idle_worker_applies_a_delivery_that_arrives_while_it_waits(
-    rt, github, clock, processed
+    rt, github, clock, applied_deliveries
 ):
     worker = build_worker(rt)
     worker.delivery_streams.ensure_groups()
     job = rt.lanes.shared.enqueue_call("stoplight.jobs.refresh_team", args=(2, "quiet/app"))
     delivery_id = _open(rt, clock, QUIET, 1)
     taken = worker.dequeue_job_and_maintain_ttl(5)
-    assert processed == [delivery_id]  # the delivery first, then the job
+    assert applied_deliveries == [delivery_id]  # the delivery first, then the job
     assert taken is not None and taken[0].id == job.id
 
 
