@@ -116,3 +116,27 @@ def test_streams_deleted_under_a_worker_are_made_again(rt, github, clock, stream
     assert streams.read() == []  # NOGROUP: the group is created again
     _accept_opened(rt, clock, 1)
     assert len(streams.read()) == 1
+
+
+def test_stopped_workers_names_leave_the_group_unless_they_hold_deliveries(rt, github, clock):
+    holding, stopped = DeliveryStreams(rt, "died-holding"), DeliveryStreams(rt, "stopped")
+    stopped.ensure_groups()
+    _accept_opened(rt, clock, 1)
+    stopped.apply(stopped.read())  # it applied what it read: nothing pending
+    for number in range(2, 4):
+        _accept_opened(rt, clock, number)
+    [first, second] = holding.read()
+    holding.apply([first])  # the second stays pending: its name must stay
+
+    def names() -> set[str]:
+        stream = rt.lanes.streams[0]
+        return {c["name"].decode() for c in rt.redis.xinfo_consumers(stream, WORKERS_GROUP)}
+
+    assert names() == {"stopped", "died-holding"}
+    assert DeliveryStreams(rt, "live").forget_stopped_consumers() == 0  # not idle an hour yet
+    assert DeliveryStreams(rt, "live").forget_stopped_consumers(idle_ms=0) == 1
+    assert names() == {"died-holding"}
+    assert second.entry_id in [
+        entry["message_id"].decode()
+        for entry in rt.redis.xpending_range(rt.lanes.streams[0], WORKERS_GROUP, "-", "+", 10)
+    ]

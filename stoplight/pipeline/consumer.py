@@ -41,6 +41,8 @@ StreamReplies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]
 BATCH = 25
 RENEW_SECONDS = 2
 CLAIM_IDLE_MS = 6000
+# A consumer with nothing pending and silent this long is a stopped worker's name.
+FORGET_IDLE_MS = 3_600_000
 
 # Claim each entry's delivery (see intake's claim) and take it off its installation's
 # waiting count, for a whole batch in one round trip. KEYS: delivery hash, waiting set per
@@ -174,6 +176,25 @@ class DeliveryStreams:
                 self.apply(entries)
                 taken += len(entries)
         return taken
+
+    def forget_stopped_consumers(self, idle_ms: int = FORGET_IDLE_MS) -> int:
+        """Take stopped workers' names off the group: each worker joins under a name of its
+        own, which would otherwise stay listed for good. Only names with nothing pending go;
+        a live worker that was merely quiet joins again at its next read."""
+        forgotten = 0
+        for lane in self.lanes:
+            stream = delivery_stream(lane)
+            try:
+                consumers = self.rt.redis.xinfo_consumers(stream, WORKERS_GROUP)
+            except ResponseError:  # no group yet
+                continue
+            for consumer in consumers:
+                name = text(consumer["name"])
+                if consumer["pending"] or consumer["idle"] < idle_ms or name == self.consumer:
+                    continue
+                self.rt.redis.xgroup_delconsumer(stream, WORKERS_GROUP, name)
+                forgotten += 1
+        return forgotten
 
     def _drop(self, stream: str, entry_ids: list[str]) -> None:
         with self.rt.redis.pipeline(transaction=False) as pipe:

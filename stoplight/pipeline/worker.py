@@ -144,6 +144,7 @@ class StoplightWorker(SimpleWorker):
             self.scheduler_watch.free_dead_locks(self.connection, [q.name for q in self.queues])
         super().run_maintenance_tasks()
         self.delivery_streams.reclaim()
+        self.delivery_streams.forget_stopped_consumers()
 
 
 class SchedulerWatch:
