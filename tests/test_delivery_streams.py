@@ -3,6 +3,8 @@ failing one handed to a job that retries it."""
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 from rq import Queue
 
@@ -102,6 +104,22 @@ def test_a_delivery_that_fails_passes_to_a_job_that_retries_it(rt, github, clock
     assert _pending(rt) == 0
     assert Queue(SHARED, connection=rt.redis).count == 0
     assert intake.load(rt.redis, delivery_id) is None  # the job dropped the body it kept
+
+
+def test_a_delivery_an_earlier_version_queued_as_a_job_is_still_applied(rt, github, clock):
+    # Before streams, intake kept the body zlib-compressed in the delivery's hash and queued
+    # one RQ job for it; jobs queued so before an upgrade run on the new workers.
+    name, payload = Pull().event("opened", clock.now())
+    rt.redis.hset(
+        "stoplight:delivery:queued-before",
+        mapping={"event": name, "zbody": zlib.compress(body_of(payload), 1)},
+    )
+    rt.lanes.shared.enqueue_call("stoplight.jobs.process_delivery", args=("queued-before", 42))
+
+    run_jobs(rt)
+
+    assert _waiting(rt) == 1
+    assert intake.load(rt.redis, "queued-before") is None
 
 
 def test_an_entry_that_is_no_delivery_is_dropped(rt, streams, caplog):

@@ -144,7 +144,7 @@ def accept(
         ],
         [
             event,
-            lz4.block.compress(body),
+            compress(body),
             _TTL_SECONDS,
             installation_id,
             *choice_arguments(delivery_id, now),
