@@ -58,12 +58,18 @@ redis.call('XADD', shared and shared_stream or backlog_stream, '*',
 return 1
 """
 
-# The first to ask owns the delivery (a stream entry, or an RQ job); its own retries keep it.
-_CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'claim', ARGV[1]) == 1 then return 1 end
-return redis.call('HGET', KEYS[1], 'claim') == ARGV[1] and 1 or 0
+CLAIM_FIELD = "claim"
+# Lua defining `claimed(delivery_key, owner)`: the first owner to ask (a stream entry, or an
+# RQ job) owns the delivery, and its own retries keep it; 0 for a delivery not recorded.
+# Workers claim a whole batch with it in their own script.
+CLAIM_LUA = f"""
+local function claimed(delivery_key, owner)
+  if redis.call('EXISTS', delivery_key) == 0 then return 0 end
+  if redis.call('HSETNX', delivery_key, '{CLAIM_FIELD}', owner) == 1 then return 1 end
+  return redis.call('HGET', delivery_key, '{CLAIM_FIELD}') == owner and 1 or 0
+end
 """
+_CLAIM = CLAIM_LUA + "return claimed(KEYS[1], ARGV[1])"
 
 
 class Outcome(Enum):
@@ -197,7 +203,7 @@ def load(redis: Redis, delivery_id: str) -> tuple[str, bytes] | None:
 def hand_over(redis: Redis, delivery_id: str, compressed_body: bytes, job_id: str) -> None:
     """A delivery a stream entry could not apply passes to RQ job `job_id`, with its body."""
     redis.hset(
-        keys.delivery(delivery_id), mapping={LZ4_BODY_FIELD: compressed_body, "claim": job_id}
+        keys.delivery(delivery_id), mapping={LZ4_BODY_FIELD: compressed_body, CLAIM_FIELD: job_id}
     )
 
 

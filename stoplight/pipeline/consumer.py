@@ -44,26 +44,20 @@ CLAIM_IDLE_MS = 6000
 # A consumer with nothing pending and silent this long is a stopped worker's name.
 FORGET_IDLE_MS = 3_600_000
 
-# Claim each entry's delivery (see intake's claim) and take it off its installation's
-# waiting count, for a whole batch in one round trip. KEYS: delivery hash, waiting set per
-# entry; ARGV: entry id, delivery id per entry. Returns 1 or 0 per entry.
-_TAKE = """
-local claimed = {}
+# Claim each entry's delivery (intake's rule, with the entry id as owner) and take it off its
+# installation's waiting count, for a whole batch in one round trip. KEYS: delivery hash,
+# waiting set per entry; ARGV: entry id, delivery id per entry. Returns 1 or 0 per entry.
+_TAKE = (
+    intake.CLAIM_LUA
+    + """
+local mine = {}
 for i = 1, #KEYS / 2 do
-  local delivery_key, waiting = KEYS[2 * i - 1], KEYS[2 * i]
-  local entry_id, delivery = ARGV[2 * i - 1], ARGV[2 * i]
-  redis.call('ZREM', waiting, delivery)
-  local mine = 0
-  if redis.call('EXISTS', delivery_key) == 1 then
-    if redis.call('HSETNX', delivery_key, 'claim', entry_id) == 1
-      or redis.call('HGET', delivery_key, 'claim') == entry_id then
-      mine = 1
-    end
-  end
-  claimed[i] = mine
+  redis.call('ZREM', KEYS[2 * i], ARGV[2 * i])
+  mine[i] = claimed(KEYS[2 * i - 1], ARGV[2 * i - 1])
 end
-return claimed
+return mine
 """
+)
 
 
 @dataclass(frozen=True)
@@ -120,17 +114,14 @@ class DeliveryStreams:
             self.ensure_groups()  # the streams were deleted (FLUSHALL): start them again
             return []
         entries: list[Entry] = []
-        malformed: list[tuple[str, str]] = []
-        for stream, items in replies or []:
-            for entry_id, fields in items:
-                entry = _entry(text(stream), text(entry_id), fields)
-                if entry is None:
-                    malformed.append((text(stream), text(entry_id)))
-                else:
-                    entries.append(entry)
-        for stream_name, bad_id in malformed:
-            log.error("stream entry %s of %s is not a delivery; dropped", bad_id, stream_name)
-            self._drop(stream_name, [bad_id])
+        for reply_stream, items in replies or []:
+            stream = text(reply_stream)
+            found, unusable = _entries(stream, items)
+            entries += found
+            for entry_id in unusable:
+                log.error("stream entry %s of %s is not a delivery; dropped", entry_id, stream)
+            if unusable:
+                self._drop(stream, unusable)
         return entries
 
     def apply_available(self) -> int:
@@ -168,7 +159,9 @@ class DeliveryStreams:
                     raise
                 self.ensure_groups()
                 continue
-            entries, gone = _claimed_entries(lane, reply)
+            entries, gone = _entries(stream, reply[1])
+            deleted = reply[2] if len(reply) > 2 else []  # Redis 7 lists them apart
+            gone += [text(entry_id) for entry_id in deleted]
             if gone:  # deleted while pending, or no delivery: nothing left to apply
                 self._drop(stream, gone)
             if entries:
@@ -272,18 +265,20 @@ def _entry(stream: str, entry_id: str, fields: dict[bytes, bytes] | None) -> Ent
         return None
 
 
-def _claimed_entries(lane: str, reply: list[Any]) -> tuple[list[Entry], list[str]]:
-    """XAUTOCLAIM's reply as entries, and the ids of entries with nothing to apply (Redis 7
-    lists deleted ones apart, Redis 6.2 with no fields)."""
-    stream = delivery_stream(lane)
-    entries, gone = [], [text(e) for e in (reply[2] if len(reply) > 2 else [])]
-    for entry_id, fields in reply[1]:
+def _entries(
+    stream: str, items: list[tuple[bytes, dict[bytes, bytes] | None]]
+) -> tuple[list[Entry], list[str]]:
+    """A stream reply's items as entries, and the ids of those with no delivery to apply
+    (deleted while pending: Redis 6.2 lists them with no fields)."""
+    entries: list[Entry] = []
+    unusable: list[str] = []
+    for entry_id, fields in items:
         entry = _entry(stream, text(entry_id), fields)
         if entry is None:
-            gone.append(text(entry_id))
+            unusable.append(text(entry_id))
         else:
             entries.append(entry)
-    return entries, gone
+    return entries, unusable
 
 
 def _ids_by_stream(entries: Sequence[Entry]) -> dict[str, list[str]]:
