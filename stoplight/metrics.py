@@ -94,10 +94,8 @@ class SharedHistogram(SharedCounter):
         self.buckets = [*buckets, float("inf")]
 
     def observe(self, redis: Redis, value: float, *labels: str) -> None:
-        bucket = next(bound for bound in self.buckets if value <= bound)
         with redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(self.key, _field((*labels, str(bucket))), 1)
-            pipe.hincrbyfloat(self.key, _field((*labels, "sum")), value)
+            self.observe_many(pipe, [value], *labels)
             pipe.execute()
 
     def observe_many(self, pipe: Pipeline, values: Sequence[float], *labels: str) -> None:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,16 +30,6 @@ if TYPE_CHECKING:
     from stoplight.web import WebContext
 
 log = logging.getLogger(__name__)
-
-_REASONS = {
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    401: "Unauthorized",
-    405: "Method Not Allowed",
-    413: "Content Too Large",
-    503: "Service Unavailable",
-}
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -82,7 +73,7 @@ class WebhookIntake:
             answer = self.receive(environ, event)
         body = answer.body()
         start_response(
-            f"{answer.code} {_REASONS[answer.code]}",
+            f"{answer.code} {HTTPStatus(answer.code).phrase}",
             [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
         )
         metrics.count_delivery(event, answer.outcome, time.perf_counter() - started)
