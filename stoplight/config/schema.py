@@ -6,12 +6,13 @@ Parsing never raises on bad input: a file that does not parse or validate comes 
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal, NoReturn
+from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -24,20 +25,41 @@ from stoplight.core.pulls import Rules
 CONFIG_PATH = ".github/stoplight.yml"
 ERROR_PREFIX = f"Invalid {CONFIG_PATH}:"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DURATION = re.compile(r"(\d+)([smhd])")
 DEFAULT_COOLDOWN = timedelta(minutes=10)
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# The file is written by anyone who can push to a repository: what it may cost is bounded
+# before anything is built from it.
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_NODES = 10_000  # a large org-wide file has a few thousand
+MAX_DEPTH = 16  # the format nests five levels deep
+MAX_COUNT = 1_000_000
+MAX_DURATION = timedelta(days=365)
+_DURATION = re.compile(r"(\d+)([smhd])")
+_DURATION_TEXT = re.compile(r"(?:\d+[smhd])+")
+
+
+def _shown(value: object) -> str:
+    """A value from the file as an error message may quote it: short, and one line."""
+    try:
+        shown = repr(value)
+    except ValueError:  # an integer past Python's digit limit
+        return "a number too long to show"
+    return shown if len(shown) <= 42 else f"{shown[:40]}…"
 
 
 def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `24h`, `2d` (or a combination such as `1d12h`) -> timedelta."""
+    """`30s`, `15m`, `24h`, `2d` (or a combination such as `1d12h`) -> timedelta, a year at
+    most."""
     compact = text.replace(" ", "")
-    if not re.fullmatch(r"(\d+[smhd])+", compact):
-        raise ValueError(f"{text!r} is not a duration such as 30s, 15m, 24h or 2d")
-    return sum(
-        (timedelta(**{_UNITS[unit]: int(n)}) for n, unit in _DURATION.findall(compact)),
-        timedelta(0),
-    )
+    # The length bound keeps every number far below Python's digit limit.
+    if len(compact) > 40 or not _DURATION_TEXT.fullmatch(compact):
+        raise ValueError(f"{_shown(text)} is not a duration such as 30s, 15m, 24h or 2d")
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(compact))
+    # Compared as an integer: a timedelta that large would overflow.
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{_shown(text)} is longer than a year")
+    return timedelta(seconds=seconds)
 
 
 def _duration_field(value: object) -> object:
@@ -46,7 +68,7 @@ def _duration_field(value: object) -> object:
         return parse_duration(value)
     if isinstance(value, timedelta) or value is None:
         return value
-    raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 24h or 2d")
+    raise ValueError(f"{_shown(value)} is not a duration such as 30s, 15m, 24h or 2d")
 
 
 def _clock_time(value: object) -> object:
@@ -59,20 +81,101 @@ def _clock_time(value: object) -> object:
             return time(hours, minutes)
     if isinstance(value, time):
         return value
-    raise ValueError(f"{value!r} is not a time of day such as 09:00")
+    raise ValueError(f"{_shown(value)} is not a time of day such as 09:00")
+
+
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(available_timezones() | {"UTC"})
 
 
 def _timezone(value: object) -> object:
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r}") from None
-    return str(value)
+    # Looked up among the names tzdata knows, never opened as a path from the file's text.
+    if not isinstance(value, str) or value not in _known_timezones():
+        raise ValueError(f"unknown timezone {_shown(value)}")
+    return value
+
+
+def _matching(pattern: str, what: str) -> BeforeValidator:
+    """A string that matches `pattern` whole; the error says what it should have been."""
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and compiled.fullmatch(value):
+            return value
+        raise ValueError(f"{_shown(value)} is not {what}")
+
+    return BeforeValidator(check)
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration_field)]
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# A team's name is part of its key (`name@owner/repo`) and of page addresses: no `@` or `/`.
+TeamName = Annotated[
+    str, _matching(r"[^@/\x00-\x1f\x7f]{1,100}", "a team name (up to 100 characters, no @ or /)")
+]
+PathPattern = Annotated[str, _matching(r"[^\x00-\x1f\x7f]{1,200}", "a path pattern such as *.lock")]
+# GitHub's limits: labels up to 50 characters, logins up to 39 (bots add `[bot]`).
+LabelName = Annotated[
+    str, _matching(r"[^\x00-\x1f\x7f]{1,50}", "a label name (up to 50 characters)")
+]
+# GitHub's logins; managed users' carry an `_shortcode` suffix.
+Login = Annotated[
+    str, _matching(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}(\[bot\])?", "a GitHub login such as octocat")
+]
+# Only Slack member ids: the app builds `<@U…>` mentions from them, and nothing else.
+SlackMemberId = Annotated[
+    str, _matching(r"[UW][A-Z0-9]{2,20}", "a Slack member id such as U024BE7LH")
+]
+SlackChannel = Annotated[
+    str, _matching(r"#?[^\s<>&|@!]{1,80}", "a Slack channel such as #reviews or C024BE91L")
+]
+RepoPattern = Annotated[
+    str, _matching(r"[A-Za-z0-9._*?\[\]!/-]{1,200}", "a repository name or glob such as shop-*")
+]
+
+
+@dataclass(frozen=True)
+class ExtendsTarget:
+    """Where `_extends` points: a repository (of the file's own owner unless named) and a file."""
+
+    owner: str | None
+    repo: str
+    path: str = CONFIG_PATH
+
+    def full_name(self, own_owner: str) -> str:
+        return f"{self.owner or own_owner}/{self.repo}"
+
+    def shown(self, own_owner: str) -> str:
+        return f"{self.full_name(own_owner)}:{self.path}"
+
+
+# Probot's forms: `repo`, `owner/repo`, either with `:path/to/file.yml`.
+_EXTENDS = re.compile(
+    r"(?:(?P<owner>[A-Za-z0-9][A-Za-z0-9-]{0,38})/)?(?P<repo>[A-Za-z0-9._-]{1,100})"
+    r"(?::(?P<path>[A-Za-z0-9._-]{1,100}(?:/[A-Za-z0-9._-]{1,100}){0,9}))?"
+)
+
+
+def parse_extends(value: object) -> ExtendsTarget:
+    """`_extends` checked by its shape alone, before anything is read: no part of it can leave
+    its place in a request's path (`..`, `?`, `#`, `%`, a second owner segment)."""
+    found = _EXTENDS.fullmatch(value) if isinstance(value, str) else None
+    if found is None or found["repo"] in (".", ".."):
+        raise ValueError(f"{_shown(value)} is not a repository such as .github, repo or repo:path")
+    path = found["path"] or CONFIG_PATH
+    if any(part in (".", "..") for part in path.split("/")):
+        raise ValueError(f"{_shown(value)} names a path outside the repository")
+    return ExtendsTarget(found["owner"], found["repo"], path)
+
+
+def _extends_field(value: object) -> object:
+    parse_extends(value)
+    return value
+
+
+Extends = Annotated[str, BeforeValidator(_extends_field)]
 
 
 class Strict(BaseModel):
@@ -100,10 +203,11 @@ class TeamThresholds(Strict):
 
 
 class TeamConfig(Strict):
-    name: Annotated[str, Field(min_length=1)]
-    repos: list[str] | None = None
-    slack_channel: str | None = None
-    slack_users: dict[str, str] = {}  # GitHub login -> Slack member id
+    name: TeamName
+    repos: Annotated[list[RepoPattern], Field(max_length=1000)] | None = None
+    slack_channel: SlackChannel | None = None
+    # GitHub login -> Slack member id
+    slack_users: Annotated[dict[Login, SlackMemberId], Field(max_length=2000)] = {}
     thresholds: TeamThresholds = TeamThresholds()
     cooldown: Duration = DEFAULT_COOLDOWN
     public_badge: bool = False  # /badge/<owner>/<team>.svg shows the light to anyone
@@ -121,7 +225,7 @@ class WorkingHoursConfig(Strict):
     days: Annotated[list[Literal[DAYS]], Field(min_length=1)] = list(DAYS[:5])  # type: ignore[valid-type]
     start: ClockTime = time(9)
     end: ClockTime = time(18)
-    holidays: list[date] = []
+    holidays: Annotated[list[date], Field(max_length=1000)] = []
 
     def calendar(self) -> WorkingHours:
         return WorkingHours(
@@ -134,58 +238,78 @@ class WorkingHoursConfig(Strict):
 
 
 class SizeConfig(Strict):
-    exclude: list[str] = []
+    exclude: Annotated[list[PathPattern], Field(max_length=200)] = []
 
 
 class Config(Strict):
-    teams: list[TeamConfig] = []
-    required_approvals: Count = 1
+    teams: Annotated[list[TeamConfig], Field(max_length=500)] = []
+    required_approvals: Annotated[int, Field(ge=0, le=100)] = 1
     hold_when_red: bool = True
-    expedite_label: str = "stoplight:expedite"
-    swarm_labels: Count = 3
+    expedite_label: LabelName = "stoplight:expedite"
+    swarm_labels: Annotated[int, Field(ge=0, le=100)] = 3
     working_hours: WorkingHoursConfig | None = None
     size: SizeConfig = SizeConfig()
-    ignore_authors: list[str] = []
-    extends: str | None = Field(default=None, alias="_extends")
+    ignore_authors: Annotated[list[Login], Field(max_length=1000)] = []
+    extends: Extends | None = Field(default=None, alias="_extends")
 
     def team_for(self, repo: str) -> TeamSettings | Invalid:
-        """The team `repo` belongs to; a repository in no team is a team of its own."""
-        matches = [(i, team) for i, team in enumerate(self.teams) if _takes(team, repo)]
+        """The team `repo` belongs to when this is its own file; a repository in no team is a
+        team of its own."""
+        found = self.member_team(repo, own_file=True)
+        if isinstance(found, Invalid):
+            return found
+        return self.team_settings(found.name if found else repo, found)
+
+    def member_team(self, repo: str, *, own_file: bool) -> TeamConfig | Invalid | None:
+        """The team of this file that takes `repo`: one whose `repos` match it, or, in the
+        repository's own file (`own_file`), one without `repos`. Another repository's team
+        without `repos` covers that repository only: membership needs the file's consent."""
+        matches = [
+            (i, team)
+            for i, team in enumerate(self.teams)
+            if team.covers(repo) or (own_file and team.repos is None)
+        ]
         if len(matches) > 1:
             names = " and ".join(repr(team.name) for _, team in matches)
             return Invalid((ConfigError(f"teams[{matches[1][0]}].repos", f"{repo} is in {names}"),))
-        team = matches[0][1] if matches else None
-        return self._settings(repo, team)
+        return matches[0][1] if matches else None
 
-    def _settings(self, repo: str, team: TeamConfig | None) -> TeamSettings:
+    def team_settings(
+        self, key: str, team: TeamConfig | None, *, home: str | None = None
+    ) -> TeamSettings:
+        """Team `team` of this file (None: a repository in no team) under `key`."""
         calendar: WaitCalendar = self.working_hours.calendar() if self.working_hours else ALWAYS
         limits = team.thresholds if team else TeamThresholds()
         return TeamSettings(
-            key=team.name if team else repo,
-            name=team.name if team else repo,
+            key=key,
+            name=team.name if team else key,
             policy=Policy(
                 yellow=limits.yellow.thresholds(),
                 red=limits.red.thresholds(),
                 cooldown=team.cooldown if team else DEFAULT_COOLDOWN,
                 calendar=calendar,
             ),
-            rules=Rules(
-                required_approvals=self.required_approvals,
-                hold_when_red=self.hold_when_red,
-                expedite_label=self.expedite_label,
-                ignore_authors=frozenset(self.ignore_authors),
-            ),
+            rules=self.rules(),
             swarm_labels=self.swarm_labels,
             size_exclude=tuple(self.size.exclude),
             slack_channel=team.slack_channel if team else None,
             slack_users=dict(team.slack_users) if team else {},
             public_badge=team.public_badge if team else False,
+            home=home,
         )
 
+    def rules(self) -> Rules:
+        return Rules(
+            required_approvals=self.required_approvals,
+            hold_when_red=self.hold_when_red,
+            expedite_label=self.expedite_label,
+            ignore_authors=frozenset(self.ignore_authors),
+        )
 
-def _takes(team: TeamConfig, repo: str) -> bool:
-    # In a repository's own file, a team without `repos` covers that repository.
-    return team.repos is None or team.covers(repo)
+    def with_pull_rules(self, settings: TeamSettings) -> TeamSettings:
+        """A team's settings with this configuration's rules for judging a PR: a repository's
+        own keys override what its team's file says, for its own PRs only."""
+        return replace(settings, rules=self.rules(), size_exclude=tuple(self.size.exclude))
 
 
 @dataclass(frozen=True)
@@ -201,6 +325,8 @@ class TeamSettings:
     slack_channel: str | None
     slack_users: dict[str, str]
     public_badge: bool = False
+    # The repository whose configuration defines the team (None: not known here).
+    home: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,14 +351,57 @@ class Invalid:
 DEFAULT_CONFIG = Config()
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what makes a small file expensive: aliases (each can
+    repeat a whole structure, so a few levels of them reach billions of nodes), nesting deeper
+    than the format goes (recursion), and more nodes than a configuration has."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.nodes = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._refuse("aliases (*name) are not allowed")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self._refuse(f"more than {MAX_NODES:,} values")
+        if self.depth == MAX_DEPTH:
+            self._refuse(f"nested deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _refuse(self, problem: str) -> NoReturn:
+        raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+
+
 def parse_yaml(text: str) -> dict[str, Any] | Invalid:
+    """The file's mapping, or why it is refused; never raises."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_CONFIG_BYTES:
+        message = f"the file is {size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read"
+        return Invalid((ConfigError("", message),))
+    loader = _BoundedLoader(text)
     try:
-        raw = yaml.safe_load(text)
+        raw = loader.get_single_data()
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         return Invalid((ConfigError("", f"YAML does not parse: {where}{problem}"),))
+    except (ValueError, OverflowError) as error:
+        # A value PyYAML builds and Python refuses: an integer past the digit limit, a date
+        # out of range.
+        reason = str(error).partition(":")[0][:60]
+        return Invalid(
+            (ConfigError("", f"YAML does not parse: a value is out of range ({reason})"),)
+        )
+    finally:
+        loader.dispose()
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -273,6 +442,10 @@ def _pydantic_error(detail: ErrorDetails) -> ConfigError:
         message = "unknown key"
     elif kind in ("greater_than_equal", "too_short") and "ge" in detail.get("ctx", {}):
         message = f"must be {detail['ctx']['ge']} or more"
+    elif kind == "less_than_equal":
+        message = f"must be {detail['ctx']['le']} or less"
+    elif kind == "too_long":
+        message = f"must have at most {detail['ctx']['max_length']} entries"
     elif kind == "value_error":
         message = str(detail["ctx"]["error"])
     else:
