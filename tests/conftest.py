@@ -143,7 +143,8 @@ class FakeGitHub:
             return 404, {}, json.dumps({"message": "Not Found"})
         content = base64.b64encode(text.encode()).decode()
         name = found[2].rsplit("/", 1)[-1]
-        body = {"type": "file", "encoding": "base64", "path": found[2], "name": name}
+        body = {"type": "file", "encoding": "base64", "path": found[2], "name": name,
+                "size": len(text.encode())}  # fmt: skip
         return 200, {}, json.dumps({**body, "content": content})
 
     def _files(self, request: Any) -> tuple[int, dict[str, str], str]:

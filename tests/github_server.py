@@ -188,7 +188,7 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
             content = base64.b64encode(text.encode()).decode()
             name = path.rsplit("/", 1)[-1]
             return 200, {"type": "file", "encoding": "base64", "path": path, "name": name,
-                         "content": content}  # fmt: skip
+                         "size": len(text.encode()), "content": content}  # fmt: skip
 
         def pull_files(self, body: Any, repo: str, number: str) -> tuple[int, Any]:
             files = state.pull_files.get((repo, int(number)), [])

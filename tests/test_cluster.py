@@ -71,7 +71,7 @@ def _decide(measures: Measures, previous: LightState | None, clock: FakeClock) -
 
 def test_every_key_of_an_installation_hashes_to_one_slot():
     installation = keys.InstallationKeys(42)
-    team = installation.team("web@shop")
+    team = installation.team("web@octo/shop")
     ledger = installation.status_posted("octo/shop", "a" * 40)
     names = [
         installation.teams, installation.token, installation.writes, installation.writes_paused,

@@ -25,7 +25,7 @@ from tests.fakes import Pull
 from tests.slack_fake import CHANNEL_ID, FakeSlack
 
 TEAM = "octo/shop"  # a repository in no team
-SHOP_TEAM = "octo/shop@shop"  # the team SHOP_CONFIG (octo/shop's own file) names octo/shop
+SHOP_TEAM = "shop@octo/shop"  # the team `shop` of octo/shop's own file (SHOP_CONFIG)
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def fake_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
 
 SHOP_CONFIG = """
 teams:
-  - name: octo/shop
+  - name: shop
     slack_channel: "#shop-reviews"
     slack_users: {bob: U0BOB}
 """
@@ -97,8 +97,8 @@ def test_red_posts_one_message_naming_the_waiting_prs_and_green_one_all_clear(
 ):
     pulls = open_pulls(rt, clock, 8)
     assert headers(bot.posts()) == [
-        "🟡 octo/shop is yellow: review queue filling",
-        "🔴 octo/shop is red: swarm on reviews",
+        "🟡 shop is yellow: review queue filling",
+        "🔴 shop is red: swarm on reviews",
     ]
     red = bot.posts()[1]
     assert red["channel"] == "#shop-reviews"
@@ -124,9 +124,9 @@ def test_red_posts_one_message_naming_the_waiting_prs_and_green_one_all_clear(
     lights.refresh_team(rt, 42, SHOP_TEAM)
     run_jobs(rt)
     assert headers(bot.posts()) == [
-        "🟡 octo/shop is yellow: review queue filling",
-        "🔴 octo/shop is red: swarm on reviews",
-        "🟢 octo/shop is green again",
+        "🟡 shop is yellow: review queue filling",
+        "🔴 shop is red: swarm on reviews",
+        "🟢 shop is green again",
     ]
     assert "after 15m at red" in bot.posts()[2]["blocks"][1]["text"]["text"]
 
@@ -139,7 +139,7 @@ def test_ten_redeliveries_of_the_red_delivery_give_one_message(rt, github, clock
     for attempt in range(10):
         deliver(rt, event, delivery_id="turns-red")  # GitHub's redelivery keeps the id
         deliver(rt, event, delivery_id=f"retry-{attempt}")  # a new id with the same content
-    assert headers(bot.posts()).count("🔴 octo/shop is red: swarm on reviews") == 1
+    assert headers(bot.posts()).count("🔴 shop is red: swarm on reviews") == 1
     assert len(bot.posts()) == 2  # yellow, then red
     assert bot.updates() == []  # the list never changed
 
@@ -188,7 +188,7 @@ def test_rate_limit_reschedules_after_retry_after_then_delivers_once(rt, github,
     assert due.timestamp() == (turned_yellow + timedelta(seconds=30)).timestamp()
 
     run_scheduled_notices(rt)
-    assert headers(bot.posts()) == ["🟡 octo/shop is yellow: review queue filling"]
+    assert headers(bot.posts()) == ["🟡 shop is yellow: review queue filling"]
 
 
 def test_server_errors_retry_and_deliver_late_not_lost(rt, github, clock, bot):
@@ -198,7 +198,7 @@ def test_server_errors_retry_and_deliver_late_not_lost(rt, github, clock, bot):
     assert bot.attempts == ["chat.postMessage"] * 3 and bot.posts() == []
 
     run_scheduled_notices(rt)  # RQ's retry of the failed job
-    assert headers(bot.posts()) == ["🟡 octo/shop is yellow: review queue filling"]
+    assert headers(bot.posts()) == ["🟡 shop is yellow: review queue filling"]
 
 
 def test_invalid_token_is_logged_once_and_not_retried(rt, github, clock, bot, caplog):
@@ -248,7 +248,7 @@ def test_unreachable_slack_is_retried_by_the_job_until_it_answers(rt, github, cl
 
     rt.settings = reachable
     run_scheduled_notices(rt)
-    assert headers(bot.posts()) == ["🟡 octo/shop is yellow: review queue filling"]
+    assert headers(bot.posts()) == ["🟡 shop is yellow: review queue filling"]
 
 
 def test_a_slack_outage_of_hours_delays_the_notice_but_does_not_lose_it(rt, github, clock, bot):
@@ -266,7 +266,7 @@ def test_a_slack_outage_of_hours_delays_the_notice_but_does_not_lose_it(rt, gith
 
     rt.settings = reachable
     run_scheduled_notices(rt)
-    assert headers(bot.posts()) == ["🟡 octo/shop is yellow: review queue filling"]
+    assert headers(bot.posts()) == ["🟡 shop is yellow: review queue filling"]
 
 
 def _closed_port() -> int:

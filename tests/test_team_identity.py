@@ -68,15 +68,15 @@ def test_one_team_name_in_two_repository_files_is_two_teams_with_their_own_setti
     open_in(rt, clock, WEB, range(1, 3))
     open_in(rt, clock, API, range(1, 4))  # api's PRs came last
 
-    assert store.teams() == {"app@web": "app", "app@api": "app"}
-    assert store.measures("app@web").waiting == 2
-    assert store.measures("app@api").waiting == 3
-    assert store.light("app@web").level is Level.RED
-    assert store.light("app@api").level is Level.GREEN  # its yellow is the default 4 waiting
-    web, api = team_settings(rt, 42, "app@web"), team_settings(rt, 42, "app@api")
+    assert store.teams() == {"app@octo/web": "app", "app@octo/api": "app"}
+    assert store.measures("app@octo/web").waiting == 2
+    assert store.measures("app@octo/api").waiting == 3
+    assert store.light("app@octo/web").level is Level.RED
+    assert store.light("app@octo/api").level is Level.GREEN  # its yellow is the default 4
+    web, api = team_settings(rt, 42, "app@octo/web"), team_settings(rt, 42, "app@octo/api")
     assert web.policy.red.waiting == 2 and api.policy.red.waiting == 20
     assert web.policy.calendar != api.policy.calendar  # Tokyo hours only for api
-    assert team_url("https://x", 42, "app@web") == "https://x/teams/42/app%40web"
+    assert team_url("https://x", 42, "app@octo/web") == "https://x/teams/42/app%40octo%2Fweb"
 
 
 def test_the_org_wide_file_defines_one_shared_team_under_its_plain_name(rt, github, clock):
@@ -90,8 +90,28 @@ def test_the_org_wide_file_defines_one_shared_team_under_its_plain_name(rt, gith
     assert store.light("app").level is Level.RED
 
 
-def test_repositories_that_only_extend_one_file_share_its_teams(rt, github, clock):
-    github.put_config("octo/lib", STRICT)
+def test_extending_a_file_inherits_its_settings_but_not_its_teams(rt, github, clock):
+    """`_extends` alone is no consent: lib's team without `repos` covers lib only, so web
+    stays a team of its own, with lib's file-wide settings (its hours) inherited."""
+    github.put_config("octo/lib", STRICT + "working_hours: {timezone: Asia/Tokyo}\n")
+    github.put_config("octo/web", "_extends: lib\n")
+
+    open_in(rt, clock, LIB, range(1, 2))
+    open_in(rt, clock, WEB, range(1, 3))
+
+    store = QueueStore(rt.redis, 42)
+    assert store.teams() == {"app@octo/lib": "app", "octo/web": "octo/web"}
+    assert store.measures("app@octo/lib").waiting == 1
+    assert store.measures("octo/web").waiting == 2
+    web = team_settings(rt, 42, "octo/web")
+    assert web.policy.red.waiting == 8  # the defaults: lib's thresholds are its team's
+    assert web.policy.calendar == team_settings(rt, 42, "app@octo/lib").policy.calendar
+
+
+def test_repositories_a_file_lists_share_its_team_under_its_full_name(rt, github, clock):
+    github.put_config(
+        "octo/lib", STRICT.replace("- name: app", "- name: app\n    repos: [lib, web, api]")
+    )
     github.put_config("octo/web", "_extends: lib\n")
     github.put_config("octo/api", "_extends: lib\n")
 
@@ -99,8 +119,8 @@ def test_repositories_that_only_extend_one_file_share_its_teams(rt, github, cloc
     open_in(rt, clock, API, range(1, 2))
 
     store = QueueStore(rt.redis, 42)
-    assert store.teams() == {"app@lib": "app"}
-    assert store.light("app@lib").level is Level.RED
+    assert store.teams() == {"app@octo/lib": "app"}
+    assert store.light("app@octo/lib").level is Level.RED
 
 
 def test_a_queue_stored_under_a_plain_name_keeps_its_settings_until_a_sync_moves_it(
@@ -130,6 +150,6 @@ def test_a_queue_stored_under_a_plain_name_keeps_its_settings_until_a_sync_moves
 
     sync.sync_all(rt)
     run_jobs(rt)
-    assert store.measures("app@web").waiting == 2
+    assert store.measures("app@octo/web").waiting == 2
     assert store.measures("app").waiting == 0
-    assert store.light("app@web").level is Level.RED
+    assert store.light("app@octo/web").level is Level.RED

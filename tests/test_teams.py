@@ -20,7 +20,7 @@ from tests.conftest import deliver
 from tests.fakes import Pull, Repo
 
 GREEN, YELLOW, RED = (DESCRIPTIONS[level] for level in Level)
-WEB = "web@shop"  # the team `web` of octo/shop's own file
+WEB = "web@octo/shop"  # the team `web` of octo/shop's own file
 HEIJUNKA = """
 teams:
   - name: web
@@ -152,10 +152,10 @@ def test_org_wide_file_and_extends_are_honoured(rt, github, clock):
     deliver(rt, shop.event("opened", clock.now()))
     deliver(rt, api.event("opened", clock.now()))
     store = QueueStore(rt.redis, 42)
-    assert store.teams() == {"shop-team": "shop-team", "api-team@api": "api-team"}
+    assert store.teams() == {"shop-team": "shop-team", "api-team@octo/api": "api-team"}
 
     deliver(rt, api.review("bob", "approved", clock.now()))
-    assert store.measures("api-team@api").waiting == 1  # required_approvals: 2 came from base
+    assert store.measures("api-team@octo/api").waiting == 1  # required_approvals: 2 came from base
 
 
 def test_configuration_is_cached_and_reloaded_on_a_push_that_touches_it(rt, github, clock):

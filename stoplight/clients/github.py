@@ -12,6 +12,7 @@ with the moment it may go; the caller re-schedules its work instead of holding a
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from cryptography.fernet import Fernet, InvalidToken
 from github import Auth, Github, GithubException, GithubIntegration
@@ -29,6 +31,8 @@ from urllib3.util.retry import Retry
 
 from stoplight import metrics
 from stoplight.clients.pacing import GITHUB_BUDGET, Pacer, WriteBudget
+from stoplight.config.repos import UnreadableFile
+from stoplight.config.schema import MAX_CONFIG_BYTES
 from stoplight.core.clock import Clock, from_timestamp
 from stoplight.settings import Settings
 from stoplight.state import keys
@@ -209,17 +213,27 @@ class InstallationClient:
         return self._github
 
     def read_file(self, repo: str, path: str) -> str | None:
-        """A file's text on the repository's default branch; None if the file or repo is absent."""
+        """A file's text on the repository's default branch; None if the file or repo is absent.
+        The names go into the request's path quoted, part by part; a file larger than a
+        configuration may be, or not UTF-8, raises UnreadableFile."""
+        url = f"/repos/{quote(repo, safe='/')}/contents/{quote(path, safe='/')}"
         try:
             with metrics.github_request(self.redis, "read"):
-                content = self.github().get_repo(repo).get_contents(path)
+                content = self.github().requester.requestJsonAndCheck("GET", url)[1]
         except GithubException as error:
             if error.status == 404:
                 return None
             raise
-        if isinstance(content, list):  # a directory, not a file
-            return None
-        return content.decoded_content.decode()
+        if not isinstance(content, dict) or content.get("type") != "file":
+            return None  # a directory or a link, not a file
+        if int(content.get("size") or 0) > MAX_CONFIG_BYTES or content.get("encoding") != "base64":
+            raise UnreadableFile(
+                f"{path} is {content.get('size')} bytes; at most {MAX_CONFIG_BYTES:,} are read"
+            )
+        try:
+            return base64.b64decode(content.get("content") or "").decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise UnreadableFile(f"{path} is not UTF-8 text") from None
 
     def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
         """The PR's files with their changed lines (additions + deletions)."""

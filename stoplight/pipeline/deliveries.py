@@ -112,7 +112,7 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         return
     if settings.size_exclude and client is not None:
         change = with_excluded_lines(rt.redis, client, change, settings.size_exclude)
-    team = Team(key=settings.key, name=settings.name, home=pull.repo)
+    team = Team(key=settings.key, name=settings.name, home=settings.home or pull.repo)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())
     before = transition.before
@@ -153,20 +153,33 @@ def apply_label_removal(rt: Runtime, installation_id: int, change: PullChange, t
 
 
 def apply_config_change(rt: Runtime, installation_id: int, change: ConfigChange) -> None:
-    """Reload every cached configuration (another repository may extend the changed file)."""
+    """Reload every cached configuration (another repository may extend the changed file).
+    A repository whose reload fails (GitHub failing for it) leaves the others reloaded; the
+    failure is raised at the end, so the delivery is tried again."""
     configs = repo_configs(rt, installation_id)
     store = QueueStore(rt.redis, installation_id)
     repos = sorted({change.repo, *configs.repos()})
-    teams = set()
+    teams, failed = set(), []
     for repo in repos:
-        loaded = configs.reload(repo)
+        try:
+            loaded = configs.reload(repo)
+        except Exception:
+            log.exception("%s: configuration could not be reloaded", repo)
+            failed.append(repo)
+            continue
         log.info("%s: configuration reloaded%s", repo, f" ({loaded.error})" if loaded.error else "")
         settings = configs.assign_team(repo)
         teams.add(settings.key)
-        home = Team(key=settings.key, name=settings.name)
+        home = Team(key=settings.key, name=settings.name, home=settings.home)
         teams |= store.move_repository(repo, home, rt.clock.now())
     for team in sorted(teams):
         refresh_team(rt, installation_id, team)
+    if failed:
+        raise ConfigReloadFailed(f"configuration of {', '.join(failed)} could not be reloaded")
+
+
+class ConfigReloadFailed(Exception):
+    """Some repositories' configurations were not reloaded; the others were."""
 
 
 def _accepts(installation_id: int, pull: PullSnapshot, admission: Admission) -> bool:

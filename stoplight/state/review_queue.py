@@ -200,6 +200,8 @@ class QueueStore:
         """Put the repository's PRs in `team` (its configuration changed); returns the teams
         they left. Each keeps its place: a waiting PR waits on, a held one stays held."""
         self.redis.hset(self.keys.teams, team.key, team.name)
+        if team.home is not None:
+            self.redis.hset(self.keys.team_homes, team.key, team.home)
         moved = (
             self._rewrite(name, lambda record: record.model_copy(update={"team": team.key}), now)
             for name in self._repository_pulls(repo)

@@ -207,12 +207,16 @@ def _flow(view: TeamView) -> FlowView:
 
 
 def _public_light(redis: Redis, owner: str, team: str) -> Level | None:
-    """The light of `owner`'s team `team` (its name, or its key where two files use one name)
-    when that team shows it publicly; else 404."""
+    """The light of `owner`'s team `team` when that team shows it publicly; else 404. `team`
+    is its name, or, where two files use one name, `name@repo` for the key `name@owner/repo`."""
+    name_part, at, repo_part = team.rpartition("@")
+    qualified = f"{name_part}@{owner}/{repo_part}".lower() if at else None
     named = [
         (installation_id, key)
         for installation_id, key, name in _teams_of(redis, owner.lower())
-        if team in (key, name) or key.lower() == f"{owner}/{team}".lower()
+        if team in (key, name)
+        or key.lower() == f"{owner}/{team}".lower()
+        or key.lower() == qualified
     ]
     public = [
         (installation_id, key)
