@@ -341,8 +341,12 @@ def _installation_of(app: GitHubApp, repos: tuple[str, ...]) -> int:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def check_config(file: str) -> None:
     """Validate a stoplight.yml; exit 1 with a message naming the bad key."""
-    with open(file, encoding="utf-8") as handle:
-        loaded = schema.load(handle.read())
+    with open(file, "rb") as handle:
+        data = handle.read(schema.MAX_CONFIG_BYTES + 1)  # what the app would read, and no more
+    try:
+        loaded = schema.load(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        loaded = schema.Invalid((schema.ConfigError("", "the file is not UTF-8 text"),))
     if isinstance(loaded, schema.Invalid):
         click.echo(loaded.message, err=True)
         sys.exit(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from click.testing import CliRunner
 
 from stoplight import cli
@@ -99,3 +101,42 @@ def test_migrate_command_reports_what_it_renamed(rt, github, clock, redis_server
     assert result.exit_code == 0, result.output
     assert f"{len(VERSION_1_KEYS)} keys renamed" in result.output
     assert QueueStore(rt.redis, 42).measures("octo/shop").waiting == 1
+
+
+def _as_version_2_team(redis, new: str, old: str) -> None:
+    """Store team `new`'s keys, hash entries and PR records under its version-2 key `old`."""
+    installation = keys.InstallationKeys(42)
+    for name in redis.scan_iter(match=f"{installation.team(new).root}:*"):
+        redis.rename(name, name.decode().replace(new, old, 1))
+    for index in (installation.teams, installation.team_homes):
+        value = redis.hget(index, new)
+        redis.hdel(index, new)
+        redis.hset(index, old, "octo/shop" if index == installation.team_homes else value)
+    record = redis.get(installation.pull("1001#1"))
+    redis.set(installation.pull("1001#1"), record.replace(new.encode(), old.encode()))
+    redis.set(keys.KEY_SCHEMA, 2)
+
+
+def test_version_2_team_keys_are_qualified_by_their_files_owner(rt, github, clock):
+    github.put_config("octo/shop", "teams: [{name: web, thresholds: {yellow: {waiting: 1}}}]")
+    deliver(rt, Pull(head_sha=SHA).event("opened", clock.now()))
+    store = QueueStore(rt.redis, 42)
+    assert store.teams() == {"web@octo/shop": "web"}
+    _as_version_2_team(rt.redis, "web@octo/shop", "web@shop")
+    assert store.measures("web@octo/shop").waiting == 0  # unread under the old key
+
+    upgrade = upgrade_keys_once(rt.redis)
+
+    assert upgrade is not None and upgrade.renamed > 0 and upgrade.left == 0
+    assert store.teams() == {"web@octo/shop": "web"}
+    assert store.measures("web@octo/shop").waiting == 1
+    assert store.pull("1001#1").team == "web@octo/shop"
+    assert rt.redis.hget(keys.InstallationKeys(42).team_homes, "web@octo/shop") == b"octo/shop"
+    week = timedelta(days=7)
+    history = read_history(rt.redis, 42, "web@octo/shop", clock.now() - week, clock.now())
+    assert history.samples
+    assert upgrade_keys_once(rt.redis) is None
+    statuses = len(github.statuses())
+    deliver(rt, Pull(number=2, head_sha="b" * 40).event("opened", clock.now()))
+    assert store.measures("web@octo/shop").waiting == 2  # the queue went on where it was
+    assert len(github.statuses()) > statuses
