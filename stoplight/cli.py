@@ -341,16 +341,24 @@ def _installation_of(app: GitHubApp, repos: tuple[str, ...]) -> int:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def check_config(file: str) -> None:
     """Validate a stoplight.yml; exit 1 with a message naming the bad key."""
-    with open(file, "rb") as handle:
-        data = handle.read(schema.MAX_CONFIG_BYTES + 1)  # what the app would read, and no more
-    try:
-        loaded = schema.load(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        loaded = schema.Invalid((schema.ConfigError("", "the file is not UTF-8 text"),))
+    loaded = _config_file(file)
     if isinstance(loaded, schema.Invalid):
         click.echo(loaded.message, err=True)
         sys.exit(1)
     click.echo(schema.describe(loaded))
+
+
+def _config_file(file: str) -> schema.Config | schema.Invalid:
+    """The file taken as the app takes it from GitHub: its size first, then UTF-8, then YAML."""
+    with open(file, "rb") as handle:
+        too_large = schema.size_problem(os.fstat(handle.fileno()).st_size)
+        data = b"" if too_large else handle.read()
+    if too_large:
+        return schema.Invalid((schema.ConfigError("", too_large),))
+    try:
+        return schema.load(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return schema.Invalid((schema.ConfigError("", "the file is not UTF-8 text"),))
 
 
 @main.command()

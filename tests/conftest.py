@@ -95,7 +95,7 @@ class FakeGitHub:
         self.clock = clock
         self.api = api
         self.tokens_issued = 0
-        self.files: dict[tuple[str, str], str] = {}
+        self.files: dict[tuple[str, str], str | bytes] = {}
         self.pull_files: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
         root = api_root(api)
         # Routes a test may replace to make GitHub fail or throttle.
@@ -141,10 +141,11 @@ class FakeGitHub:
         text = self.files.get((found[1], found[2]))
         if text is None:
             return 404, {}, json.dumps({"message": "Not Found"})
-        content = base64.b64encode(text.encode()).decode()
+        data = text.encode() if isinstance(text, str) else text
+        content = base64.b64encode(data).decode()
         name = found[2].rsplit("/", 1)[-1]
         body = {"type": "file", "encoding": "base64", "path": found[2], "name": name,
-                "size": len(text.encode())}  # fmt: skip
+                "size": len(data)}  # fmt: skip
         return 200, {}, json.dumps({**body, "content": content})
 
     def _files(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -167,7 +168,7 @@ class FakeGitHub:
                 latest[body["context"]] = body
         return 200, {}, json.dumps({"sha": found[2], "statuses": list(latest.values())})
 
-    def put_config(self, repo: str, text: str) -> None:
+    def put_config(self, repo: str, text: str | bytes) -> None:
         self.files[(repo, ".github/stoplight.yml")] = text
 
     @staticmethod

@@ -32,7 +32,7 @@ from urllib3.util.retry import Retry
 from stoplight import metrics
 from stoplight.clients.pacing import GITHUB_BUDGET, Pacer, WriteBudget
 from stoplight.config.repos import UnreadableFile
-from stoplight.config.schema import MAX_CONFIG_BYTES
+from stoplight.config.schema import size_problem
 from stoplight.core.clock import Clock, from_timestamp
 from stoplight.settings import Settings
 from stoplight.state import keys
@@ -226,14 +226,14 @@ class InstallationClient:
             raise
         if not isinstance(content, dict) or content.get("type") != "file":
             return None  # a directory or a link, not a file
-        if int(content.get("size") or 0) > MAX_CONFIG_BYTES or content.get("encoding") != "base64":
-            raise UnreadableFile(
-                f"{path} is {content.get('size')} bytes; at most {MAX_CONFIG_BYTES:,} are read"
-            )
+        too_large = size_problem(int(content.get("size") or 0))
+        if too_large or content.get("encoding") != "base64":
+            # GitHub leaves files over 1 MB without content ("encoding": "none").
+            raise UnreadableFile(too_large or "the file is too large to be read")
         try:
             return base64.b64decode(content.get("content") or "").decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise UnreadableFile(f"{path} is not UTF-8 text") from None
+            raise UnreadableFile("the file is not UTF-8 text") from None
 
     def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
         """The PR's files with their changed lines (additions + deletions)."""

@@ -34,6 +34,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 MAX_NODES = 10_000  # a large org-wide file has a few thousand
 MAX_DEPTH = 16  # the format nests five levels deep
 MAX_COUNT = 1_000_000
+MAX_NUMBER_TEXT = 100  # digits of an integer PyYAML may convert; far below Python's limit
 MAX_DURATION = timedelta(days=365)
 _DURATION = re.compile(r"(\d+)([smhd])")
 _DURATION_TEXT = re.compile(r"(?:\d+[smhd])+")
@@ -375,33 +376,56 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        """Past Python's digit limit an integer is its text, so validation names its key."""
+        if len(node.value) > MAX_NUMBER_TEXT:
+            return self.construct_scalar(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """A date Python cannot hold (year 0) is its text, so validation names its key."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            return self.construct_scalar(node)
+
     def _refuse(self, problem: str) -> NoReturn:
         raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
 
 
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+_BoundedLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _BoundedLoader.construct_yaml_timestamp
+)
+
+
+def _load_bounded(text: str) -> Any:
+    loader = _BoundedLoader(text)  # its reader refuses control characters already
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def size_problem(size: int) -> str | None:
+    """Why a file of `size` bytes is not read, if it is too large."""
+    if size <= MAX_CONFIG_BYTES:
+        return None
+    return f"the file is {size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read"
+
+
 def parse_yaml(text: str) -> dict[str, Any] | Invalid:
     """The file's mapping, or why it is refused; never raises."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_CONFIG_BYTES:
-        message = f"the file is {size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read"
-        return Invalid((ConfigError("", message),))
-    loader = _BoundedLoader(text)
+    too_large = size_problem(len(text.encode("utf-8", "surrogatepass")))
+    if too_large:
+        return Invalid((ConfigError("", too_large),))
     try:
-        raw = loader.get_single_data()
+        raw = _load_bounded(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         return Invalid((ConfigError("", f"YAML does not parse: {where}{problem}"),))
-    except (ValueError, OverflowError) as error:
-        # A value PyYAML builds and Python refuses: an integer past the digit limit, a date
-        # out of range.
-        reason = str(error).partition(":")[0][:60]
-        return Invalid(
-            (ConfigError("", f"YAML does not parse: a value is out of range ({reason})"),)
-        )
-    finally:
-        loader.dispose()
     if raw is None:
         return {}
     if not isinstance(raw, dict):
