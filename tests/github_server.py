@@ -46,6 +46,7 @@ class FakeGitHubState:
     now: Callable[[], datetime] = wall_clock
     # Every request answered: (moment on `now`, method, route name or "unknown").
     requests: list[tuple[datetime, str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # of every request, with its query
 
     def status_writes(self) -> list[tuple[str, str, str]]:
         return [
@@ -92,6 +93,8 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
             self._route("DELETE")
 
         def _route(self, method: str) -> None:
+            with state.lock:
+                state.paths.append(self.path)
             path, _, self.query = self.path.partition("?")
             path = path.removeprefix("/api/v3")
             length = int(self.headers.get("Content-Length") or 0)

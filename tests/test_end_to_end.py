@@ -19,8 +19,9 @@ import requests
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
 from tests.conftest import WEBHOOK_SECRET
-from tests.fakes import FakeClock, Pull, body_of, sign
+from tests.fakes import FakeClock, Pull, Repo, body_of, sign
 from tests.github_server import FakeGitHubState, serve_fake_github
+from tests.test_hostile_config import alias_bomb
 
 GREEN, YELLOW = DESCRIPTIONS[Level.GREEN], DESCRIPTIONS[Level.YELLOW]
 
@@ -82,7 +83,15 @@ def github_server() -> Iterator[tuple[str, FakeGitHubState]]:
 
 
 @pytest.fixture
-def app_url(tmp_path, github_server, private_key_pem) -> Iterator[str]:
+def app_url(served: tuple[str, subprocess.Popen[bytes]]) -> str:
+    return served[0]
+
+
+@pytest.fixture
+def served(
+    tmp_path, github_server, private_key_pem
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The `stoplight serve` process and its address."""
     port = free_port()
     process = start_serve(
         {
@@ -100,7 +109,7 @@ def app_url(tmp_path, github_server, private_key_pem) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(f"{url}/healthz"))
-        yield url
+        yield url, process
     finally:
         stop(process)
         log = (tmp_path / "serve.log").read_text()
@@ -160,6 +169,50 @@ def test_deliveries_become_statuses_and_labels(app_url, github_server):
     statuses = github.status_writes()
     assert len(statuses) == len(set(statuses))  # nothing posted twice
     assert github.tokens_issued == 1  # one token, reused across jobs
+
+
+def test_hostile_files_get_error_statuses_while_other_teams_are_served(served, github_server):
+    """Files from members with push access to one repository each: a YAML alias bomb, a path
+    smuggled into `_extends`, a cooldown past any date, another owner's file."""
+    url, process = served
+    github = github_server[1]
+    hostile = {
+        "octo/web": alias_bomb(),
+        "octo/api": "_extends: 'octo/secret/contents/deploy/production.yml?'\n",
+        "octo/lib": "teams: [{name: lib, cooldown: 99999999999d}]\n",
+        "octo/app": "_extends: attacker/secret\n",
+    }
+    for repo, text in hostile.items():
+        github.files[(repo, ".github/stoplight.yml")] = text
+    clock = FakeClock(datetime.now(UTC))
+    pulls = [
+        Pull(repo=Repo(id=3000 + n, full_name=repo), head_sha=f"{n}" * 40)
+        for n, repo in enumerate([*hostile, "octo/shop"], start=1)
+    ]
+    for n, pull in enumerate(pulls):
+        assert post_delivery(url, pull.event("opened", clock.now()), f"h-{n}").status_code == 202
+
+    wait_for(lambda: len({sha for sha, _, _ in github.status_writes()}) == len(pulls))
+    latest = {sha: (state, text) for sha, state, text in github.status_writes()}
+    for pull in pulls[:-1]:
+        state, text = latest[pull.head_sha]
+        assert state == "error" and text.startswith("Invalid .github/stoplight.yml: "), text
+    assert latest[pulls[-1].head_sha] == ("success", GREEN)
+    assert [path for path in github.paths if "secret" in path] == []
+    assert "/api/v3/repos/octo/shop/contents/.github/stoplight.yml" in github.paths
+    peak = _peak_memory_kib(process.pid)
+    print(f"stoplight serve: peak resident memory {peak / 1024:.0f} MiB")
+    assert peak < 1024 * 1024  # an expanded alias bomb alone takes gigabytes
+
+
+def _peak_memory_kib(pid: int) -> int:
+    """The highest resident memory (VmHWM) of the process and its children, in KiB."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    peaks = []
+    for each in [pid, *map(int, children)]:
+        status = Path(f"/proc/{each}/status").read_text()
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+)", status)[1]))
+    return max(peaks)
 
 
 def test_serve_without_configuration_answers_on_port_3000(tmp_path):
