@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     ghe_host: str | None = Field(default=None, validation_alias="GHE_HOST")
     ghe_protocol: str = Field(default="https", validation_alias="GHE_PROTOCOL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    # Sentinels (host:port, comma-separated) and the primary they watch: another way to say
+    # a redis+sentinel:// REDIS_URL.
+    redis_sentinels: str | None = Field(default=None, validation_alias="REDIS_SENTINELS")
+    redis_sentinel_master: str = Field(default="mymaster", validation_alias="REDIS_SENTINEL_MASTER")
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_webhook_url: SecretStr | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
@@ -76,6 +80,13 @@ class Settings(BaseSettings):
             except OSError as error:
                 raise ValueError(f"PRIVATE_KEY_PATH cannot be read: {error.strerror}") from None
             self.private_key = SecretStr(pem)
+        return self
+
+    @model_validator(mode="after")
+    def _sentinels_as_url(self) -> Settings:
+        if self.redis_sentinels and not self.redis_url:
+            self.redis_url = f"redis+sentinel://{self.redis_sentinels.replace(' ', '')}/"
+            self.redis_url += self.redis_sentinel_master
         return self
 
     @property
