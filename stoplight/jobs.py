@@ -10,7 +10,7 @@ from rq import get_current_job
 from stoplight import logs
 from stoplight.core.clock import from_timestamp
 from stoplight.effects import notices
-from stoplight.ops import redeliver, sync
+from stoplight.ops import heal, redeliver, sync
 from stoplight.pipeline import deliveries, fanout, lights, runtime
 
 
@@ -61,3 +61,8 @@ def scheduled_sync() -> None:
 
 def redeliver_since(since_timestamp: float) -> None:
     redeliver.redeliver_since(runtime.current(), from_timestamp(since_timestamp))
+
+
+def heal_lost_state(since_timestamp: float | None) -> None:
+    since = from_timestamp(since_timestamp) if since_timestamp is not None else None
+    heal.heal(runtime.current(), since)

@@ -17,6 +17,8 @@ PREFIX = "stoplight"
 INSTALLATIONS = f"{PREFIX}:installations"
 SYNC_LOCK = f"{PREFIX}:sync:lock"
 KEY_SCHEMA = f"{PREFIX}:key-schema"  # the version of these names the data is stored under
+# Written once and never expiring: its absence tells a running worker that Redis lost its data.
+STATE_MARKER = f"{PREFIX}:state-since"
 
 
 def delivery(delivery_id: str) -> str:
