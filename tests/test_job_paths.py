@@ -26,6 +26,7 @@ QUEUED_BEFORE = {
     "stoplight.jobs.sync_installation": ["installation_id"],
     "stoplight.jobs.scheduled_sync": [],
     "stoplight.jobs.redeliver_since": ["since_timestamp"],
+    "stoplight.jobs.heal_lost_state": ["since_timestamp"],
 }  # fmt: skip
 PACKAGE = Path(__file__).resolve().parents[1] / "stoplight"
 
