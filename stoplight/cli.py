@@ -35,7 +35,8 @@ from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redeliver import redeliver_failed
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.sync import sync_all as run_sync
-from stoplight.pipeline import runtime
+from stoplight.pipeline import dead_letters, runtime
+from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
 from stoplight.state.history import RETENTION as HISTORY_RETENTION
@@ -392,6 +393,30 @@ def sync() -> None:
         f"synced {report.installations} installations, {report.repositories} repositories, "
         f"{report.pulls} open PRs ({report.closed} found closed)"
     )
+
+
+@main.command()
+@click.option("--retry", "retry_id", metavar="ID", help="Queue this delivery again, tries reset.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def deadletters(retry_id: str | None, as_json: bool) -> None:
+    """Deliveries set aside after failing 3 times (the newest 1000), with the reason; or put
+    one back on its lane with --retry."""
+    settings = load_settings()
+    configure_logging(settings)
+    with redis_to_read(settings) as redis:
+        if retry_id is not None:
+            letter = dead_letters.retry(Lanes.on(redis), retry_id, SystemClock().now())
+            if letter is None:
+                raise click.ClickException(f"no delivery {retry_id!r} is set aside")
+            click.echo(f"delivery {retry_id} ({letter.event}) is queued again")
+            return
+        letters = dead_letters.listed(redis)
+    if as_json:
+        click.echo(json.dumps([letter.as_json() for letter in letters], indent=2))
+    elif letters:
+        click.echo(dead_letters.table(letters))
+    else:
+        click.echo("No deliveries are set aside.")
 
 
 @main.command()

@@ -46,10 +46,10 @@ INTAKE_SECONDS = Histogram(
 def count_delivery(event: str, outcome: str, seconds: float) -> None:
     """Count a webhook answer and time it: no I/O, two updates in memory."""
     INTAKE_SECONDS.observe(seconds)
-    DELIVERIES.labels(_event_label(event), outcome).inc()
+    DELIVERIES.labels(event_label(event), outcome).inc()
 
 
-def _event_label(event: str) -> str:
+def event_label(event: str) -> str:
     # The header is the sender's to choose: only events the app knows become labels.
     return event if event == "ping" or router.handles_event(event) else "other"
 
@@ -159,7 +159,14 @@ JOB_LATENCY = SharedHistogram(
     ["lane"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )
-SHARED_METRICS = (GITHUB_REQUESTS, WRITES_DEFERRED, RATE_LIMIT_REMAINING, SLACK_POSTS, JOB_LATENCY)
+DEAD_LETTERS = SharedCounter(
+    "stoplight_deliveries_dead_lettered",
+    "Deliveries set aside after failing 3 times (see `stoplight deadletters`), by event",
+    ["event"],
+)
+SHARED_METRICS = (
+    GITHUB_REQUESTS, WRITES_DEFERRED, RATE_LIMIT_REMAINING, SLACK_POSTS, JOB_LATENCY, DEAD_LETTERS
+)  # fmt: skip
 
 
 @contextmanager

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     sync_interval_hours: float = Field(default=6, gt=0, validation_alias="SYNC_INTERVAL_HOURS")
+    # A delivery's application that runs longer fails that try (a stuck handler must not hold
+    # a worker for good); a day at most, so the budget stays an alarm, not a way to switch off.
+    delivery_timeout_seconds: int = Field(
+        default=60, gt=0, le=86_400, validation_alias="DELIVERY_TIMEOUT_SECONDS"
+    )
     github_client_id: str | None = Field(default=None, validation_alias="GITHUB_CLIENT_ID")
     github_client_secret: SecretStr | None = Field(
         default=None, validation_alias="GITHUB_CLIENT_SECRET"

@@ -9,7 +9,13 @@ claim (the entry id, see `intake.claim`) lets the entry itself apply it again, n
 
 A delivery whose application raises (GitHub failing while its configuration is read, say)
 passes to an RQ job with retries, `stoplight.jobs.process_delivery`, which applies it as
-deliveries were applied before streams.
+deliveries were applied before streams. Each try, here or in that job, is counted and has a
+time budget (see `stoplight.pipeline.poison`): the third that fails, runs out of time or ends
+with its worker sets the delivery aside. A batch counts a try of each entry as it claims
+them, in its one round trip, so a worker that dies in a batch has also charged a try to the
+entries it had not reached. Entries taken over are tried one at a time, so that happens once
+to an entry: a good one is applied at its next try, and only a second poison entry of the
+same batch is set aside after two tries of its own.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from redis.exceptions import ResponseError
 
 from stoplight import logs, metrics
 from stoplight.events import intake
-from stoplight.pipeline import deliveries
+from stoplight.pipeline import deliveries, poison
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.lanes import WORKERS_GROUP, applying_from, delivery_stream
-from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
+from stoplight.pipeline.runtime import JOB_RETRY, Runtime
 from stoplight.state import keys
 from stoplight.state.replies import text
 
@@ -44,18 +50,22 @@ CLAIM_IDLE_MS = 6000
 # A consumer with nothing pending and silent this long is a stopped worker's name.
 FORGET_IDLE_MS = 3_600_000
 
-# Claim each entry's delivery (intake's rule, with the entry id as owner) and take it off its
-# installation's waiting count, for a whole batch in one round trip. KEYS: delivery hash,
-# waiting set per entry; ARGV: entry id, delivery id per entry. Returns 1 or 0 per entry.
+# Claim each entry's delivery (intake's rule, with the entry id as owner), count the try, and
+# take it off its installation's waiting count, for a whole batch in one round trip. KEYS:
+# delivery hash, waiting set per entry; ARGV: entry id, delivery id per entry. Returns, per
+# entry, the number of this try (0: the delivery is another's).
 _TAKE = (
     intake.CLAIM_LUA
-    + """
-local mine = {}
+    + f"""
+local tries = {{}}
 for i = 1, #KEYS / 2 do
   redis.call('ZREM', KEYS[2 * i], ARGV[2 * i])
-  mine[i] = claimed(KEYS[2 * i - 1], ARGV[2 * i - 1])
+  tries[i] = 0
+  if claimed(KEYS[2 * i - 1], ARGV[2 * i - 1]) == 1 then
+    tries[i] = redis.call('HINCRBY', KEYS[2 * i - 1], '{poison.ATTEMPTS_FIELD}', 1)
+  end
 end
-return mine
+return tries
 """
 )
 
@@ -109,9 +119,10 @@ class DeliveryStreams:
                 WORKERS_GROUP, self.consumer, streams, count=BATCH, block=block_ms
             )
         except ResponseError as error:
-            if "NOGROUP" not in str(error):
+            if not _streams_gone(error):
                 raise
-            self.ensure_groups()  # the streams were deleted (FLUSHALL): start them again
+            log.warning("the delivery streams are gone (Redis lost its data?): made anew")
+            self.ensure_groups()
             return []
         entries: list[Entry] = []
         for reply_stream, items in replies or []:
@@ -136,11 +147,11 @@ class DeliveryStreams:
         if not entries:
             return
         started = time.time()
-        claimed = self._claim(entries)
+        tries = self._claim(entries)
         with repeating(RENEW_SECONDS, lambda: self._renew(entries), "heartbeat of deliveries"):
-            for entry, mine in zip(entries, claimed, strict=True):
-                if mine:
-                    self._apply_one(entry)
+            for entry, attempt in zip(entries, tries, strict=True):
+                if attempt:
+                    self._apply_one(entry, attempt)
                 else:
                     log.info("delivery %s is another's: a repeated delivery", entry.delivery_id)
         self._acknowledge(entries, started)
@@ -155,7 +166,7 @@ class DeliveryStreams:
                     stream, WORKERS_GROUP, self.consumer, self.claim_idle_ms, "0-0", count=BATCH
                 )
             except ResponseError as error:
-                if "NOGROUP" not in str(error):
+                if not _streams_gone(error):
                     raise
                 self.ensure_groups()
                 continue
@@ -166,9 +177,17 @@ class DeliveryStreams:
                 self._drop(stream, gone)
             if entries:
                 log.warning("taking over %d deliveries a stopped worker left", len(entries))
-                self.apply(entries)
+                self._apply_one_by_one(entries)
                 taken += len(entries)
         return taken
+
+    def _apply_one_by_one(self, entries: Sequence[Entry]) -> None:
+        """Apply taken-over entries each in a batch of its own, acknowledged once applied:
+        should one of them kill this worker too, the others are not charged a try for it.
+        They are all kept claimed meanwhile, so no other worker takes them over too."""
+        with repeating(RENEW_SECONDS, lambda: self._renew(entries), "heartbeat of taken over"):
+            for entry in entries:
+                self.apply([entry])
 
     def forget_stopped_consumers(self, idle_ms: int = FORGET_IDLE_MS) -> int:
         """Take stopped workers' names off the group: each worker joins under a name of its
@@ -206,15 +225,27 @@ class DeliveryStreams:
             args += [entry.entry_id, entry.delivery_id]
         return [int(mine) for mine in self._take(keys_, args)]
 
-    def _apply_one(self, entry: Entry) -> None:
+    def _apply_one(self, entry: Entry, attempt: int) -> None:
         bound = logs.bound(delivery=entry.delivery_id, installation=entry.installation_id)
         with bound, applying_from(entry.lane):
+            if poison.out_of_tries(attempt):
+                self._set_aside(entry, attempt, poison.WORKER_DIED)
+                return
             try:
                 body = intake.decompress(entry.compressed_body)
-                deliveries.apply_delivery(self.rt, entry.delivery_id, entry.event, body)
-            except Exception:
+                with poison.time_budget(self.rt.settings.delivery_timeout_seconds):
+                    deliveries.apply_delivery(self.rt, entry.delivery_id, entry.event, body)
+            except (Exception, poison.TookTooLong) as error:
+                if attempt >= poison.MAX_ATTEMPTS:
+                    self._set_aside(entry, attempt, poison.reason_of(error))
+                    return
                 log.exception("delivery %s failed; a job will retry it", entry.delivery_id)
                 self._hand_over(entry)
+
+    def _set_aside(self, entry: Entry, attempt: int, reason: str) -> None:
+        poison.set_aside(
+            self.rt, entry.delivery_id, entry.event, entry.compressed_body, attempt, reason
+        )
 
     def _hand_over(self, entry: Entry) -> None:
         job_id = f"delivery-{entry.delivery_id}"
@@ -225,7 +256,7 @@ class DeliveryStreams:
             job_id=job_id,
             description=f"process_delivery({entry.event} {entry.delivery_id})",
             retry=JOB_RETRY,
-            timeout=JOB_TIMEOUT_SECONDS,
+            timeout=poison.job_timeout(self.rt.settings),
         )
 
     def _renew(self, entries: Sequence[Entry]) -> None:
@@ -246,6 +277,12 @@ class DeliveryStreams:
                 waits = [started - entry.queued_at for entry in entries if entry.lane == lane]
                 metrics.JOB_LATENCY.observe_many(pipe, waits, lane)
             pipe.execute()
+
+
+def _streams_gone(error: ResponseError) -> bool:
+    """Whether a read failed because its streams or their group were deleted: NOGROUP for a
+    new read, UNBLOCKED for one that was waiting when the keys went."""
+    return str(error).startswith(("NOGROUP", "UNBLOCKED"))
 
 
 def _entry(stream: str, entry_id: str, fields: dict[bytes, bytes] | None) -> Entry | None:

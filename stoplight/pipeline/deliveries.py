@@ -27,6 +27,7 @@ from stoplight.effects.labels import Labels
 from stoplight.events import intake
 from stoplight.events.handlers import router
 from stoplight.events.routing import Delivery
+from stoplight.pipeline import poison
 from stoplight.pipeline.configs import repo_configs
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.installations import apply_installation_change
@@ -52,7 +53,20 @@ def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
         log.info("delivery %s already processed", delivery_id)
         return
     event, body = loaded
-    apply_delivery(rt, delivery_id, event, body)
+    attempt = poison.count_attempt(rt, delivery_id)
+    if poison.out_of_tries(attempt):
+        poison.set_aside(rt, delivery_id, event, intake.compress(body), attempt, poison.WORKER_DIED)
+        return
+    try:
+        with poison.time_budget(rt.settings.delivery_timeout_seconds):
+            apply_delivery(rt, delivery_id, event, body)
+    except (Exception, poison.TookTooLong) as error:
+        if attempt < poison.MAX_ATTEMPTS:
+            raise  # RQ tries it again later
+        poison.set_aside(
+            rt, delivery_id, event, intake.compress(body), attempt, poison.reason_of(error)
+        )
+        return
     intake.finish(rt.redis, delivery_id)
 
 

@@ -19,6 +19,11 @@ SYNC_LOCK = f"{PREFIX}:sync:lock"
 KEY_SCHEMA = f"{PREFIX}:key-schema"  # the version of these names the data is stored under
 # Written once and never expiring: its absence tells a running worker that Redis lost its data.
 STATE_MARKER = f"{PREFIX}:state-since"
+# Deliveries set aside after failing 3 times, for `stoplight deadletters`: what is known of
+# each, its body, and the order they came in. One hash tag, so one script writes all three.
+DEAD_LETTERS = f"{PREFIX}:{{dead-letters}}:records"  # hash: delivery id -> JSON
+DEAD_LETTER_BODIES = f"{PREFIX}:{{dead-letters}}:bodies"  # hash: delivery id -> LZ4 body
+DEAD_LETTER_ORDER = f"{PREFIX}:{{dead-letters}}:order"  # sorted set: delivery id by when
 
 
 def delivery(delivery_id: str) -> str:
