@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from stoplight.core.text import escape_controls
 from stoplight.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -74,8 +75,22 @@ class TextFormatter(_Masking):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         subject: Mapping[str, Any] = getattr(record, "subject", {})
-        shown = " ".join(f"{name}={subject[name]}" for name in SUBJECT_FIELDS if name in subject)
+        shown = " ".join(
+            f"{name}={escape_controls(str(subject[name]))}"
+            for name in SUBJECT_FIELDS
+            if name in subject
+        )
         return self.mask(f"{line} [{shown}]" if shown else line)
+
+    # Messages carry titles, keys and exception text from outside: a newline or an escape
+    # sequence in them must not start a line of its own or rewrite the reader's terminal.
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        # A traceback keeps its lines; what is inside each is escaped.
+        return "\n".join(escape_controls(line) for line in super().formatException(ei).split("\n"))
 
 
 class JsonFormatter(_Masking):

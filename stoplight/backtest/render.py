@@ -17,6 +17,7 @@ from stoplight.backtest.simulation import TeamRun
 from stoplight.backtest.summary import TeamSummary, describe_held
 from stoplight.core.flow import WeekFigures
 from stoplight.core.light import Level, format_duration
+from stoplight.core.text import printable
 
 STYLES = {Level.GREEN: "green", Level.YELLOW: "yellow", Level.RED: "red"}
 
@@ -51,7 +52,7 @@ def _panel(run: TeamRun, summary: TeamSummary, suggested: TeamSummary | None, wi
     ]
     return Panel(
         Group(*parts),
-        title=f"[bold]{summary.name}[/bold]",
+        title=Text(printable(summary.name), style="bold"),  # a name from a repository's file
         subtitle=f"installation {summary.installation_id}",
         box=box.ROUNDED,
     )

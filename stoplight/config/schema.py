@@ -21,6 +21,7 @@ from pydantic_core import ErrorDetails
 from stoplight.core.calendar import WorkingHours
 from stoplight.core.light import ALWAYS, Policy, Thresholds, WaitCalendar, format_duration
 from stoplight.core.pulls import Rules
+from stoplight.core.text import escape_controls
 
 CONFIG_PATH = ".github/stoplight.yml"
 ERROR_PREFIX = f"Invalid {CONFIG_PATH}:"
@@ -113,8 +114,13 @@ Duration = Annotated[timedelta, BeforeValidator(_duration_field)]
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 # A team's name is part of its key (`name@owner/repo`) and of page addresses: no `@` or `/`.
+# It is shown in terminals, statuses and Slack: no control characters or bidi overrides.
 TeamName = Annotated[
-    str, _matching(r"[^@/\x00-\x1f\x7f]{1,100}", "a team name (up to 100 characters, no @ or /)")
+    str,
+    _matching(
+        r"[^@/\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]{1,100}",
+        "a team name (up to 100 characters, no @ or /)",
+    ),
 ]
 PathPattern = Annotated[str, _matching(r"[^\x00-\x1f\x7f]{1,200}", "a path pattern such as *.lock")]
 # GitHub's limits: labels up to 50 characters, logins up to 39 (bots add `[bot]`).
@@ -345,8 +351,9 @@ class Invalid:
 
     @property
     def message(self) -> str:
-        """One line naming the first bad key: what a status and `check-config` show."""
-        return f"{ERROR_PREFIX} {'; '.join(str(error) for error in self.errors)}"
+        """One line naming the first bad key: what a status and `check-config` show. Keys and
+        values are the file's, so control characters in them are shown escaped."""
+        return escape_controls(f"{ERROR_PREFIX} {'; '.join(str(error) for error in self.errors)}")
 
 
 DEFAULT_CONFIG = Config()

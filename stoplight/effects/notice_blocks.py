@@ -14,7 +14,7 @@ from typing import Any
 from stoplight.clients.slack import Message
 from stoplight.core.light import Level, LightState, format_duration
 from stoplight.core.marks import size_label
-from stoplight.core.text import clip
+from stoplight.core.text import clip, printable
 from stoplight.state.views import TeamView, WaitingPull, limit_text
 
 # Block Kit's limits, and how much of each PR a notice shows.
@@ -146,7 +146,7 @@ def _measures(view: TeamView) -> dict[str, Any]:
 def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
     record = pull.record
     link = f"*<{record.url}|{record.repo}#{record.number}>*"
-    title = escape(clip(record.title, MAX_TITLE))
+    title = escape(clip(printable(record.title), MAX_TITLE))
     size = f"{size_label(record.lines).name} ({record.lines:,} lines)"
     reviewers = ", ".join(_mention(login, users) for login in record.requested_reviewers)
     details = f"waiting {format_duration(pull.waited)} · {size} · reviewers: {reviewers or 'none'}"

@@ -10,12 +10,14 @@ from redis import Redis
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
 from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, format_duration
 from stoplight.core.marks import size_label
+from stoplight.core.text import printable
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import TeamView, limit_text, team_view
@@ -50,7 +52,8 @@ def _panel(view: TeamView) -> Panel:
     headline.append(f"  ·  {view.held} held")
     return Panel(
         Group(headline, _measures(view), _pulls(view)),
-        title=f"[bold]{view.name}[/bold]",
+        # Names, logins and titles come from repositories: Text, never markup, and printable.
+        title=Text(printable(view.name), style="bold"),
         subtitle=f"installation {view.installation_id}",
         box=box.ROUNDED,
     )
@@ -91,14 +94,14 @@ def _pulls(view: TeamView) -> Table | Text:
     table.add_column("title", ratio=1)
     for waiting in view.waiting:
         pull = waiting.record
-        ref = Text(f"{pull.repo}#{pull.number}", style=f"link {pull.url}")
+        ref = Text(printable(f"{pull.repo}#{pull.number}"), style=Style(link=pull.url))
         size = size_label(pull.lines).name.removeprefix("size/")
         table.add_row(
             ref,
             format_duration(waiting.waited),
             f"{size} ({pull.lines:,})",
-            ", ".join(pull.requested_reviewers) or "none",
-            Text(pull.title, no_wrap=True, overflow="ellipsis"),
+            Text(printable(", ".join(pull.requested_reviewers)) or "none"),
+            Text(printable(pull.title), no_wrap=True, overflow="ellipsis"),
         )
     return table
 
