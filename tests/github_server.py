@@ -40,6 +40,7 @@ class FakeGitHubState:
     # The one person who signs in: GitHub login, and installation id -> [(repo id, owner/name)].
     person: str = "alice"
     access: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    revoked: list[str] = field(default_factory=list)  # tokens revoked at sign-out
     # Files on default branches, by (owner/name, path); a PR's files, by (owner/name, number).
     files: dict[tuple[str, str], str] = field(default_factory=dict)
     pull_files: dict[tuple[str, int], list[tuple[str, int, int]]] = field(default_factory=dict)
@@ -72,6 +73,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("DELETE", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels/(.+)"), "remove_label"),
     ("GET", re.compile(r"/login/oauth/authorize"), "authorize"),
     ("POST", re.compile(r"/login/oauth/access_token"), "access_token"),
+    ("DELETE", re.compile(r"/applications/([^/]+)/token"), "revoke_token"),
     ("GET", re.compile(r"/user"), "user"),
     ("GET", re.compile(r"/user/installations"), "user_installations"),
     ("GET", re.compile(r"/user/installations/(\d+)/repositories"), "user_repositories"),
@@ -211,8 +213,16 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
                 return 200, {"error": "bad_verification_code"}
             return 200, {"access_token": f"ghu_{state.person}", "token_type": "bearer"}
 
+        def revoke_token(self, body: Any, client_id: str) -> tuple[int, Any]:
+            with state.lock:
+                state.revoked.append(body["access_token"])
+            return 204, None
+
         def _signed_in(self) -> bool:
-            return self.headers.get("Authorization", "").endswith(f"ghu_{state.person}")
+            token = f"ghu_{state.person}"
+            return self.headers.get("Authorization", "").endswith(token) and (
+                token not in state.revoked
+            )
 
         def user(self, body: Any) -> tuple[int, Any]:
             if not self._signed_in():

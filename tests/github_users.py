@@ -6,6 +6,7 @@ GitHub lists for them, and the repositories they can access in each.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field
@@ -36,9 +37,12 @@ class Person:
 
 
 class FakeGitHubUsers:
+    CLIENT = ("Iv1.stoplight", "client-secret")  # the OAuth client the tests' settings name
+
     def __init__(self, mock: responses.RequestsMock, api: str = API, web: str = WEB) -> None:
         self.people: dict[str, Person] = {}
         self.revoked: set[str] = set()
+        self.revoking_fails = False  # GitHub answering 502 to a revocation
         self.token_requests = 0
         root = api_root(api)
         mock.add_callback(responses.POST, f"{web}/login/oauth/access_token", self._exchange)
@@ -50,6 +54,9 @@ class FakeGitHubUsers:
             responses.GET,
             re.compile(rf"{root}/user/installations/\d+/repositories(\?.*)?$"),
             self._repositories,
+        )
+        mock.add_callback(
+            responses.DELETE, re.compile(rf"{root}/applications/[^/]+/token$"), self._revoke
         )
 
     def add(self, person: Person) -> Person:
@@ -94,6 +101,23 @@ class FakeGitHubUsers:
             return 404, {}, json.dumps({"message": "Not Found"})
         items = [{"id": repo_id, "full_name": name, "name": name} for repo_id, name in repos]
         return 200, {}, json.dumps({"total_count": len(items), "repositories": items})
+
+    def _revoke(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """`DELETE /applications/{client_id}/token`: the OAuth client's own credentials in
+        basic auth, the token to revoke in the body."""
+        if self.revoking_fails:
+            return 502, {}, json.dumps({"message": "Server Error"})
+        client_id, secret = self.CLIENT
+        expected = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        if not request.url.endswith(f"/applications/{client_id}/token") or (
+            request.headers.get("Authorization") != expected
+        ):
+            return 404, {}, json.dumps({"message": "Not Found"})
+        token = json.loads(request.body)["access_token"]
+        if token not in self.people or token in self.revoked:
+            return 404, {}, json.dumps({"message": "Not Found"})
+        self.revoked.add(token)
+        return 204, {}, ""
 
     def calls_to(self, mock: responses.RequestsMock, path: str) -> int:
         return sum(1 for call in mock.calls if call.request.url.split("?")[0].endswith(path))

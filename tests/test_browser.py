@@ -107,6 +107,16 @@ def test_a_person_signs_in_and_reads_a_red_team_page(browser, signed_in_app):
     assert target_url == f"{url}/teams/42/octo%2Fshop"
 
     page = browser.new_page(viewport={"width": 1100, "height": 1500})
+    # The page's Content-Security-Policy allows its own stylesheet and nothing else: a
+    # refusal would show in the console ("Refused to apply inline style ..."), and the page
+    # unstyled. (The 404 before sign-in is a console error too, and meant.)
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.goto(target_url)  # the status's Details link, before sign-in
     assert "Checkout step" not in page.content()
     page.get_by_role("link", name="Sign in with GitHub").click()
@@ -123,6 +133,9 @@ def test_a_person_signs_in_and_reads_a_red_team_page(browser, signed_in_app):
     assert chart.count() == 1 and chart.bounding_box()["width"] > 500
     assert page.locator("table.weeks").count() == 1
 
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") == "736px"  # 46rem
+    assert refused == []
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=ARTIFACTS / "team-page.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
@@ -133,4 +146,5 @@ def test_a_person_signs_in_and_reads_a_red_team_page(browser, signed_in_app):
     page.get_by_role("button", name="Sign out").click()
     page.goto(target_url)
     assert "Checkout step" not in page.content()
+    assert github.revoked == ["ghu_alice"]  # signing out ended the token at GitHub too
     print(f"screenshots: {ARTIFACTS.resolve()}/team-page.png, team-page-phone.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -235,12 +236,17 @@ def test_sign_out_ends_the_session(app, users, redis):
     client = sign_in(app, alice(users))
     assert client.post("/auth/logout").status_code == 302
     assert redis.keys(keys.user_session("*")) == []
+    assert users.revoked == {"ghu_alice"}  # GitHub was told: the token opens nothing now
     assert_hidden(client.get("/teams/42/octo%2Fshop"))
 
 
 def test_sign_in_returns_only_to_this_site(app, users):
     client = app.test_client()
-    for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
+    # Browsers read "\\" as "/" and drop tabs and line breaks: each of these leaves the site.
+    targets = ("https://evil.example/", "//evil.example/x", "javascript:alert(1)",
+               "/\\evil.example/x", "/\t/evil.example", "/\n/evil.example", "\\\\evil.example",
+               "/ok\x00/x", "https:/evil.example", "///evil.example")  # fmt: skip
+    for target in targets:
         started = client.get(f"/auth/login?next={return_token(target)}")
         state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
         back = client.get(f"/auth/callback?code={alice(users).code}&state={state}")
@@ -299,3 +305,101 @@ def test_the_json_of_a_hidden_path_says_nothing(anonymous):
     answer = anonymous.get("/api/installations/42/teams/octo%2Fshop")
     assert answer.status_code == 404
     assert json.loads(answer.text) == {"error": "not found"}
+
+
+NONCE = re.compile(r"style-src 'nonce-([\w-]+)'")
+
+
+def assert_locked_down(response: Any) -> None:
+    policy = response.headers["Content-Security-Policy"]
+    for rule in ("default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
+        assert rule in policy
+    assert "form-action 'self' https://github.com" in policy
+    assert "script-src" not in policy and "unsafe-inline" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+@pytest.mark.usefixtures("queues")
+def test_every_page_and_answer_is_locked_down_and_private_ones_are_never_stored(
+    app, users, anonymous
+):
+    client = sign_in(app, alice(users))
+    team_json = "/api/installations/42/teams/octo%2Fshop"
+    answers = {path: client.get(path) for path in ("/", "/teams/42/octo%2Fshop", team_json)}
+    for path in ("/", "/teams/42/octo%2Fshop", "/healthz", "/auth/login"):
+        answers[f"anonymous {path}"] = anonymous.get(path)
+
+    for path, response in answers.items():
+        assert_locked_down(response)
+        assert response.headers["Cache-Control"] == "no-store", path
+    first, second = (client.get("/teams/42/octo%2Fshop") for _ in range(2))
+    nonces = [NONCE.search(page.headers["Content-Security-Policy"]) for page in (first, second)]
+    assert nonces[0] and nonces[1] and nonces[0][1] != nonces[1][1]  # one per answer
+    assert f'<style nonce="{nonces[0][1]}">' in first.text
+    assert NONCE.search(answers[team_json].headers["Content-Security-Policy"]) is None
+
+
+def test_the_badge_keeps_its_own_short_cache(rt, github, clock, anonymous):
+    github.put_config("octo/shop", "teams: [{name: shop, public_badge: true}]")
+    deliver(rt, Pull(repo=SHOP).event("opened", clock.now()))
+
+    badge = anonymous.get("/badge/octo/shop.svg")
+
+    assert badge.status_code == 200
+    assert_locked_down(badge)
+    assert badge.headers["Cache-Control"] == "max-age=60"
+
+
+@pytest.mark.usefixtures("queues")
+def test_sign_out_ends_the_session_while_github_fails_to_revoke(app, users, redis):
+    client = sign_in(app, alice(users))
+    users.revoking_fails = True
+
+    assert client.post("/auth/logout").status_code == 302
+
+    assert redis.keys(keys.user_session("*")) == []
+    assert_hidden(client.get("/teams/42/octo%2Fshop"))
+
+
+@pytest.fixture
+def core_team(rt, github, clock) -> None:
+    """One team over two repositories: shop's nine PRs (one secret), then one of docs."""
+    github.put_config("octo/.github", "teams: [{name: core, repos: [shop, docs]}]")
+    for number in range(1, 10):
+        title = "Secret plan" if number == 1 else f"Change number {number}"
+        deliver(rt, Pull(repo=SHOP, number=number, title=title).event("opened", clock.now()))
+    docs = Pull(repo=DOCS, number=1, title="Docs fix", author="dora")
+    deliver(rt, docs.event("opened", clock.now()))
+
+
+CORE_JSON = "/api/installations/42/teams/core"
+
+
+@pytest.mark.usefixtures("core_team")
+def test_a_team_page_shows_only_the_pulls_of_repositories_the_person_can_access(app, users):
+    carol = users.add(Person(9, "carol", {42: [(1002, "octo/docs")]}))
+    client = sign_in(app, carol)
+
+    page = client.get("/teams/42/core")
+    data = client.get(CORE_JSON).json
+
+    assert page.status_code == 200
+    assert "Docs fix" in page.text and "octo/docs#1" in page.text
+    for word in ("octo/shop", "Secret plan", "Change number", "alice"):
+        assert word not in page.text, word
+    assert "9 PRs of repositories you cannot access are not shown" in page.text
+    assert data["key"] == "core"  # the org file's team
+    assert [pull["repo"] for pull in data["waiting_pulls"] + data["held_pulls"]] == ["octo/docs"]
+    assert data["hidden_pulls"] == 9  # shop's 8 waiting and 1 held
+    assert data["light"] == "red" and data["measures"]["waiting"]["now"] == 8  # the team's
+
+
+@pytest.mark.usefixtures("core_team")
+def test_a_person_who_can_access_every_repository_sees_every_pull(app, users):
+    data = sign_in(app, alice(users)).get(CORE_JSON).json
+
+    assert data["hidden_pulls"] == 0
+    assert {pull["repo"] for pull in data["waiting_pulls"]} == {"octo/shop"}
+    assert [pull["repo"] for pull in data["held_pulls"]] == ["octo/shop", "octo/docs"]

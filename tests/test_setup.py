@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from stoplight.settings import Settings
+from stoplight.state import keys
 from stoplight.web import create_app
 from stoplight.web.setup import STATE_COOKIE, AlreadyRegistered, setup_link, write_env
 from tests.conftest import API
@@ -195,3 +196,26 @@ def test_a_file_holding_credentials_is_never_overwritten(env_file):
     with pytest.raises(AlreadyRegistered):
         write_env(env_file, REGISTERED)
     assert env_file.read_text() == "WEBHOOK_SECRET=the-real-one\n"
+
+
+def test_the_setup_link_dies_with_setup(unregistered, redis, github, env_file):
+    github.add(responses.POST, CONVERSION, json=REGISTERED, status=201)
+    client = client_for(unregistered, redis)
+    link = setup_path(unregistered, redis)
+    state = handed_out_state(client, unregistered, redis)
+
+    assert client.get(f"/setup/callback?code=abc123&state={state}").status_code == 200
+
+    assert redis.get(keys.SETUP_TOKEN) is None
+    env_file.unlink()  # credentials lost or moved: setup opens again, but not to the old link
+    assert client_for(unregistered, redis).get(link).status_code == 404
+
+
+def test_the_organisation_named_on_setup_cannot_change_the_address_at_github(
+    unregistered, redis, env_file
+):
+    page = client_for(unregistered, redis).get(setup_path(unregistered, redis, "&org=../../x?y"))
+
+    assert page.status_code == 200
+    target = "https://github.com/organizations/..%2F..%2Fx%3Fy/settings/apps/new?"
+    assert f'action="{target}' in page.text

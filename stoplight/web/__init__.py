@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: Settings | None = None, redis: Redis | None = None, clock: Clock | None = None
 ) -> Flask:
-    from stoplight.web import auth, health, pages, setup, webhooks
+    from stoplight.web import auth, headers, health, pages, setup, webhooks
 
     settings = settings or Settings()
     if redis is None and settings.redis_url:
@@ -33,6 +33,7 @@ def create_app(
     context = WebContext(settings, redis, clock or SystemClock())
     app.extensions["stoplight"] = context
     webhooks.install(app, context, settings.webhook_path)
+    headers.install(app, settings)
     app.register_blueprint(setup.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from cryptography.fernet import Fernet, InvalidToken
@@ -162,9 +163,19 @@ def return_path(token: str | None) -> str:
 
 
 def local_path(target: str) -> str:
-    """`target` when it is a path on this site, else "/": sign-in never redirects elsewhere."""
+    """`target` when it is a path on this site, else "/": sign-in never redirects elsewhere.
+
+    Browsers read a backslash as a slash and drop tabs and line breaks from an address, so
+    `/\\evil.example` and `/\t/evil.example` would both leave the site: neither is a path."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)
+    ):
         return "/"
     return target
 
@@ -202,6 +213,30 @@ def callback() -> Response:
 
 @bp.post("/auth/logout")
 def logout() -> Response:
+    user = current_user()
+    if user is not None:
+        _revoke(user)
     forget_current_user()
     session.clear()
     return redirect("/")
+
+
+def _revoke(user: User) -> None:
+    """Tell GitHub to drop the person's token: signed out here, it opens nothing elsewhere.
+    Signing out goes on if GitHub is away; the token then lapses within its eight hours."""
+    settings: Settings = current_app.extensions["stoplight"].settings
+    assert settings.github_client_id is not None and settings.github_client_secret is not None
+    client_id = settings.github_client_id
+    try:
+        answer = requests.delete(
+            f"{settings.github_api_url}/applications/{client_id}/token",
+            auth=(client_id, settings.github_client_secret.get_secret_value()),
+            json={"access_token": user.token},
+            headers={"Accept": "application/vnd.github+json"},
+            timeout=5,
+        )
+    except requests.RequestException as error:
+        log.warning("sign-out: GitHub could not be asked to revoke the token: %s", error)
+        return
+    if answer.status_code not in (204, 404):  # 404: GitHub no longer knows the token
+        log.warning("sign-out: GitHub answered %s to revoking the token", answer.status_code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import (
@@ -28,13 +28,14 @@ from werkzeug.exceptions import NotFound
 from stoplight.backtest.latest import load_latest
 from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, format_duration
+from stoplight.core.pulls import PullRecord
 from stoplight.state import keys
 from stoplight.state.history import FlowView, load_flow
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import TeamView, load_team_view, team_repositories
 from stoplight.web import auth
-from stoplight.web.access import Access, SignedOut
+from stoplight.web.access import Access, Repositories, SignedOut
 from stoplight.web.badge import badge_svg
 from stoplight.web.charts import render_chart
 
@@ -88,12 +89,14 @@ def installation(installation_id: int) -> str:
 
 @bp.get("/teams/<int:installation_id>/<path:team>")
 def team(installation_id: int, team: str) -> str:
-    view = _visible_team(installation_id, team)
+    view, hidden = _visible_team(installation_id, team)
     flow = _flow(view)
     title = f"{view.name}: the review queue over the last 14 days"
     chart = render_chart(flow.series, title, view.policy)
     backtest = load_latest(_redis(), view.installation_id, view.key)
-    return render_template("team.html", view=view, flow=flow, chart=chart, backtest=backtest)
+    return render_template(
+        "team.html", view=view, hidden=hidden, flow=flow, chart=chart, backtest=backtest
+    )
 
 
 @bp.get("/api/installations")
@@ -109,8 +112,8 @@ def api_installation(installation_id: int) -> Response:
 
 @bp.get("/api/installations/<int:installation_id>/teams/<path:team>")
 def api_team(installation_id: int, team: str) -> Response:
-    view = _visible_team(installation_id, team)
-    return jsonify({**view.as_json(), "flow": _flow(view).as_json()})
+    view, hidden = _visible_team(installation_id, team)
+    return jsonify({**view.as_json(), "hidden_pulls": hidden, "flow": _flow(view).as_json()})
 
 
 @bp.get("/badge/<owner>/<path:team>.svg")
@@ -188,7 +191,8 @@ def _asking_github() -> Iterator[None]:
         abort(503, "GitHub could not say what you can see. Try again shortly.")
 
 
-def _visible_team(installation_id: int, team: str) -> TeamView:
+def _visible_team(installation_id: int, team: str) -> tuple[TeamView, int]:
+    """The team's view as the person may see it, and how many of its PRs were left out."""
     access, redis = _access(), _redis()
     with _asking_github():
         repositories = access.repositories(installation_id)
@@ -198,7 +202,21 @@ def _visible_team(installation_id: int, team: str) -> TeamView:
     view = load_team_view(redis, installation_id, team, now, shown=PULLS_ON_PAGE)
     if view is None:
         abort(404)
-    return view
+    return _only_accessible(view, repositories)
+
+
+def _only_accessible(view: TeamView, repositories: Repositories) -> tuple[TeamView, int]:
+    """The view with only the PRs of repositories the person can access: a team spans
+    repositories, and seeing one of them is no right to the others' titles and people. The
+    light and the measures stay the team's."""
+
+    def visible(record: PullRecord) -> bool:
+        return repositories.any_of({record.repo_id}, {record.repo})
+
+    waiting = tuple(item for item in view.waiting if visible(item.record))
+    held_line = tuple(record for record in view.held_line if visible(record))
+    hidden = len(view.waiting) - len(waiting) + len(view.held_line) - len(held_line)
+    return replace(view, waiting=waiting, held_line=held_line), hidden
 
 
 def _flow(view: TeamView) -> FlowView:

@@ -23,6 +23,7 @@ import secrets
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import yaml
@@ -99,7 +100,7 @@ def start() -> Response:
     org = request.args.get("org", "").strip()
     target = f"{settings.github_web_url}/settings/apps/new"
     if org:
-        target = f"{settings.github_web_url}/organizations/{org}/settings/apps/new"
+        target = f"{settings.github_web_url}/organizations/{quote(org, safe='')}/settings/apps/new"
     response = make_response(
         render_template(
             "setup.html",
@@ -146,6 +147,9 @@ def callback() -> str:
         write_env(ENV_FILE, app)
     except AlreadyRegistered:
         abort(409, f"{ENV_FILE} already holds an app's credentials")
+    # The link in the log opened setup; registered, it must open nothing, even after a restart
+    # that has the credentials removed again.
+    context.redis.delete(keys.SETUP_TOKEN)
     log.info("GitHub App %s registered; credentials written to %s", app.get("slug"), ENV_FILE)
     return render_template("registered.html", app=app)
 
