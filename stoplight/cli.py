@@ -39,6 +39,7 @@ from stoplight.pipeline import dead_letters, runtime
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
+from stoplight.state.connection import connect
 from stoplight.state.history import RETENTION as HISTORY_RETENTION
 from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
 from stoplight.web import create_app
@@ -84,7 +85,7 @@ def log_slack_delivery(settings: Settings) -> None:
 @contextmanager
 def redis_to_read(settings: Settings) -> Iterator[Redis]:
     """REDIS_URL, or the embedded server (the one a running `stoplight serve` keeps)."""
-    with redis_for(settings) as settings, Redis.from_url(str(settings.redis_url)) as redis:
+    with redis_for(settings) as settings, connect(str(settings.redis_url)) as redis:
         yield redis
 
 
@@ -276,7 +277,7 @@ def backtest(
                 org_file=org_file,
                 targets=targets,
             )
-        with Redis.from_url(str(settings.redis_url)) as redis:
+        with connect(str(settings.redis_url)) as redis:
             for team in result.teams:
                 save_latest(redis, team.summary.installation_id, team.summary.key, team.as_json())
     if as_json:

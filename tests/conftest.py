@@ -24,6 +24,7 @@ from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import deliveries, runtime
 from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings
+from stoplight.state import keys
 from tests.fakes import FakeClock, body_of, iso, throwaway_private_key
 
 API = "https://api.github.com"
@@ -76,8 +77,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def mark_as_seen(redis: Redis, clock: FakeClock) -> None:
+    """A Redis the app has already seen: a worker's first look finds the state marker and
+    heals nothing (tests of a Redis that lost its data delete it, or flush)."""
+    redis.set(keys.STATE_MARKER, clock.now().isoformat())
+
+
 @pytest.fixture
 def rt(settings: Settings, redis: Redis, clock: FakeClock) -> Iterator[runtime.Runtime]:
+    mark_as_seen(redis, clock)
     with runtime.installed(
         runtime.Runtime.create(settings, redis, clock, budget=UNPACED)
     ) as installed:

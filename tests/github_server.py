@@ -63,6 +63,7 @@ class FakeGitHubState:
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/app/installations/(\d+)/access_tokens"), "token"),
+    ("GET", re.compile(r"/app/installations"), "app_installations"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/statuses/(\w+)"), "create_status"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/commits/(\w+)/status"), "combined_status"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/labels"), "create_label"),
@@ -129,6 +130,11 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
             except OSError:
                 pass  # the client died waiting: the write happened all the same
+
+        def app_installations(self, body: Any) -> tuple[int, Any]:
+            # None to sync: a worker's first look at an empty Redis syncs every installation
+            # (see stoplight.ops.heal), and these tests feed the app by deliveries alone.
+            return 200, []
 
         def token(self, body: Any, installation: str) -> tuple[int, Any]:
             with state.lock:

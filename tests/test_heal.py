@@ -29,6 +29,7 @@ def reads(github):
 
 
 def test_a_first_start_writes_the_marker_and_syncs_without_redelivering(rt, github, reads):
+    rt.redis.delete(keys.STATE_MARKER)  # a Redis this app has never used
     watch = StateWatch()
     assert watch.check(rt) is True
     assert rt.redis.exists(keys.STATE_MARKER)

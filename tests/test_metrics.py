@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from stoplight.clients.pacing import WriteBudget
 from stoplight.pipeline.runtime import Runtime, installed
 from stoplight.web import create_app
-from tests.conftest import WEBHOOK_SECRET, deliver
+from tests.conftest import WEBHOOK_SECRET, deliver, mark_as_seen
 from tests.fakes import Pull, body_of, sign
 from tests.test_end_to_end import free_port, wait_for
 
@@ -125,6 +125,7 @@ def test_writes_the_budget_puts_off_are_counted(settings, redis, clock, github):
     rt = Runtime.create(
         settings, redis, clock, budget=budget, sleep=lambda s: clock.advance(seconds=s)
     )
+    mark_as_seen(redis, clock)
     with installed(rt):
         deliver(rt, Pull().event("opened", clock.now()))  # a status and two label writes
 

@@ -22,6 +22,7 @@ from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.core.clock import Clock, SystemClock, from_timestamp
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
+from stoplight.state.connection import WORKER, connect
 
 # Job-level retries for failures the client's quick retries could not absorb, and for jobs
 # whose worker died (RQ retries an abandoned job only if it has retries left). Spaced out to
@@ -59,7 +60,7 @@ class Runtime:
         if redis is None:
             if not settings.redis_url:
                 raise RuntimeError("REDIS_URL is not set")
-            redis = Redis.from_url(settings.redis_url)
+            redis = connect(settings.redis_url, WORKER)
         clock = clock or SystemClock()
         github = None
         if settings.app_id and settings.private_key:

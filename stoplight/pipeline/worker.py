@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import NoSuchJobError, StopRequested
 from rq.job import Job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
@@ -33,6 +34,7 @@ from rq.utils import now as rq_now
 from rq.worker import DequeueStrategy, WorkerStatus
 
 from stoplight import metrics
+from stoplight.ops.heal import StateWatch
 from stoplight.ops.sync import ensure_sync_scheduled
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.consumer import DeliveryStreams
@@ -51,6 +53,11 @@ JOB_HEARTBEAT_TTL = 6
 SCHEDULER_SILENT_SECONDS = 6
 # An idle worker waits for deliveries on the streams, and looks at RQ's lanes this often.
 IDLE_LOOK_MS = 500
+# A worker that stopped on an error starts again after a pause, doubled up to a minute while
+# the trouble lasts, and back to the first once a worker has run this long.
+RESTART_PAUSE_SECONDS = 1.0
+RESTART_PAUSE_LIMIT_SECONDS = 60.0
+RESTART_RESET_SECONDS = 120.0
 
 
 class Lane(Queue):
@@ -90,8 +97,17 @@ class StoplightWorker(SimpleWorker):
 
     def __init__(self, rt: Runtime, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.rt = rt
+        self.stopping = False  # a stop was asked for (SIGINT, SIGTERM)
         self.scheduler_watch = SchedulerWatch()
+        self.state_watch = StateWatch()
         self.delivery_streams = DeliveryStreams(rt, self.name)
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        # RQ raises StopRequested or sets a flag, as the worker is idle or busy: either way
+        # this worker is done, and `run_worker` must not start another.
+        self.stopping = True
+        super().request_stop(signum, frame)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # After a job from one lane, the other lane goes first.
@@ -140,6 +156,7 @@ class StoplightWorker(SimpleWorker):
         self.set_state(WorkerStatus.IDLE)
 
     def run_maintenance_tasks(self) -> None:
+        self.state_watch.check(self.rt)  # first: a Redis that lost its data is healed
         if self.scheduler is not None:
             self.scheduler_watch.free_dead_locks(self.connection, [q.name for q in self.queues])
         super().run_maintenance_tasks()
@@ -194,7 +211,37 @@ def build_worker(rt: Runtime, name: str | None = None) -> StoplightWorker:
     )
 
 
-def run_worker(rt: Runtime, *, burst: bool = False) -> None:
-    if rt.github is not None:
-        ensure_sync_scheduled(rt)
-    build_worker(rt).work(with_scheduler=True, burst=burst, logging_level=rt.settings.log_level)
+def run_worker(
+    rt: Runtime,
+    *,
+    burst: bool = False,
+    sleep: Callable[[float], object] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    """Work until asked to stop. RQ's work loop quits on any error it did not expect, and a
+    Redis away for longer than the connection's retries is one: a worker then starts afresh,
+    after a pause that grows while Redis stays away, so a long outage costs a line a minute
+    at most, and a worker is back within a pause of Redis."""
+    pause = RESTART_PAUSE_SECONDS
+    while True:
+        started = monotonic()
+        worker: StoplightWorker | None = None
+        try:
+            if rt.github is not None:
+                ensure_sync_scheduled(rt)
+            worker = build_worker(rt)
+            worker.work(with_scheduler=True, burst=burst, logging_level=rt.settings.log_level)
+        except RedisError as error:
+            log.warning("Redis does not answer (%s): a worker starts again in %.0f s", error, pause)
+        else:
+            if not (burst or worker.stopping):
+                log.warning("the worker stopped on an error: a new one starts in %.0f s", pause)
+        if burst or (worker is not None and worker.stopping):
+            return
+        if monotonic() - started > RESTART_RESET_SECONDS:
+            pause = RESTART_PAUSE_SECONDS  # it ran a good while: the trouble is new
+        try:
+            sleep(pause)
+        except StopRequested:  # a signal meanwhile: the stopped worker's handler raises it
+            return
+        pause = min(pause * 2, RESTART_PAUSE_LIMIT_SECONDS)

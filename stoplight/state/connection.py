@@ -91,13 +91,15 @@ def _host_port(text: str) -> tuple[str, int]:
 
 def connect(url: str, patience: Patience = WORKER) -> Redis:
     """A client for `url` (redis://, rediss://, unix:// or redis+sentinel://)."""
-    options = {
+    options: dict[str, object] = {
         "socket_connect_timeout": patience.connect_timeout,
         "socket_timeout": patience.socket_timeout,
-        "socket_keepalive": True,
         "health_check_interval": 15,  # a connection idle this long is checked before use
         "retry": patience.retry(),
     }
+    if url.startswith("unix://"):  # the embedded server: a socket file, no TCP keepalive
+        return Redis.from_url(url, **options)
+    options["socket_keepalive"] = True  # a peer gone without a word is noticed
     if not url.startswith(f"{SENTINEL_SCHEME}://"):
         return Redis.from_url(url, **options)
     target = parse_sentinel_url(url)

@@ -6,12 +6,11 @@ import logging
 
 from flask import Flask
 from redis import Redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from stoplight.core.clock import Clock, SystemClock
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
+from stoplight.state.connection import WEB, connect
 from stoplight.web.limits import MAX_BODY_BYTES
 from stoplight.web.outage import StorageOutage
 
@@ -49,12 +48,7 @@ def create_app(
 
 def web_redis(url: str) -> Redis:
     """A connection that gives up fast: GitHub waits 10 s, and a 503 lets it redeliver."""
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=1,
-        socket_timeout=3,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
-    )
+    return connect(url, WEB)
 
 
 class WebContext:
