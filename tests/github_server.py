@@ -48,6 +48,9 @@ class FakeGitHubState:
     # Every request answered: (moment on `now`, method, route name or "unknown").
     requests: list[tuple[datetime, str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)  # of every request, with its query
+    # The app's webhook deliveries GitHub lists, newest first, and the ids asked for again.
+    hook_deliveries: list[dict[str, Any]] = field(default_factory=list)
+    redelivered: list[int] = field(default_factory=list)
 
     def status_writes(self) -> list[tuple[str, str, str]]:
         return [
@@ -64,6 +67,8 @@ class FakeGitHubState:
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/app/installations/(\d+)/access_tokens"), "token"),
     ("GET", re.compile(r"/app/installations"), "app_installations"),
+    ("GET", re.compile(r"/app/hook/deliveries"), "hook_deliveries"),
+    ("POST", re.compile(r"/app/hook/deliveries/(\d+)/attempts"), "redeliver"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/statuses/(\w+)"), "create_status"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/commits/(\w+)/status"), "combined_status"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/labels"), "create_label"),
@@ -135,6 +140,15 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
             # None to sync: a worker's first look at an empty Redis syncs every installation
             # (see stoplight.ops.heal), and these tests feed the app by deliveries alone.
             return 200, []
+
+        def hook_deliveries(self, body: Any) -> tuple[int, Any]:
+            with state.lock:
+                return 200, list(state.hook_deliveries)
+
+        def redeliver(self, body: Any, delivery_id: str) -> tuple[int, Any]:
+            with state.lock:
+                state.redelivered.append(int(delivery_id))
+            return 202, {}
 
         def token(self, body: Any, installation: str) -> tuple[int, Any]:
             with state.lock:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from redis import Redis
 
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
@@ -169,6 +170,25 @@ def test_deliveries_become_statuses_and_labels(app_url, github_server):
     statuses = github.status_writes()
     assert len(statuses) == len(set(statuses))  # nothing posted twice
     assert github.tokens_issued == 1  # one token, reused across jobs
+
+
+def test_serve_outlives_its_redis_losing_every_key(served, github_server, tmp_path):
+    """FLUSHALL on the embedded Redis, as a restart without its append-only file would leave
+    it: the process stays up, answers, and a delivery after the loss becomes a status."""
+    url, process = served
+    github = github_server[1]
+    clock = FakeClock(datetime.now(UTC))
+    first, second = (Pull(number=n, head_sha=f"{n}" * 40) for n in (1, 2))
+    assert post_delivery(url, first.event("opened", clock.now()), "loss-1").status_code == 202
+    wait_for(lambda: first.head_sha in github.statuses)
+    wait_for(lambda: requests.get(f"{url}/readyz", timeout=5).status_code == 200)
+
+    with Redis(unix_socket_path=str(tmp_path / "data" / "redis" / "redis.sock")) as redis:
+        redis.flushall()
+    assert post_delivery(url, second.event("opened", clock.now()), "loss-2").status_code == 202
+    wait_for(lambda: second.head_sha in github.statuses)
+    wait_for(lambda: requests.get(f"{url}/readyz", timeout=5).status_code == 200)
+    assert process.poll() is None
 
 
 def test_hostile_files_get_error_statuses_while_other_teams_are_served(served, github_server):

@@ -35,7 +35,7 @@ from stoplight.pipeline.installations import SYNC_TIMEOUT_SECONDS
 from stoplight.pipeline.lights import refresh_team
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sizes import with_excluded_lines
-from stoplight.state import keys
+from stoplight.state import keys, locks
 from stoplight.state.installations import Installation
 from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore, Team
@@ -69,7 +69,7 @@ def sync_all(rt: Runtime) -> SyncReport | None:
         for installation_id in rt.github.installation_ids():
             sync_installation(rt, installation_id, report)
     finally:
-        lock.release()
+        locks.release(lock, "sync lock")
     log.info(
         "sync done: %d installations, %d repositories (%d unchanged), %d PRs, %d closed",
         report.installations,
@@ -105,7 +105,7 @@ def sync_installation(
         for repo in repos:
             touched |= _sync_repository(rt, client, store, repo, stored_open, report)
     finally:
-        lock.release()
+        locks.release(lock, f"sync lock of installation {installation_id}")
     for team in sorted(touched):
         refresh_team(rt, installation_id, team)
         report.teams.add((installation_id, team))

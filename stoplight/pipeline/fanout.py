@@ -16,7 +16,7 @@ from stoplight.core.pulls import PullRecord
 from stoplight.effects.plan import TeamEffects, TeamMarks
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.runtime import Runtime, job_id
-from stoplight.state import keys
+from stoplight.state import keys, locks
 from stoplight.state.review_queue import QueueStore
 
 # An effects pass holds its team's lock for this long, renewed every EFFECTS_LOCK_RENEW_SECONDS
@@ -113,7 +113,7 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
             )
             return
         finally:
-            lock.release()
+            locks.release(lock, f"effects lock of team {team}")
 
 
 def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> bool:

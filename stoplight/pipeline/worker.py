@@ -157,11 +157,22 @@ class StoplightWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         self.state_watch.check(self.rt)  # first: a Redis that lost its data is healed
+        self.register_again_if_forgotten()
         if self.scheduler is not None:
             self.scheduler_watch.free_dead_locks(self.connection, [q.name for q in self.queues])
         super().run_maintenance_tasks()
         self.delivery_streams.reclaim()
         self.delivery_streams.forget_stopped_consumers()
+
+    def register_again_if_forgotten(self) -> None:
+        """A Redis that lost its data forgot this worker with the rest, and its heartbeats
+        only touch its own key: without its place in RQ's worker registry, /readyz and
+        `rq info` would see no worker for ever."""
+        if self.connection.sismember(self.redis_workers_keys, self.key):
+            return
+        log.warning("Redis no longer knew worker %s: registered it again", self.name)
+        self.connection.delete(self.key)  # what the heartbeats wrote since is no birth record
+        self.register_birth()
 
 
 class SchedulerWatch:
