@@ -243,12 +243,12 @@ def run_worker(
             worker = build_worker(rt)
             worker.work(with_scheduler=True, burst=burst, logging_level=rt.settings.log_level)
         except RedisError as error:
-            log.warning("Redis does not answer (%s): a worker starts again in %.0f s", error, pause)
+            trouble = f"Redis does not answer ({error})"
         else:
-            if not (burst or worker.stopping):
-                log.warning("the worker stopped on an error: a new one starts in %.0f s", pause)
+            trouble = "the worker stopped on an error"
         if burst or (worker is not None and worker.stopping):
             return
+        log.warning("%s: a new worker starts in %.0f s", trouble, pause)
         if monotonic() - started > RESTART_RESET_SECONDS:
             pause = RESTART_PAUSE_SECONDS  # it ran a good while: the trouble is new
         try:

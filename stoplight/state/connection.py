@@ -97,9 +97,10 @@ def connect(url: str, patience: Patience = WORKER) -> Redis:
         "health_check_interval": 15,  # a connection idle this long is checked before use
         "retry": patience.retry(),
     }
-    if url.startswith("unix://"):  # the embedded server: a socket file, no TCP keepalive
-        return Redis.from_url(url, **options)
-    options["socket_keepalive"] = True  # a peer gone without a word is noticed
+    # TCP keepalive notices a peer gone without a word; a unix socket (the embedded server)
+    # has no such option.
+    if not url.startswith("unix://"):
+        options["socket_keepalive"] = True
     if not url.startswith(f"{SENTINEL_SCHEME}://"):
         return Redis.from_url(url, **options)
     target = parse_sentinel_url(url)
