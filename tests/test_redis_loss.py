@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
 
 from stoplight.pipeline import worker as worker_module
 from stoplight.pipeline.runtime import Runtime
@@ -55,6 +56,8 @@ def test_a_worker_outlives_a_flushall_heals_and_goes_on(rt, settings, tmp_path):
             _open(rt, after, clock)
             until(lambda: _settled(rt.redis, github, [after], TEAM), "a delivery after the loss")
             until(lambda: _ready(app) == 200, "the worker to be known again")
+            scheduler_lock = RQScheduler.get_locking_key(rt.lanes.shared.name)
+            until(lambda: rt.redis.exists(scheduler_lock), "RQ's scheduler to lock its lane again")
             assert worker.poll() is None
             assert rt.redis.exists(keys.STATE_MARKER)
 
