@@ -89,6 +89,15 @@ def redis_to_read(settings: Settings) -> Iterator[Redis]:
         yield redis
 
 
+@contextmanager
+def lanes_to_read(settings: Settings) -> Iterator[Lanes]:
+    """The job lanes: on REDIS_QUEUE_URL, else where the state is."""
+    with redis_for(settings) as settings:
+        url = settings.redis_queue_url or str(settings.redis_url)
+        with connect(url) as queue:
+            yield Lanes.on(queue)
+
+
 @click.group()
 @click.version_option(package_name="stoplight")
 def main() -> None:
@@ -404,14 +413,14 @@ def deadletters(retry_id: str | None, as_json: bool) -> None:
     one back on its lane with --retry."""
     settings = load_settings()
     configure_logging(settings)
-    with redis_to_read(settings) as redis:
+    with lanes_to_read(settings) as lanes:
         if retry_id is not None:
-            letter = dead_letters.retry(Lanes.on(redis), retry_id, SystemClock().now())
+            letter = dead_letters.retry(lanes, retry_id, SystemClock().now())
             if letter is None:
                 raise click.ClickException(f"no delivery {retry_id!r} is set aside")
             click.echo(f"delivery {retry_id} ({letter.event}) is queued again")
             return
-        letters = dead_letters.listed(redis)
+        letters = dead_letters.listed(lanes.redis)
     if as_json:
         click.echo(json.dumps([letter.as_json() for letter in letters], indent=2))
     elif letters:

@@ -164,9 +164,12 @@ DEAD_LETTERS = SharedCounter(
     "Deliveries set aside after failing 3 times (see `stoplight deadletters`), by event",
     ["event"],
 )
-SHARED_METRICS = (
-    GITHUB_REQUESTS, WRITES_DEFERRED, RATE_LIMIT_REMAINING, SLACK_POSTS, JOB_LATENCY, DEAD_LETTERS
+# Where workers keep them: with the state, except the lanes' own figure, which is written in
+# the same round trips as the lanes (on REDIS_QUEUE_URL when that is set).
+STATE_METRICS = (
+    GITHUB_REQUESTS, WRITES_DEFERRED, RATE_LIMIT_REMAINING, SLACK_POSTS, DEAD_LETTERS
 )  # fmt: skip
+LANE_METRICS = (JOB_LATENCY,)
 
 
 @contextmanager

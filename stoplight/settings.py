@@ -9,6 +9,14 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# A REDIS_URL naming a Redis Cluster: redis+cluster://host:port[,host:port...]; any node
+# will do, the client learns the others from it.
+CLUSTER_SCHEME = "redis+cluster"
+
+
+def is_cluster_url(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(f"{CLUSTER_SCHEME}://")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
@@ -28,6 +36,9 @@ class Settings(BaseSettings):
     # a redis+sentinel:// REDIS_URL.
     redis_sentinels: str | None = Field(default=None, validation_alias="REDIS_SENTINELS")
     redis_sentinel_master: str = Field(default="mymaster", validation_alias="REDIS_SENTINEL_MASTER")
+    # A Redis of its own for the lanes (delivery streams, delivery records, RQ's jobs), so
+    # the state can live on a Redis Cluster, which RQ does not support; unset, REDIS_URL.
+    redis_queue_url: str | None = Field(default=None, validation_alias="REDIS_QUEUE_URL")
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_webhook_url: SecretStr | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
@@ -92,6 +103,17 @@ class Settings(BaseSettings):
         if self.redis_sentinels and not self.redis_url:
             self.redis_url = f"redis+sentinel://{self.redis_sentinels.replace(' ', '')}/"
             self.redis_url += self.redis_sentinel_master
+        return self
+
+    @model_validator(mode="after")
+    def _lanes_beside_a_cluster(self) -> Settings:
+        if is_cluster_url(self.redis_url) and not self.redis_queue_url:
+            raise ValueError(
+                "REDIS_URL is a Redis Cluster: set REDIS_QUEUE_URL to a Redis (not a cluster) "
+                "for the job lanes, which RQ cannot keep on a cluster"
+            )
+        if is_cluster_url(self.redis_queue_url):
+            raise ValueError("REDIS_QUEUE_URL cannot be a Redis Cluster: RQ does not support one")
         return self
 
     @property

@@ -283,7 +283,7 @@ def run_due_jobs(rt: runtime.Runtime, clock: FakeClock) -> int:
     for lane in rt.lanes.queues:
         registry = ScheduledJobRegistry(queue=lane)
         job_ids = registry.get_jobs_to_schedule(int(clock.now().timestamp()))
-        for job in Job.fetch_many(job_ids, connection=rt.redis):
+        for job in Job.fetch_many(job_ids, connection=rt.queue):
             if job is not None:
                 registry.remove(job)
                 lane.enqueue_job(job)

@@ -2,15 +2,20 @@
 
 Every key of an installation carries its id as a hash tag, so each transaction and script
 (all of one installation's keys) runs on the one node that owns the slot. RQ's lanes are not
-cluster-safe: docs/scaling.md says where they go instead.
+cluster-safe: they go on a Redis of their own (REDIS_QUEUE_URL), and the last test runs the
+web tier and two workers that way.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
+from redis import Redis
 from redis.cluster import RedisCluster, key_slot
 from redis.exceptions import RedisClusterException
 from rq import Queue
@@ -24,8 +29,12 @@ from stoplight.state import keys
 from stoplight.state.history import read_history
 from stoplight.state.installations import Installation, installation_ids
 from stoplight.state.review_queue import QueueStore, Team
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, Pull
+from tests.github_server import serve_fake_github
 from tests.redis_cluster import redis_cluster
+from tests.redis_servers import Server, free_port, servers, until
+from tests.test_crash import _settled, _worker_env, worker_process
+from tests.test_end_to_end import post_delivery
 
 WEB, API = Team("web", "web"), Team("api", "api")
 POLICY = Policy(yellow=Thresholds(waiting=2), red=Thresholds(waiting=3), cooldown=timedelta(0))
@@ -153,3 +162,72 @@ def test_rq_cannot_take_jobs_from_lanes_in_two_slots(cluster):
     assert len({key_slot(lane.key.encode()) for lane in lanes}) == 2
     with pytest.raises(RedisClusterException, match="same key slot"):
         Queue.dequeue_any(lanes, timeout=1, connection=cluster)
+
+
+def _keys_on(cluster: RedisCluster) -> set[str]:
+    found: set[str] = set()
+    for node in cluster.get_primaries():
+        with Redis(host=node.host, port=node.port) as client:
+            found.update(name.decode() for name in client.keys("*"))
+    return found
+
+
+def _ready(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_web_and_two_workers_run_with_the_state_on_the_cluster_and_the_lanes_beside_it(
+    cluster, settings, tmp_path
+):
+    node = cluster.get_primaries()[0]
+    lanes_server = Server(tmp_path / "lanes", free_port())
+    pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in range(1, 4)]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with servers(lanes_server), serve_fake_github() as (host, github):
+        env = {
+            **_worker_env(settings, host),
+            "REDIS_URL": f"redis+cluster://{node.host}:{node.port}",
+            "REDIS_QUEUE_URL": lanes_server.url,
+        }
+        web_env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2"}
+        web_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the server's settings make their own
+        with (
+            (tmp_path / "web.log").open("wb") as web_log,
+            subprocess.Popen(
+                [sys.executable, "-m", "stoplight.ops.web_server"],
+                env=web_env,
+                cwd=tmp_path,
+                stdout=web_log,
+                stderr=subprocess.STDOUT,
+            ) as web,
+            worker_process(env, tmp_path / "worker-1.log"),
+            worker_process(env, tmp_path / "worker-2.log"),
+        ):
+            try:
+                until(lambda: _ready(base), "the web tier to see both workers")
+                for pull in pulls:
+                    event = pull.event("opened", datetime.now(UTC))
+                    answer = post_delivery(base, event, f"cluster-{pull.number}")
+                    assert answer.status_code == 202, answer.text
+                lanes = lanes_server.client()
+                until(
+                    lambda: _settled(cluster, github, pulls, "octo/shop", lanes),
+                    "every PR to show the team's light",
+                )
+                state, queue = _keys_on(cluster), {name.decode() for name in lanes.keys("*")}
+            finally:
+                web.terminate()
+        with github.lock:
+            assert {sha: len(posted) for sha, posted in github.statuses.items()} == {
+                pull.head_sha: 1 for pull in pulls
+            }  # one status each: nothing written twice
+    assert keys.InstallationKeys(42).team("octo/shop").light in state
+    assert keys.STATE_MARKER in state and keys.STATE_MARKER in queue
+    assert not any(name.startswith(("rq:", "stoplight:deliveries:")) for name in state)
+    assert "stoplight:deliveries:stoplight" in queue and "rq:workers" in queue
+    for log in ("web.log", "worker-1.log", "worker-2.log"):
+        assert "Traceback" not in (tmp_path / log).read_text(), log

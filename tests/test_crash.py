@@ -66,9 +66,14 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def _settled(redis: Redis, state: FakeGitHubState, pulls: list[Pull], team: str) -> bool:
+def _settled(
+    redis: Redis, state: FakeGitHubState, pulls: list[Pull], team: str, lanes: Redis | None = None
+) -> bool:
+    """The team's light is shown on every PR, and no effects pass is due (its counter is on
+    `lanes`, the lanes' Redis, when that is another)."""
     light = QueueStore(redis, 42).light(team)
-    if light is None or redis.exists(keys.InstallationKeys(42).team(team).effects_dirty):
+    dirty = keys.InstallationKeys(42).team(team).effects_dirty
+    if light is None or (lanes or redis).exists(dirty):
         return False
     with state.lock:
         latest = {sha: posted[0]["description"] for sha, posted in state.statuses.items()}

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from stoplight.settings import Settings
@@ -33,6 +34,17 @@ def test_redis_sentinels_is_another_way_to_say_a_sentinel_url(monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     settings = Settings(_env_file=None)
     assert settings.redis_url == "redis+sentinel://a.example:26379,b.example:26380/queues"
+
+
+def test_a_cluster_for_the_state_needs_a_plain_redis_for_the_lanes():
+    cluster = "redis+cluster://10.0.0.11:6379,10.0.0.12:6379"
+    with pytest.raises(ValidationError, match="set REDIS_QUEUE_URL to a Redis"):
+        Settings(_env_file=None, REDIS_URL=cluster)
+    with pytest.raises(ValidationError, match="REDIS_QUEUE_URL cannot be a Redis Cluster"):
+        Settings(_env_file=None, REDIS_URL=cluster, REDIS_QUEUE_URL=cluster)
+    lanes = "redis://10.0.0.20:6379/0"
+    settings = Settings(_env_file=None, REDIS_URL=cluster, REDIS_QUEUE_URL=lanes)
+    assert (settings.redis_url, settings.redis_queue_url) == (cluster, lanes)
 
 
 def test_a_command_during_a_restart_waits_for_redis_and_finds_what_its_aof_held(tmp_path):

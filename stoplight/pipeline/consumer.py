@@ -97,7 +97,7 @@ class DeliveryStreams:
         self.consumer = consumer
         self.claim_idle_ms = claim_idle_ms
         self.lanes = [lane.name for lane in rt.lanes.queues]
-        self._take = rt.redis.register_script(_TAKE)
+        self._take = rt.queue.register_script(_TAKE)
 
     def ensure_groups(self) -> None:
         """Create the consumer group on each stream (and the stream), once; a group made
@@ -105,7 +105,7 @@ class DeliveryStreams:
         for lane in self.lanes:
             try:
                 stream = delivery_stream(lane)
-                self.rt.redis.xgroup_create(stream, WORKERS_GROUP, "0", mkstream=True)
+                self.rt.queue.xgroup_create(stream, WORKERS_GROUP, "0", mkstream=True)
             except ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
@@ -115,7 +115,7 @@ class DeliveryStreams:
         one when there are none."""
         streams: dict[Any, Any] = {delivery_stream(lane): ">" for lane in self.lanes}
         try:
-            replies: StreamReplies = self.rt.redis.xreadgroup(  # type: ignore[assignment]
+            replies: StreamReplies = self.rt.queue.xreadgroup(  # type: ignore[assignment]
                 WORKERS_GROUP, self.consumer, streams, count=BATCH, block=block_ms
             )
         except ResponseError as error:
@@ -162,7 +162,7 @@ class DeliveryStreams:
         for lane in self.lanes:
             stream = delivery_stream(lane)
             try:
-                reply = self.rt.redis.xautoclaim(
+                reply = self.rt.queue.xautoclaim(
                     stream, WORKERS_GROUP, self.consumer, self.claim_idle_ms, "0-0", count=BATCH
                 )
             except ResponseError as error:
@@ -197,19 +197,19 @@ class DeliveryStreams:
         for lane in self.lanes:
             stream = delivery_stream(lane)
             try:
-                consumers = self.rt.redis.xinfo_consumers(stream, WORKERS_GROUP)
+                consumers = self.rt.queue.xinfo_consumers(stream, WORKERS_GROUP)
             except ResponseError:  # no group yet
                 continue
             for consumer in consumers:
                 name = text(consumer["name"])
                 if consumer["pending"] or consumer["idle"] < idle_ms or name == self.consumer:
                     continue
-                self.rt.redis.xgroup_delconsumer(stream, WORKERS_GROUP, name)
+                self.rt.queue.xgroup_delconsumer(stream, WORKERS_GROUP, name)
                 forgotten += 1
         return forgotten
 
     def _drop(self, stream: str, entry_ids: list[str]) -> None:
-        with self.rt.redis.pipeline(transaction=False) as pipe:
+        with self.rt.queue.pipeline(transaction=False) as pipe:
             pipe.xack(stream, WORKERS_GROUP, *entry_ids)
             pipe.xdel(stream, *entry_ids)
             pipe.execute()
@@ -249,7 +249,7 @@ class DeliveryStreams:
 
     def _hand_over(self, entry: Entry) -> None:
         job_id = f"delivery-{entry.delivery_id}"
-        intake.hand_over(self.rt.redis, entry.delivery_id, entry.compressed_body, job_id)
+        intake.hand_over(self.rt.queue, entry.delivery_id, entry.compressed_body, job_id)
         self.rt.lanes.following(None).enqueue_call(
             "stoplight.jobs.process_delivery",
             args=(entry.delivery_id, entry.installation_id),
@@ -261,7 +261,7 @@ class DeliveryStreams:
 
     def _renew(self, entries: Sequence[Entry]) -> None:
         """Reset the entries' idle time: a live worker's batch is not taken over."""
-        with self.rt.redis.pipeline(transaction=False) as pipe:
+        with self.rt.queue.pipeline(transaction=False) as pipe:
             for stream, ids in _ids_by_stream(entries).items():
                 pipe.xclaim(stream, WORKERS_GROUP, self.consumer, 0, list[Any](ids), justid=True)
             pipe.execute()
@@ -269,7 +269,7 @@ class DeliveryStreams:
     def _acknowledge(self, entries: Sequence[Entry], started: float) -> None:
         """Acknowledge and delete the entries (their bodies go with them), and count how long
         each waited until the batch started, in one round trip."""
-        with self.rt.redis.pipeline(transaction=False) as pipe:
+        with self.rt.queue.pipeline(transaction=False) as pipe:
             for stream, ids in _ids_by_stream(entries).items():
                 pipe.xack(stream, WORKERS_GROUP, *ids)
                 pipe.xdel(stream, *ids)

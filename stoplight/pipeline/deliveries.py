@@ -45,10 +45,10 @@ LABEL_ACTIONS = frozenset({"labeled", "unlabeled"})
 
 
 def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
-    if not intake.claim(rt.redis, delivery_id, job_id):
+    if not intake.claim(rt.queue, delivery_id, job_id):
         log.info("delivery %s is another job's: a repeated delivery", delivery_id)
         return
-    loaded = intake.load(rt.redis, delivery_id)
+    loaded = intake.load(rt.queue, delivery_id)
     if loaded is None:
         log.info("delivery %s already processed", delivery_id)
         return
@@ -67,7 +67,7 @@ def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
             rt, delivery_id, event, intake.compress(body), attempt, poison.reason_of(error)
         )
         return
-    intake.finish(rt.redis, delivery_id)
+    intake.finish(rt.queue, delivery_id)
 
 
 def apply_delivery(rt: Runtime, delivery_id: str, event: str, body: bytes) -> None:

@@ -87,7 +87,7 @@ def job_timeout(settings: Settings) -> int:
 
 def count_attempt(rt: Runtime, delivery_id: str) -> int:
     """Count a try of the delivery before it starts; the number of this try."""
-    return int(rt.redis.hincrby(keys.delivery(delivery_id), ATTEMPTS_FIELD, 1))
+    return int(rt.queue.hincrby(keys.delivery(delivery_id), ATTEMPTS_FIELD, 1))
 
 
 def out_of_tries(attempt: int) -> bool:
@@ -117,8 +117,8 @@ def set_aside(
         attempts=min(attempt, MAX_ATTEMPTS),
         at=rt.clock.now(),
     )
-    dead_letters.keep(rt.redis, letter, compressed_body)
-    intake.finish(rt.redis, delivery_id)
+    dead_letters.keep(rt.queue, letter, compressed_body)
+    intake.finish(rt.queue, delivery_id)
     metrics.DEAD_LETTERS.inc(rt.redis, metrics.event_label(event))
     log.error(
         "delivery %s (%s, %s) set aside after %d tries: %s; `stoplight deadletters --retry %s` "

@@ -1,5 +1,9 @@
 """What a process needs to do work: settings, Redis, the clock, GitHub, the job queue.
 
+Two Redis clients, which are one unless REDIS_QUEUE_URL is set: `redis` for the state (it may
+be a Redis Cluster) and `queue` for the lanes (delivery streams and records, RQ's jobs, the
+effects passes' coordination), which RQ needs on a plain Redis.
+
 Built once per process from the environment (or handed in by tests), never at import time.
 """
 
@@ -43,6 +47,7 @@ REDELIVER_TIMEOUT_SECONDS = 30 * 60
 class Runtime:
     settings: Settings
     redis: Redis
+    queue: Redis
     clock: Clock
     lanes: Lanes
     github: GitHubApp | None
@@ -56,16 +61,24 @@ class Runtime:
         *,
         budget: WriteBudget = GITHUB_BUDGET,
         sleep: Callable[[float], object] = time.sleep,
+        queue: Redis | None = None,
     ) -> Runtime:
         if redis is None:
             if not settings.redis_url:
                 raise RuntimeError("REDIS_URL is not set")
             redis = connect(settings.redis_url, WORKER)
+        if queue is None:
+            queue = connect(settings.redis_queue_url, WORKER) if settings.redis_queue_url else redis
         clock = clock or SystemClock()
         github = None
         if settings.app_id and settings.private_key:
             github = GitHubApp(settings, redis, clock, budget=budget, sleep=sleep)
-        return cls(settings, redis, clock, Lanes.on(redis), github)
+        return cls(settings, redis, queue, clock, Lanes.on(queue), github)
+
+    @property
+    def redis_clients(self) -> list[Redis]:
+        """The state's Redis and, when it is another, the lanes'."""
+        return [self.redis] if self.queue is self.redis else [self.redis, self.queue]
 
     def enqueue(
         self,

@@ -215,7 +215,7 @@ def build_worker(rt: Runtime, name: str | None = None) -> StoplightWorker:
     return StoplightWorker(
         rt,
         [lane.name for lane in rt.lanes.queues],
-        connection=rt.redis,
+        connection=rt.queue,
         queue_class=Lane,
         name=name,
         maintenance_interval=MAINTENANCE_SECONDS,

@@ -5,20 +5,26 @@ timeout is retried with jittered exponential backoff (redis-py's `Retry`) before
 so a Redis restart or a failover of a few seconds costs a pause, not an error. With
 Sentinel (a `redis+sentinel://` URL, or `REDIS_SENTINELS`), each new connection asks the
 Sentinels where the primary is now, so the retry after a failover reaches the new primary.
+A `redis+cluster://` URL gives redis-py's cluster client, which follows the slots' moves
+itself; only the state lives there (see docs/scaling.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
+
+from stoplight.settings import CLUSTER_SCHEME, is_cluster_url
 
 SENTINEL_SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
@@ -84,14 +90,32 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     )
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def _host_port(text: str, default_port: int = DEFAULT_SENTINEL_PORT) -> tuple[str, int]:
     host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
-    return host.strip("[]"), int(port) if port else DEFAULT_SENTINEL_PORT
+    return host.strip("[]"), int(port) if port else default_port
+
+
+def _cluster(url: str, options: dict[str, Any]) -> Redis:
+    """`redis+cluster://[[user]:password@]host[:port][,host[:port]...]`."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    if not hosts:
+        raise ValueError(f"{CLUSTER_SCHEME} URLs read {CLUSTER_SCHEME}://host:port[,host:port]")
+    nodes = [ClusterNode(*_host_port(each, 6379)) for each in hosts.split(",")]
+    # Typed as the plain client: the state calls only commands both clients have.
+    return RedisCluster(  # type: ignore[return-value]
+        startup_nodes=nodes,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        **options,
+    )
 
 
 def connect(url: str, patience: Patience = WORKER) -> Redis:
-    """A client for `url` (redis://, rediss://, unix:// or redis+sentinel://)."""
-    options: dict[str, object] = {
+    """A client for `url` (redis://, rediss://, unix://, redis+sentinel:// or
+    redis+cluster://)."""
+    options: dict[str, Any] = {
         "socket_connect_timeout": patience.connect_timeout,
         "socket_timeout": patience.socket_timeout,
         "health_check_interval": 15,  # a connection idle this long is checked before use
@@ -101,6 +125,8 @@ def connect(url: str, patience: Patience = WORKER) -> Redis:
     # has no such option.
     if not url.startswith("unix://"):
         options["socket_keepalive"] = True
+    if is_cluster_url(url):
+        return _cluster(url, options)
     if not url.startswith(f"{SENTINEL_SCHEME}://"):
         return Redis.from_url(url, **options)
     target = parse_sentinel_url(url)

@@ -20,16 +20,23 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings | None = None, redis: Redis | None = None, clock: Clock | None = None
+    settings: Settings | None = None,
+    redis: Redis | None = None,
+    clock: Clock | None = None,
+    queue: Redis | None = None,
 ) -> Flask:
+    """The app on the state's Redis (`redis`) and the lanes' (`queue`, which is `redis`
+    unless REDIS_QUEUE_URL names another); both from the settings when not given."""
     from stoplight.web import auth, headers, health, pages, setup, webhooks
 
     settings = settings or Settings()
     if redis is None and settings.redis_url:
         redis = web_redis(settings.redis_url)
+    if queue is None:
+        queue = web_redis(settings.redis_queue_url) if settings.redis_queue_url else redis
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    context = WebContext(settings, redis, clock or SystemClock())
+    context = WebContext(settings, redis, clock or SystemClock(), queue)
     app.extensions["stoplight"] = context
     webhooks.install(app, context, settings.webhook_path)
     headers.install(app, settings)
@@ -52,11 +59,14 @@ def web_redis(url: str) -> Redis:
 
 
 class WebContext:
-    """What every request of the web app shares: settings, Redis, the clock, the job lanes."""
+    """What every request of the web app shares: settings, the state's Redis, the clock, the
+    job lanes (on the lanes' Redis)."""
 
-    def __init__(self, settings: Settings, redis: Redis | None, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, redis: Redis | None, clock: Clock, queue: Redis | None
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.clock = clock
-        self.lanes = Lanes.on(redis) if redis is not None else None
+        self.lanes = Lanes.on(queue) if queue is not None else None
         self.outage = StorageOutage(clock, self.lanes)

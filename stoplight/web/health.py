@@ -21,7 +21,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
-from stoplight.metrics import SHARED_METRICS
+from stoplight.metrics import LANE_METRICS, STATE_METRICS
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.installations import installation_ids
@@ -44,10 +44,11 @@ def healthz() -> tuple[dict[str, str], int]:
 @bp.get("/readyz")
 def readyz() -> tuple[dict[str, str | int], int]:
     context = current_app.extensions["stoplight"]
-    if context.redis is None:
+    if context.redis is None or context.lanes is None:
         return {"status": "unavailable", "reason": "no Redis configured"}, 503
     try:
-        workers = Worker.all(connection=context.redis)
+        context.redis.ping()  # the state's Redis; RQ's registry of workers is on the lanes'
+        workers = Worker.all(connection=context.lanes.redis)
     except RedisError as error:
         # The error names Redis's host and port: for the log, not for whoever asks.
         log.info("readyz: Redis does not answer: %s", error)
@@ -77,9 +78,9 @@ def metrics() -> Response:
             mimetype="text/plain",
         )
     try:
-        text = generate_latest(registry_for_scrape(context.redis, context.clock.now))
+        text = generate_latest(registry_for_scrape(context.redis, context.lanes, context.clock.now))
     except RedisError:  # what this process counted is still worth reporting
-        text = generate_latest(registry_for_scrape(None, context.clock.now))
+        text = generate_latest(registry_for_scrape(None, None, context.clock.now))
     return Response(text, 200, {"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -92,15 +93,17 @@ def _may_scrape(settings: Settings) -> bool:
     return hmac.compare_digest(f"{given.username}\x1f{given.password}".encode(), wanted.encode())
 
 
-def registry_for_scrape(redis: Redis | None, now: Callable[[], datetime]) -> CollectorRegistry:
+def registry_for_scrape(
+    redis: Redis | None, lanes: Lanes | None, now: Callable[[], datetime]
+) -> CollectorRegistry:
     """This process's counts (or, in multiprocess mode, every web process's), and Redis's."""
     registry = CollectorRegistry(auto_describe=False)
     if os.environ.get(MULTIPROCESS_DIR):
         MultiProcessCollector(registry)
     else:
         registry.register(_ThisProcess())
-    if redis is not None:
-        registry.register(StateCollector(redis, now))
+    if redis is not None and lanes is not None:
+        registry.register(StateCollector(redis, lanes, now))
     return registry
 
 
@@ -112,20 +115,26 @@ class _ThisProcess(Collector):
 class StateCollector(Collector):
     """Each team's light and measures, each lane's depth and the workers' counts, from Redis."""
 
-    def __init__(self, redis: Redis, now: Callable[[], datetime]) -> None:
+    def __init__(self, redis: Redis, lanes: Lanes, now: Callable[[], datetime]) -> None:
         self.redis = redis
+        self.lanes = lanes
         self.now = now
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             "stoplight_lane_depth", "Deliveries and jobs waiting in a lane", labels=["lane"]
         )
-        lanes = Lanes.on(self.redis)
+        lanes = self.lanes
         deliveries = lanes.waiting_deliveries()
         for lane in lanes.queues:
             depth.add_metric([lane.name], lane.count + deliveries[lane.name])
         # Read everything before yielding anything: Redis failing halfway fails the whole.
-        found = [depth, *self._teams(), *(shared.collect(self.redis) for shared in SHARED_METRICS)]
+        found = [
+            depth,
+            *self._teams(),
+            *(shared.collect(self.redis) for shared in STATE_METRICS),
+            *(shared.collect(lanes.redis) for shared in LANE_METRICS),
+        ]
         yield from found
 
     def _teams(self) -> list[Metric]:
