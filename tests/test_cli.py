@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from stoplight import cli
 from stoplight.state.review_queue import QueueStore
-from tests.fakes import Pull
+from tests.conftest import mark_as_seen
+from tests.fakes import FakeClock, Pull
 
 
 def test_replay_feeds_recorded_deliveries_through_the_pipeline(
@@ -30,6 +31,7 @@ def test_replay_feeds_recorded_deliveries_through_the_pipeline(
     }.items():
         monkeypatch.setenv(name, value)
 
+    mark_as_seen(redis, FakeClock(now))  # a Redis the app has seen: no rebuild to wait for
     result = CliRunner().invoke(cli.main, ["replay", str(recorded)])
 
     assert result.exit_code == 0, result.output

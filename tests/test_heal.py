@@ -10,12 +10,17 @@ import responses
 from rq.registry import ScheduledJobRegistry
 
 from stoplight.core.light import Level
+from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.ops.heal import StateWatch
 from stoplight.ops.sync import SCHEDULED_SYNC_PREFIX
+from stoplight.pipeline import runtime
+from stoplight.pipeline.lanes import delivery_stream
+from stoplight.pipeline.runtime import Runtime
+from stoplight.pipeline.worker import build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
-from tests.conftest import api_root, deliver, run_jobs
-from tests.fakes import Pull, iso
+from tests.conftest import UNPACED, accept, api_root, deliver, run_jobs
+from tests.fakes import Pull, body_of, iso
 from tests.test_sync import GitHubReads
 
 ROOT = api_root()
@@ -80,3 +85,95 @@ def test_a_wiped_redis_is_rebuilt_from_github_once_without_writing_anything_twic
     assert github.writes() == [*written, redelivered]
     scheduled = ScheduledJobRegistry(queue=rt.lanes.shared).get_job_ids()
     assert any(job.startswith(SCHEDULED_SYNC_PREFIX) for job in scheduled)
+
+
+def test_lanes_of_their_own_that_lose_their_data_alone_are_healed_too(
+    settings, redis, clock, github, reads
+):
+    lanes_url = f"{settings.redis_url}?db=1"  # another database: a Redis of its own, as seen
+    lanes_settings = settings.model_copy(update={"redis_queue_url": lanes_url})
+    pull = Pull(number=1)
+    with runtime.installed(Runtime.create(lanes_settings, redis, clock, budget=UNPACED)) as rt:
+        assert rt.queue is not rt.redis
+        watch = StateWatch()
+        assert watch.check(rt) is True  # neither marker yet: a first start
+        run_jobs(rt)
+        assert redis.exists(keys.STATE_MARKER) and rt.queue.exists(keys.STATE_MARKER)
+        deliver(rt, pull.event("opened", clock.now()))
+        reads.add(pull, clock.now())
+        assert rt.queue.exists(delivery_stream(rt.lanes.shared.name))
+        assert not redis.exists(delivery_stream(rt.lanes.shared.name))
+        written = github.writes()
+
+        clock.advance(minutes=2)
+        failed_at = clock.now()
+        rt.queue.flushdb()  # the lanes' Redis restarted empty; the state is whole
+        github.mock.add(
+            responses.GET,
+            DELIVERIES,
+            json=[{"id": 9, "guid": "lost", "delivered_at": iso(failed_at), "status_code": 503}],
+        )
+        github.mock.add(responses.POST, ATTEMPTS, status=202, json={})
+        assert watch.check(rt) is True
+        assert watch.check(rt) is False
+        run_jobs(rt)
+
+    assert QueueStore(redis, 42).measures("octo/shop").waiting == 1
+    assert github.writes() == [*written, ("POST", "/app/hook/deliveries/9/attempts", None)]
+
+
+def _run_jobs_before_any_worker_noticed(rt) -> None:
+    """Jobs run by a worker whose maintenance has not yet looked for the marker: the few
+    seconds between a loss and the next maintenance of any worker."""
+    worker = build_worker(rt)
+    worker.state_watch.check = lambda rt: False  # type: ignore[method-assign]
+    worker.work(burst=True, with_scheduler=False)
+
+
+def test_effects_wait_from_the_loss_until_the_rebuild_then_post_only_what_differs(
+    rt, github, reads, clock
+):
+    pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in range(1, 4)]
+    for pull in pulls:
+        deliver(rt, pull.event("opened", clock.now()))
+        reads.add(pull, clock.now())
+        clock.advance(minutes=1)
+    watch = StateWatch()
+    watch.check(rt)
+    written = github.writes()
+    assert len([w for w in written if "/statuses/" in w[1]]) == 3
+
+    rt.redis.flushall()
+    # Before any worker notices: a delivery makes one PR's record again (with no ledger), and
+    # a new PR opens. Their effects wait: the ledgers know nothing of what GitHub shows.
+    clock.advance(minutes=1)
+    labeled = pulls[0].event("labeled", clock.now(), label={"name": "bug"})
+    new = Pull(number=4, head_sha=f"{4:040x}")
+    for delivery_id, (name, payload) in [
+        ("again-1", labeled),
+        ("new-4", new.event("opened", clock.now())),
+    ]:
+        accept(rt, delivery_id, name, body_of(payload))
+    reads.add(pulls[0], clock.now())
+    reads.add(new, clock.now())
+    _run_jobs_before_any_worker_noticed(rt)
+    assert github.writes() == written
+    assert rt.queue.smembers(keys.REBUILD_WAITERS) == {b"42/octo/shop"}
+
+    assert watch.check(rt) is True
+    assert rt.redis.exists(keys.REBUILDING)
+    run_jobs(rt)  # the rebuild, then the passes that waited for it
+
+    assert not rt.redis.exists(keys.REBUILDING)
+    assert not rt.queue.exists(keys.REBUILD_WAITERS)
+    store = QueueStore(rt.redis, 42)
+    assert store.measures("octo/shop").waiting == 4
+    assert store.light("octo/shop").level is Level.YELLOW  # the fourth PR turned it
+    after = github.writes()[len(written) :]
+    statuses = sorted((path.rsplit("/", 1)[1], body["description"]) for _, path, body in after
+                      if "/statuses/" in path)  # fmt: skip
+    assert statuses == [(pull.head_sha, DESCRIPTIONS[Level.YELLOW]) for pull in [*pulls, new]]
+    # The size labels GitHub already showed on the three PRs are not added again.
+    assert [path for _, path, _ in after if "/issues/" in path] == [
+        "/repos/octo/shop/issues/4/labels"
+    ]

@@ -16,7 +16,7 @@ from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS, TeamEffects
 from stoplight.pipeline import runtime
 from stoplight.state.review_queue import QueueStore
-from tests.conftest import deliver, run_due_jobs
+from tests.conftest import deliver, mark_as_seen, run_due_jobs
 from tests.fakes import Pull
 
 GREEN = DESCRIPTIONS[Level.GREEN]
@@ -137,6 +137,7 @@ def test_502_three_times_then_success_posts_the_status_once(rt, github, clock, m
 
 def test_a_fan_out_beyond_the_budget_ends_and_resumes_when_allowed(settings, redis, clock, github):
     budget = WriteBudget(min_gap=timedelta(seconds=1), per_minute=5, per_hour=500)
+    mark_as_seen(redis, clock)
     rt = runtime.Runtime.create(
         settings, redis, clock, budget=budget, sleep=lambda s: clock.advance(seconds=s)
     )

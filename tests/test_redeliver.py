@@ -17,11 +17,12 @@ from stoplight.cli import main
 from stoplight.config import schema
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
+from stoplight.ops import redeliver
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime
 from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS
 from stoplight.web import create_app
-from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, run_jobs
+from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, mark_as_seen, run_jobs
 from tests.fakes import Pull, body_of, iso, sign
 
 ROOT = api_root()
@@ -86,6 +87,7 @@ def test_redis_outage_answers_503_then_redelivers_what_failed(settings, github, 
 
         github.mock.add(responses.GET, DELIVERIES, json=listed)
         github.mock.add_callback(responses.POST, ATTEMPTS, attempt)
+        mark_as_seen(redis, clock)  # the outage kept the data: nothing to rebuild
         rt = runtime.Runtime.create(settings, redis, clock, budget=UNPACED)
         with runtime.installed(rt):
             run_jobs(rt)
@@ -135,3 +137,26 @@ def test_since_must_be_a_duration():
         schema.parse_duration("two hours")
     result = CliRunner().invoke(main, ["redeliver", "--since", "soon"], env={"APP_ID": "1"})
     assert result.exit_code == 2 and "--since" in result.output
+
+
+def test_a_failed_attempt_is_asked_for_once_however_many_runs_look_at_it(rt, github, clock):
+    # Each web process queues a run after an outage, and a heal may queue one more.
+    github.mock.add(responses.GET, DELIVERIES, json=[_delivery(21, "lost", clock.now(), 503)])
+    asked = []
+
+    def attempt(request):
+        asked.append(request.url)
+        return 202, {}, "{}"
+
+    github.mock.add_callback(responses.POST, ATTEMPTS, attempt)
+    since = clock.now() - timedelta(minutes=5)
+    first, second = (redeliver.redeliver_since(rt, since) for _ in range(2))
+    assert [first.failed, second.failed] == [["lost"], []]
+    assert len(asked) == 1
+
+    github.mock.replace(
+        responses.GET, DELIVERIES,
+        json=[_delivery(22, "lost", clock.now(), 502), _delivery(21, "lost", clock.now(), 503)],
+    )  # fmt: skip
+    assert redeliver.redeliver_since(rt, since).failed == ["lost"]  # a new attempt failed
+    assert len(asked) == 2

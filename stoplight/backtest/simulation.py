@@ -38,6 +38,7 @@ from stoplight.pipeline import runtime
 from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.worker import Lane
 from stoplight.settings import Settings
+from stoplight.state import rebuild
 from stoplight.state.history import read_history
 from stoplight.state.installations import installation_ids
 from stoplight.state.replies import scores
@@ -147,6 +148,7 @@ class Simulation:
         self.clock = SimulatedClock(start)
         settings = settings or Settings.model_construct(redis_url=None, data_dir=data_dir)
         self.rt = runtime.Runtime.create(settings, redis, self.clock, sleep=self.clock.sleep)
+        rebuild.mark_scratch(redis, start)
         self.observer = _Observer(redis)
         self._numbers = itertools.count(1)
         self.streams = DeliveryStreams(self.rt, "backtest")

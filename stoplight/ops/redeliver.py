@@ -9,6 +9,7 @@ since a delivery answered 503 was never recorded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,11 +19,15 @@ from stoplight.clients.github import app_integration, next_page_url
 from stoplight.core.clock import parse_github_time
 from stoplight.pipeline.runtime import Runtime
 from stoplight.settings import Settings
+from stoplight.state import keys
 
 log = logging.getLogger(__name__)
 
 # GitHub keeps deliveries for three days; older ones cannot be redelivered.
 OLDEST_REDELIVERABLE = timedelta(days=3)
+# Several runs may look at one failure (each web process queues one after an outage, and a
+# heal another): the first to ask for a failed attempt again holds it this long.
+ASKED_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -59,19 +64,34 @@ def failed_deliveries(requester: Requester, since: datetime) -> tuple[int, dict[
     return checked, failed
 
 
-def redeliver_failed(settings: Settings, since: datetime, now: datetime) -> Redelivery:
+def redeliver_failed(
+    settings: Settings,
+    since: datetime,
+    now: datetime,
+    first_to_ask: Callable[[int], bool] = lambda attempt: True,
+) -> Redelivery:
+    """Ask again for each delivery whose newest attempt since `since` failed, unless another
+    run asked for that attempt already (`first_to_ask`)."""
     since = max(since, now - OLDEST_REDELIVERABLE)
     requester = app_integration(settings).requester
     checked, failed = failed_deliveries(requester, since)
-    for guid, delivery_id in failed.items():
-        requester.requestJsonAndCheck("POST", f"/app/hook/deliveries/{delivery_id}/attempts")
+    asked = {guid: attempt for guid, attempt in failed.items() if first_to_ask(attempt)}
+    for guid, attempt in asked.items():
+        requester.requestJsonAndCheck("POST", f"/app/hook/deliveries/{attempt}/attempts")
         log.info("asked GitHub to redeliver %s", guid)
-    log.info("redelivery: %d deliveries since %s, %d failed", checked, since, len(failed))
-    return Redelivery(checked=checked, failed=sorted(failed))
+    log.info(
+        "redelivery: %d deliveries since %s, %d failed, %d asked for again here",
+        checked, since, len(failed), len(asked),
+    )  # fmt: skip
+    return Redelivery(checked=checked, failed=sorted(asked))
 
 
 def redeliver_since(rt: Runtime, since: datetime) -> Redelivery | None:
     if rt.github is None:
         log.warning("no GitHub App credentials: failed deliveries cannot be redelivered")
         return None
-    return redeliver_failed(rt.settings, since, rt.clock.now())
+
+    def first_to_ask(attempt: int) -> bool:
+        return bool(rt.queue.set(keys.redelivery_asked(attempt), 1, nx=True, ex=ASKED_TTL_SECONDS))
+
+    return redeliver_failed(rt.settings, since, rt.clock.now(), first_to_ask)

@@ -173,6 +173,7 @@ def _sync_pull(
         and record.updated_at >= snapshot.updated_at
         and record.team == settings.key  # else stored under a team key of before
     ):
+        _learn_missing_ledgers(rt, client, store, repo, snapshot)
         return set()  # the store has seen this PR as it is now
     new_head = record is None or record.head_sha != snapshot.head_sha
     if new_head:
@@ -210,6 +211,27 @@ def _sync_pull(
         if transition.before is not None:
             touched.add(transition.before.team)
     return touched
+
+
+def _learn_missing_ledgers(
+    rt: Runtime,
+    client: InstallationClient,
+    store: QueueStore,
+    repo: Repository,
+    snapshot: PullSnapshot,
+) -> None:
+    """A PR the store holds as it is now may still have no ledgers: a delivery made its
+    record again after Redis lost its data. Learn what GitHub shows for what is missing, so
+    the next pass posts only what differs."""
+    key = pull_key(repo.id, snapshot.number)
+    with rt.redis.pipeline(transaction=False) as pipe:
+        pipe.exists(store.keys.status_posted(repo.full_name, snapshot.head_sha))
+        pipe.exists(store.keys.labels_on(key))
+        status_known, labels_known = pipe.execute()
+    if not status_known:
+        Statuses(client).learn(repo.full_name, snapshot.head_sha)
+    if not labels_known:
+        Labels(client).learn(key, snapshot.labels, MANAGED_LABELS)
 
 
 def _reviews(client: InstallationClient, repo: str, number: int) -> list[Review]:

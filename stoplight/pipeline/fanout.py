@@ -1,5 +1,10 @@
 """The fan-out of a team's light to its open PRs' statuses and labels: one pass at a time per
-team, dropped when a newer light makes it stale, handed to a fresh job when it runs long."""
+team, dropped when a newer light makes it stale, handed to a fresh job when it runs long.
+
+The passes' coordination (the stale counter, the queued marker, the lock) lives with the jobs
+on the lanes' Redis (`rt.queue`): the marker is set in one transaction with its job. The
+statuses and labels are decided from the state (`rt.redis`).
+"""
 
 from __future__ import annotations
 
@@ -16,16 +21,14 @@ from stoplight.core.pulls import PullRecord
 from stoplight.effects.plan import TeamEffects, TeamMarks
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.runtime import Runtime, job_id
-from stoplight.state import keys, locks
+from stoplight.state import keys, locks, rebuild
 from stoplight.state.review_queue import QueueStore
+
+log = logging.getLogger(__name__)
 
 # An effects pass holds its team's lock for this long, renewed every EFFECTS_LOCK_RENEW_SECONDS
 # while it runs: the lock of a pass whose worker died lapses within seconds.
-log = logging.getLogger(__name__)
-
 EFFECTS_LOCK_SECONDS = 6
-
-
 EFFECTS_LOCK_RENEW_SECONDS = 2
 
 
@@ -35,11 +38,13 @@ EFFECTS_QUEUED_SECONDS = 300
 
 # A pass longer than this hands the rest to a fresh job, well inside the job timeout.
 EFFECTS_PASS_LIMIT = timedelta(seconds=15)
+# A pass that finds the state being rebuilt looks again this much later.
+REBUILD_CHECK_SECONDS = 30
 
 
 def request_effects(rt: Runtime, installation_id: int, team: str) -> None:
     """Mark the team's GitHub effects stale and make sure a pass will run."""
-    with rt.redis.pipeline(transaction=False) as pipe:
+    with rt.queue.pipeline(transaction=False) as pipe:
         mark_effects_stale(pipe, installation_id, team)
         _, queued = pipe.execute()
     ensure_effects_pass(rt, installation_id, team, queued)
@@ -62,7 +67,7 @@ def ensure_effects_pass(rt: Runtime, installation_id: int, team: str, queued: in
     if queued:
         return
     team_keys = keys.InstallationKeys(installation_id).team(team)
-    with rt.redis.pipeline() as pipe:
+    with rt.queue.pipeline() as pipe:
         rt.enqueue("stoplight.jobs.apply_effects", installation_id, team, pipeline=pipe)
         pipe.set(team_keys.effects_queued, 1, ex=EFFECTS_QUEUED_SECONDS)
         pipe.execute()
@@ -78,23 +83,24 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
     worker sleeps through a pause.
     """
     team_keys = keys.InstallationKeys(installation_id).team(team)
-    rt.redis.delete(team_keys.effects_queued)  # requests from now on need a job of their own
+    rt.queue.delete(team_keys.effects_queued)  # requests from now on need a job of their own
     if rt.github is None:
         log.warning("no GitHub App credentials: effects for team %s skipped", team)
         return
+    if rebuild.rebuilding(rt.redis):
+        # The ledgers do not know yet what GitHub shows. The rebuild sets the waiting passes
+        # going when it is done; this check comes back should the rebuild's job be lost.
+        log.info("team %s: effects wait for the state to be rebuilt from GitHub", team)
+        rebuild.wait(rt.queue, installation_id, team)
+        _check_again(rt, installation_id, team, REBUILD_CHECK_SECONDS)
+        return
     # Not thread-local: the renewing thread acts for the pass that holds it.
-    lock = rt.redis.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS, thread_local=False)
-    while (generation := rt.redis.get(team_keys.effects_dirty)) is not None:
+    lock = rt.queue.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS, thread_local=False)
+    while (generation := rt.queue.get(team_keys.effects_dirty)) is not None:
         if not lock.acquire(blocking=False):
             # Another pass runs and will see the counter. Should its worker have died, its lock
             # expires, and this check runs the pass then.
-            rt.schedule(
-                rt.clock.now() + timedelta(seconds=EFFECTS_LOCK_SECONDS),
-                "stoplight.jobs.apply_effects",
-                installation_id,
-                team,
-                job_id=job_id("effects-check", installation_id, team),
-            )
+            _check_again(rt, installation_id, team, EFFECTS_LOCK_SECONDS)
             return
         try:
             renewing = repeating(EFFECTS_LOCK_RENEW_SECONDS, lock.reacquire, f"lock of {team}")
@@ -114,6 +120,16 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
             return
         finally:
             locks.release(lock, f"effects lock of team {team}")
+
+
+def _check_again(rt: Runtime, installation_id: int, team: str, seconds: float) -> None:
+    rt.schedule(
+        rt.clock.now() + timedelta(seconds=seconds),
+        "stoplight.jobs.apply_effects",
+        installation_id,
+        team,
+        job_id=job_id("effects-check", installation_id, team),
+    )
 
 
 def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> bool:
@@ -164,4 +180,4 @@ return 0
 
 
 def _clear_if_unchanged(rt: Runtime, key: str, generation: bytes | str) -> None:
-    rt.redis.eval(_CLEAR_IF_UNCHANGED, 1, key, generation)
+    rt.queue.eval(_CLEAR_IF_UNCHANGED, 1, key, generation)

@@ -53,7 +53,7 @@ def refresh_team(
             "; ".join(verdict.reasons) or "queue within limits",
         )
     tick = job_id("tick", installation_id, team)
-    with rt.redis.pipeline(transaction=False) as pipe:  # one round trip for both
+    with rt.queue.pipeline(transaction=False) as pipe:  # one round trip for both
         mark_effects_stale(pipe, installation_id, team)
         rt.read_schedule(pipe, tick)
         _, effects_queued, scheduled = pipe.execute()

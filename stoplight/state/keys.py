@@ -19,6 +19,11 @@ SYNC_LOCK = f"{PREFIX}:sync:lock"
 KEY_SCHEMA = f"{PREFIX}:key-schema"  # the version of these names the data is stored under
 # Written once and never expiring: its absence tells a running worker that Redis lost its data.
 STATE_MARKER = f"{PREFIX}:state-since"
+# Set while the state is rebuilt from GitHub after a loss: effects wait, for their ledgers do
+# not know yet what GitHub shows.
+REBUILDING = f"{PREFIX}:state-rebuilding"
+# Set (on the lanes' Redis): "installation id/team" of the effects passes that wait for it.
+REBUILD_WAITERS = f"{PREFIX}:state-rebuilding:waiters"
 # Deliveries set aside after failing 3 times, for `stoplight deadletters`: what is known of
 # each, its body, and the order they came in. One hash tag, so one script writes all three.
 DEAD_LETTERS = f"{PREFIX}:{{dead-letters}}:records"  # hash: delivery id -> JSON
@@ -28,6 +33,11 @@ DEAD_LETTER_ORDER = f"{PREFIX}:{{dead-letters}}:order"  # sorted set: delivery i
 
 def delivery(delivery_id: str) -> str:
     return f"{PREFIX}:delivery:{delivery_id}"
+
+
+def redelivery_asked(attempt: int) -> str:
+    """Set once a run asked GitHub to send a failed delivery attempt again."""
+    return f"{PREFIX}:redelivery:asked:{attempt}"
 
 
 def user_session(digest: str) -> str:
@@ -179,6 +189,7 @@ class TeamKeys:
     def light(self) -> str:
         return f"{self.root}:light"
 
+    # The effects passes' coordination, kept on the lanes' Redis with the jobs it is about.
     @property
     def effects_lock(self) -> str:
         return f"{self.root}:effects:lock"
