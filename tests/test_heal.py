@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 
@@ -177,3 +178,30 @@ def test_effects_wait_from_the_loss_until_the_rebuild_then_post_only_what_differ
     assert [path for _, path, _ in after if "/issues/" in path] == [
         "/repos/octo/shop/issues/4/labels"
     ]
+
+
+def test_a_pass_under_way_when_redis_loses_its_data_stops_writing_and_waits(
+    rt, github, reads, clock, caplog
+):
+    caplog.set_level(logging.INFO)
+    pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in range(1, 4)]
+    for pull in pulls:
+        name, payload = pull.event("opened", clock.now())
+        accept(rt, f"open-{pull.number}", name, body_of(payload))
+    first_status = []
+
+    def status_then_loss(request):
+        if not first_status:
+            first_status.append(request.url)
+            rt.redis.flushall()  # between this write and the next
+        return 201, {}, request.body
+
+    github.mock.remove(responses.POST, github.status_route)
+    github.mock.add_callback(responses.POST, github.status_route, status_then_loss)
+    _run_jobs_before_any_worker_noticed(rt)
+
+    statuses = [path for _, path, _ in github.writes() if "/statuses/" in path]
+    assert statuses == [f"/repos/octo/shop/statuses/{pulls[0].head_sha}"]  # none after the loss
+    assert rt.queue.smembers(keys.REBUILD_WAITERS) == {b"42/octo/shop"}
+    assert "effects wait for the state to be rebuilt" in caplog.text
+    assert "Traceback" not in caplog.text

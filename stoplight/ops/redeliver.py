@@ -75,10 +75,13 @@ def redeliver_failed(
     since = max(since, now - OLDEST_REDELIVERABLE)
     requester = app_integration(settings).requester
     checked, failed = failed_deliveries(requester, since)
-    asked = {guid: attempt for guid, attempt in failed.items() if first_to_ask(attempt)}
-    for guid, attempt in asked.items():
-        requester.requestJsonAndCheck("POST", f"/app/hook/deliveries/{attempt}/attempts")
-        log.info("asked GitHub to redeliver %s", guid)
+    asked: list[str] = []
+    for guid, attempt in failed.items():
+        # Claimed one at a time, as each is asked for: a run that dies leaves the rest free.
+        if first_to_ask(attempt):
+            requester.requestJsonAndCheck("POST", f"/app/hook/deliveries/{attempt}/attempts")
+            log.info("asked GitHub to redeliver %s", guid)
+            asked.append(guid)
     log.info(
         "redelivery: %d deliveries since %s, %d failed, %d asked for again here",
         checked, since, len(failed), len(asked),

@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 
 from redis.client import Pipeline
+from redis.exceptions import LockNotOwnedError
 from redis.lock import Lock
 
 from stoplight.clients.github import WriteDeferred
@@ -87,16 +88,12 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
     if rt.github is None:
         log.warning("no GitHub App credentials: effects for team %s skipped", team)
         return
-    if rebuild.rebuilding(rt.redis):
-        # The ledgers do not know yet what GitHub shows. The rebuild sets the waiting passes
-        # going when it is done; this check comes back should the rebuild's job be lost.
-        log.info("team %s: effects wait for the state to be rebuilt from GitHub", team)
-        rebuild.wait(rt.queue, installation_id, team)
-        _check_again(rt, installation_id, team, REBUILD_CHECK_SECONDS)
-        return
     # Not thread-local: the renewing thread acts for the pass that holds it.
     lock = rt.queue.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS, thread_local=False)
     while (generation := rt.queue.get(team_keys.effects_dirty)) is not None:
+        if rebuild.rebuilding(rt.redis):
+            _wait_for_rebuild(rt, installation_id, team)
+            return
         if not lock.acquire(blocking=False):
             # Another pass runs and will see the counter. Should its worker have died, its lock
             # expires, and this check runs the pass then.
@@ -118,8 +115,29 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
                 job_id=job_id("effects-deferred", installation_id, team),
             )
             return
+        except Rebuilding:
+            _wait_for_rebuild(rt, installation_id, team)
+            return
+        except LockNotOwnedError:
+            # Taken over by another pass, or gone with Redis's data: this pass ends, and the
+            # check runs one should the counter still be set and nobody on it.
+            log.info("team %s: the effects lock went from under the pass; it ends here", team)
+            _check_again(rt, installation_id, team, EFFECTS_LOCK_SECONDS)
+            return
         finally:
             locks.release(lock, f"effects lock of team {team}")
+
+
+class Rebuilding(Exception):
+    """Redis lost its data during a pass: the ledgers no longer say what GitHub shows."""
+
+
+def _wait_for_rebuild(rt: Runtime, installation_id: int, team: str) -> None:
+    """The ledgers do not know yet what GitHub shows: the rebuild sets the team's pass going
+    when it is done, and a check comes back should the rebuild's job be lost."""
+    log.info("team %s: effects wait for the state to be rebuilt from GitHub", team)
+    rebuild.wait(rt.queue, installation_id, team)
+    _check_again(rt, installation_id, team, REBUILD_CHECK_SECONDS)
 
 
 def _check_again(rt: Runtime, installation_id: int, team: str, seconds: float) -> None:
@@ -142,6 +160,8 @@ def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> b
     started = rt.clock.now()
 
     def still_current() -> bool:
+        if rebuild.rebuilding(rt.redis):  # first: a loss takes the lock with it
+            raise Rebuilding
         lock.reacquire()  # shows the pass is alive; raises if another pass took over
         now = rt.clock.now()
         if now - started > EFFECTS_PASS_LIMIT:
