@@ -21,9 +21,10 @@ from stoplight.ops import redeliver
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime
 from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS
-from stoplight.web import create_app
+from stoplight.web import create_app, outage
 from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, mark_as_seen, run_jobs
 from tests.fakes import Pull, body_of, iso, sign
+from tests.redis_servers import until
 
 ROOT = api_root()
 DELIVERIES = re.compile(rf"{ROOT}/app/hook/deliveries(\?.*)?$")
@@ -160,3 +161,23 @@ def test_a_failed_attempt_is_asked_for_once_however_many_runs_look_at_it(rt, git
     )  # fmt: skip
     assert redeliver.redeliver_since(rt, since).failed == ["lost"]  # a new attempt failed
     assert len(asked) == 2
+
+
+def test_after_an_outage_the_redelivery_is_queued_without_waiting_for_a_delivery(
+    settings, clock, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(outage, "LOOK_EVERY_SECONDS", 0.05)
+    server = EmbeddedRedis(tmp_path / "redis", appendonly=True).start()
+    redis = Redis.from_url(server.url)
+    settings = settings.model_copy(update={"redis_url": server.url})
+    client = create_app(settings, redis, clock).test_client()
+    try:
+        server.stop()
+        assert post(client, Pull().event("opened", clock.now()), "lost-1").status_code == 503
+        server.start()  # and nothing more is delivered: the org is quiet
+        lane = Queue("stoplight", connection=redis)
+        until(lambda: [job.func_name for job in lane.jobs] == ["stoplight.jobs.redeliver_since"],
+              "the redelivery to be queued", timeout=10)  # fmt: skip
+    finally:
+        redis.close()
+        server.stop()
