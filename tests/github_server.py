@@ -5,7 +5,8 @@ this server instead (GHE_HOST/GHE_PROTOCOL point at it). It records every write,
 reads the client makes after a crash and the configuration and file lists workers read, and
 can hold one status request open so a test can kill the worker while that write is in flight.
 A benchmark on a simulated clock hands its clock in (`now`): tokens expire and requests are
-logged on that clock.
+logged on that clock. Fed the deliveries it stands for (`learn`), it also serves what a sync
+reads: the installations, their repositories, open PRs, a PR, its reviews, a commit's date.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class FakeGitHubState:
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     labels: dict[str, list[str]] = field(default_factory=dict)
+    repo_labels: set[tuple[str, str]] = field(default_factory=set)  # (owner/name, label)
     tokens_issued: int = 0
     hold_status_number: int | None = None  # the n-th status request (1-based) hangs
     held: threading.Event = field(default_factory=threading.Event)
@@ -51,6 +53,35 @@ class FakeGitHubState:
     # The app's webhook deliveries GitHub lists, newest first, and the ids asked for again.
     hook_deliveries: list[dict[str, Any]] = field(default_factory=list)
     redelivered: list[int] = field(default_factory=list)
+    # Called with a delivery's id when the app asks for it again (to send it again).
+    on_redeliver: Callable[[int], None] | None = None
+    # What the deliveries fed to `learn` say GitHub holds: installation id -> repository
+    # full name -> repository; full name -> number -> PR; a PR's reviews; commits' dates.
+    repositories: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    pulls: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    reviews: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    commit_dates: dict[str, str] = field(default_factory=dict)
+
+    def learn(self, event: str, payload: dict[str, Any]) -> None:
+        """Update what GitHub holds with one delivery's news, as GitHub had before sending it."""
+        repo, installation = payload.get("repository"), payload.get("installation")
+        if not repo or not installation:
+            return
+        name = repo["full_name"]
+        with self.lock:
+            self.repositories.setdefault(installation["id"], {})[name] = {
+                "id": repo["id"], "full_name": name, "name": name.partition("/")[2]
+            }  # fmt: skip
+            pull = payload.get("pull_request")
+            if pull is None:
+                return
+            known = self.pulls.setdefault(name, {}).get(pull["number"])
+            # GitHub's created_at never moves; a payload's may be the moment it was sent.
+            created = known["created_at"] if known else pull.get("created_at")
+            self.pulls[name][pull["number"]] = {**pull, "created_at": created}
+            self.commit_dates.setdefault(pull["head"]["sha"], pull["updated_at"])
+            if event == "pull_request_review" and payload.get("action") == "submitted":
+                self.reviews.setdefault((name, pull["number"]), []).append(payload["review"])
 
     def status_writes(self) -> list[tuple[str, str, str]]:
         return [
@@ -76,6 +107,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "issue_labels"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/contents/(.+)"), "contents"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "pull_files"),
+    ("GET", re.compile(r"/installation/repositories"), "installation_repositories"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls"), "open_pulls"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)"), "one_pull"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/reviews"), "pull_reviews"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/commits/(\w+)"), "commit"),
     ("DELETE", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels/(.+)"), "remove_label"),
     ("GET", re.compile(r"/login/oauth/authorize"), "authorize"),
     ("POST", re.compile(r"/login/oauth/access_token"), "access_token"),
@@ -137,9 +173,47 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
                 pass  # the client died waiting: the write happened all the same
 
         def app_installations(self, body: Any) -> tuple[int, Any]:
-            # None to sync: a worker's first look at an empty Redis syncs every installation
-            # (see stoplight.ops.heal), and these tests feed the app by deliveries alone.
-            return 200, []
+            # Only those `learn` was told of: a worker's first look at an empty Redis syncs
+            # every installation (see stoplight.ops.heal), and most tests feed deliveries alone.
+            with state.lock:
+                return 200, [{"id": installation} for installation in state.repositories]
+
+        def installation_repositories(self, body: Any) -> tuple[int, Any]:
+            token = re.search(r"ghs_local(\d+)", self.headers.get("Authorization", ""))
+            with state.lock:
+                repos = list(state.repositories.get(int(token[1]) if token else 0, {}).values())
+            return 200, {"total_count": len(repos), "repositories": repos}
+
+        def open_pulls(self, body: Any, repo: str) -> tuple[int, Any]:
+            with state.lock:
+                listed = [
+                    {**pull, "labels": self._labels(repo, pull)}
+                    for pull in state.pulls.get(repo, {}).values()
+                    if pull["state"] == "open"
+                ]
+            return 200, sorted(listed, key=lambda pull: pull["number"])
+
+        def _labels(self, repo: str, pull: dict[str, Any]) -> list[dict[str, str]]:
+            """The PR's own labels and those the app put on it (the caller holds the lock)."""
+            own = {label["name"] for label in pull["labels"]}
+            carried = set(state.labels.get(f"{repo}#{pull['number']}", []))
+            return [{"name": name} for name in sorted(own | carried)]
+
+        def one_pull(self, body: Any, repo: str, number: str) -> tuple[int, Any]:
+            with state.lock:
+                pull = state.pulls.get(repo, {}).get(int(number))
+            return (200, pull) if pull else (404, {"message": "Not Found"})
+
+        def pull_reviews(self, body: Any, repo: str, number: str) -> tuple[int, Any]:
+            with state.lock:
+                return 200, list(state.reviews.get((repo, int(number)), []))
+
+        def commit(self, body: Any, repo: str, sha: str) -> tuple[int, Any]:
+            with state.lock:
+                date = state.commit_dates.get(sha)
+            if date is None:
+                return 404, {"message": "No commit found for SHA"}
+            return 200, {"sha": sha, "commit": {"committer": {"name": "Ada", "date": date}}}
 
         def hook_deliveries(self, body: Any) -> tuple[int, Any]:
             with state.lock:
@@ -148,6 +222,8 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
         def redeliver(self, body: Any, delivery_id: str) -> tuple[int, Any]:
             with state.lock:
                 state.redelivered.append(int(delivery_id))
+            if state.on_redeliver is not None:
+                state.on_redeliver(int(delivery_id))
             return 202, {}
 
         def token(self, body: Any, installation: str) -> tuple[int, Any]:
@@ -180,6 +256,10 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
 
         def create_label(self, body: Any, repo: str) -> tuple[int, Any]:
             with state.lock:
+                if (repo, body["name"]) in state.repo_labels:  # changes nothing: no write
+                    exists = {"resource": "Label", "code": "already_exists"}
+                    return 422, {"message": "Validation Failed", "errors": [exists]}
+                state.repo_labels.add((repo, body["name"]))
                 state.writes.append(("POST", f"/repos/{repo}/labels", body))
             return 201, body
 
