@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +16,12 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.cli import main
 from stoplight.core.pulls import Phase
 from stoplight.ops import sync
+from stoplight.pipeline import runtime
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
-from tests.conftest import FakeGitHub, api_root, deliver, run_jobs
+from tests.conftest import UNPACED, FakeGitHub, api_root, deliver, mark_as_seen, run_jobs
 from tests.fakes import Pull, Repo, iso
+from tests.github_server import serve_fake_github
 
 ROOT = api_root()
 
@@ -289,3 +292,25 @@ def test_a_pr_pushed_to_after_a_verdict_waits_from_the_push(rt, github, reads, c
     store = QueueStore(rt.redis, 42)
     assert store.pull("1001#1").wait_since == push
     assert store.pull("1001#2").wait_since == verdict  # never before the verdict it answers
+
+
+def test_the_local_fake_github_serves_a_sync_what_its_deliveries_told(settings, redis, clock):
+    """The fake GitHub that real worker processes and benchmarks.chaos talk to answers a sync
+    from the deliveries it was fed, as GitHub would after sending them."""
+    opened, other = Pull(number=1, head_sha="a" * 40), Pull(number=2, head_sha="b" * 40)
+    with serve_fake_github() as (host, github):
+        for event in (
+            opened.event("opened", clock.now()),
+            opened.review("bob", "approved", clock.now() + timedelta(minutes=5)),
+            other.event("opened", clock.now()),
+            replace(other, state="closed").event("closed", clock.now() + timedelta(minutes=9)),
+        ):
+            github.learn(*event)
+        local = settings.model_copy(update={"ghe_host": host, "ghe_protocol": "http"})
+        mark_as_seen(redis, clock)
+        with runtime.installed(runtime.Runtime.create(local, redis, clock, budget=UNPACED)) as rt:
+            report = sync.sync_all(rt)
+    assert (report.installations, report.repositories, report.pulls) == (1, 1, 1)
+    record = QueueStore(redis, 42).pull("1001#1")
+    assert record is not None and record.phase is Phase.APPROVED
+    assert QueueStore(redis, 42).pull("1001#2") is None  # closed: not in GitHub's open list
