@@ -115,21 +115,18 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
                 job_id=job_id("effects-deferred", installation_id, team),
             )
             return
-        except Rebuilding:
-            _wait_for_rebuild(rt, installation_id, team)
-            return
         except LockNotOwnedError:
-            # Taken over by another pass, or gone with Redis's data: this pass ends, and the
-            # check runs one should the counter still be set and nobody on it.
+            # Gone with Redis's data (the pass then waits for the rebuild), or taken over by
+            # another pass: this one ends, and the check runs one should the counter still be
+            # set and nobody on it.
+            if rebuild.rebuilding(rt.redis):
+                _wait_for_rebuild(rt, installation_id, team)
+                return
             log.info("team %s: the effects lock went from under the pass; it ends here", team)
             _check_again(rt, installation_id, team, EFFECTS_LOCK_SECONDS)
             return
         finally:
             locks.release(lock, f"effects lock of team {team}")
-
-
-class Rebuilding(Exception):
-    """Redis lost its data during a pass: the ledgers no longer say what GitHub shows."""
 
 
 def _wait_for_rebuild(rt: Runtime, installation_id: int, team: str) -> None:
@@ -160,9 +157,9 @@ def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> b
     started = rt.clock.now()
 
     def still_current() -> bool:
-        if rebuild.rebuilding(rt.redis):  # first: a loss takes the lock with it
-            raise Rebuilding
-        lock.reacquire()  # shows the pass is alive; raises if another pass took over
+        # Raises if another pass took over, or Redis lost its data (and the lock with it);
+        # with the lanes on a Redis of their own, a loss of the state takes the light instead.
+        lock.reacquire()
         now = rt.clock.now()
         if now - started > EFFECTS_PASS_LIMIT:
             raise WriteDeferred(installation_id, now)  # the rest goes to a fresh job, now
