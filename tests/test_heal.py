@@ -34,6 +34,16 @@ def reads(github):
     return GitHubReads(github, {42: ["octo/shop"]})
 
 
+def _opened(rt, reads, clock, count: int) -> list[Pull]:
+    """`count` PRs opened a minute apart, applied, and listed by GitHub as open."""
+    pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in range(1, count + 1)]
+    for pull in pulls:
+        deliver(rt, pull.event("opened", clock.now()))
+        reads.add(pull, clock.now())
+        clock.advance(minutes=1)
+    return pulls
+
+
 def test_a_first_start_writes_the_marker_and_syncs_without_redelivering(rt, github, reads):
     rt.redis.delete(keys.STATE_MARKER)  # a Redis this app has never used
     watch = StateWatch()
@@ -48,11 +58,7 @@ def test_a_first_start_writes_the_marker_and_syncs_without_redelivering(rt, gith
 def test_a_wiped_redis_is_rebuilt_from_github_once_without_writing_anything_twice(
     rt, github, reads, clock
 ):
-    pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in range(1, 6)]
-    for pull in pulls:
-        deliver(rt, pull.event("opened", clock.now()))
-        reads.add(pull, clock.now())
-        clock.advance(minutes=1)
+    _opened(rt, reads, clock, 5)
     first, second = StateWatch(), StateWatch()
     first.check(rt)
     second.check(rt)
@@ -134,11 +140,7 @@ def _run_jobs_before_any_worker_noticed(rt) -> None:
 def test_effects_wait_from_the_loss_until_the_rebuild_then_post_only_what_differs(
     rt, github, reads, clock
 ):
-    pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in range(1, 4)]
-    for pull in pulls:
-        deliver(rt, pull.event("opened", clock.now()))
-        reads.add(pull, clock.now())
-        clock.advance(minutes=1)
+    pulls = _opened(rt, reads, clock, 3)
     watch = StateWatch()
     watch.check(rt)
     written = github.writes()
