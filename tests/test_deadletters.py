@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -261,8 +262,19 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
-    os.killpg(worker.pid, signal.SIGKILL)
+    """Kill the worker's process group: a worker that died alone leaves its scheduler process
+    running, which would go on writing into the tests' shared Redis for the rest of the run."""
+    with suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
+
+
+def _group_is_gone(worker: subprocess.Popen[bytes]) -> bool:
+    try:
+        os.killpg(worker.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def test_a_delivery_that_kills_its_worker_3_times_is_set_aside(rt, settings, tmp_path):
@@ -272,9 +284,11 @@ def test_a_delivery_that_kills_its_worker_3_times_is_set_aside(rt, settings, tmp
         env = _worker_env(settings, host)
         _accept(rt, "poison", 1)
         deaths = 0
+        started: list[subprocess.Popen[bytes]] = []
         while not dead_letters.listed(rt.redis):
             assert deaths <= 3, "the poison delivery was tried a fourth time"
             worker = _start_worker(env, log)
+            started.append(worker)
             try:
                 _wait_for(lambda w=worker: w.poll() is not None or dead_letters.listed(rt.redis))
             except AssertionError:
@@ -282,6 +296,7 @@ def test_a_delivery_that_kills_its_worker_3_times_is_set_aside(rt, settings, tmp
                 raise
             if worker.poll() is None:
                 break  # the one that set it aside lives on
+            _stop(worker)
             assert worker.returncode == -signal.SIGKILL, log.read_text()[-2000:]
             deaths += 1
             if deaths == 1:  # deliveries after the poison one go on meanwhile
@@ -293,6 +308,7 @@ def test_a_delivery_that_kills_its_worker_3_times_is_set_aside(rt, settings, tmp
         finally:
             _stop(worker)
 
+    _wait_for(lambda: all(_group_is_gone(worker) for worker in started), timeout=10)
     assert deaths == 3
     [letter] = dead_letters.listed(rt.redis)
     assert (letter.delivery_id, letter.attempts, letter.reason) == ("poison", 3, poison.WORKER_DIED)
