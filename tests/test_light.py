@@ -93,11 +93,26 @@ def test_switched_off_measures_never_call_for_a_level():
     policy = Policy(
         yellow=Thresholds(waiting=None, oldest=None, lines=None),
         red=Thresholds(waiting=None, oldest=None, lines=None),
+        stale_after=None,  # nor does time move the queue: no PR goes stale
     )
     verdict = light(
         Measures(waiting=100, oldest_since=START - 100 * HOUR, lines=10**6), policy=policy
     )
     assert verdict.level is Level.GREEN and verdict.next_change_at is None
+
+
+def test_the_moment_the_oldest_pr_goes_stale_is_a_change_to_come():
+    opened = START - 30 * HOUR
+    policy = Policy(
+        yellow=Thresholds(waiting=None, oldest=None, lines=None),
+        red=Thresholds(waiting=None, oldest=None, lines=None),
+        stale_after=36 * HOUR,
+    )
+    verdict = light(Measures(waiting=1, oldest_since=opened), policy=policy)
+    assert verdict.next_change_at == opened + 36 * HOUR
+    # Before a threshold, the earlier of the two.
+    verdict = light(Measures(waiting=1, oldest_since=opened), at=opened + HOUR)
+    assert verdict.next_change_at == opened + 24 * HOUR
 
 
 @pytest.mark.parametrize(

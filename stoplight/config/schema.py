@@ -19,7 +19,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import ErrorDetails
 
 from stoplight.core.calendar import WorkingHours
-from stoplight.core.light import ALWAYS, Policy, Thresholds, WaitCalendar, format_duration
+from stoplight.core.light import (
+    ALWAYS,
+    DEFAULT_STALE_AFTER,
+    Policy,
+    Thresholds,
+    WaitCalendar,
+    format_duration,
+)
 from stoplight.core.pulls import Rules
 from stoplight.core.text import escape_controls
 
@@ -257,6 +264,7 @@ class Config(Strict):
     working_hours: WorkingHoursConfig | None = None
     size: SizeConfig = SizeConfig()
     ignore_authors: Annotated[list[Login], Field(max_length=1000)] = []
+    stale_after: Duration | None = DEFAULT_STALE_AFTER  # null: no PR is ever stale
     extends: Extends | None = Field(default=None, alias="_extends")
 
     def team_for(self, repo: str) -> TeamSettings | Invalid:
@@ -295,6 +303,7 @@ class Config(Strict):
                 red=limits.red.thresholds(),
                 cooldown=team.cooldown if team else DEFAULT_COOLDOWN,
                 calendar=calendar,
+                stale_after=self.stale_after,
             ),
             rules=self.rules(),
             swarm_labels=self.swarm_labels,
@@ -521,8 +530,26 @@ def _order_errors(config: Config) -> list[ConfigError]:
                 shown = format_duration(low) if isinstance(low, timedelta) else low
                 path = f"teams[{i}].thresholds.red.{measure}"
                 errors.append(ConfigError(path, f"must be greater than yellow ({shown})"))
+        errors += _beyond_stale(config, i, team)
     if config.working_hours and config.working_hours.end <= config.working_hours.start:
         errors.append(ConfigError("working_hours.end", "must be later than start"))
+    return errors
+
+
+def _beyond_stale(config: Config, i: int, team: TeamConfig) -> list[ConfigError]:
+    """An `oldest` limit a PR could reach only after leaving the measures as stale."""
+    stale_after = config.stale_after
+    if stale_after is None:
+        return []
+    errors = []
+    for level in ("yellow", "red"):
+        oldest = getattr(team.thresholds, level).oldest
+        if oldest is not None and oldest >= stale_after:
+            message = (
+                f"is never reached: PRs leave the queue as stale after "
+                f"{format_duration(stale_after)} (stale_after)"
+            )
+            errors.append(ConfigError(f"teams[{i}].thresholds.{level}.oldest", message))
     return errors
 
 

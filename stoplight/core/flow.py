@@ -54,6 +54,7 @@ class Exit:
     at: datetime
     pull: str
     waiting_since: datetime
+    held: bool = False  # reviewed in the held lane: in review, never in the queue's measures
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class History:
     samples: tuple[Sample, ...] = ()
     entries: tuple[Entry, ...] = ()
     exits: tuple[Exit, ...] = ()
+    stale: tuple[Exit, ...] = ()  # PRs that left the queue as stale, with their wait start
+    held: tuple[Entry, ...] = ()  # PRs that joined the held lane
 
     @property
     def begins(self) -> datetime | None:
@@ -94,12 +97,18 @@ class WeekFigures:
     red: timedelta
     entered: int
     left: int
+    went_stale: int  # PRs that left the queue as stale
+    held: int  # PRs that joined the held lane
+    reviewed_held: int  # of those leaving, PRs reviewed while held
     mean_wip: float | None  # time-weighted mean of the waiting count, in calendar time
     median_wait: timedelta | None  # of the PRs that left review this week
     p85_wait: timedelta | None
     mean_wait: timedelta | None
     throughput: float | None  # PRs leaving per day (per working day with working hours)
-    throughput_x_wait: float | None  # Little's Law: what mean_wip should come to
+    # Little's Law over the queue's own departures (stale ones included, PRs reviewed while
+    # held not, since the measures never held them): what mean_wip should come to.
+    throughput_x_wait: float | None
+    imbalance: tuple[str, ...] = ()  # why the two sides differ, when they do
 
     @property
     def current(self) -> bool:
@@ -119,12 +128,16 @@ class WeekFigures:
             },
             "entered": self.entered,
             "left": self.left,
+            "went_stale": self.went_stale,
+            "held": self.held,
+            "reviewed_while_held": self.reviewed_held,
             "mean_wip": self.mean_wip,
             "median_wait_seconds": _seconds(self.median_wait),
             "p85_wait_seconds": _seconds(self.p85_wait),
             "mean_wait_seconds": _seconds(self.mean_wait),
             "throughput_per_day": self.throughput,
             "throughput_x_mean_wait": self.throughput_x_wait,
+            "imbalance": list(self.imbalance),
         }
 
 
@@ -225,11 +238,17 @@ def _week(
         in_light[level] += finish - begin
     counted = calendar.waited(observed_from, observed_until)
     waiting_time = _time_in_queue(history, calendar, observed_from, observed_until)
-    exits = [e for e in history.exits if observed_from <= e.at < observed_until]
+
+    def within(moment: datetime) -> bool:
+        return observed_from <= moment < observed_until
+
+    exits = [e for e in history.exits if within(e.at)]
     waits = sorted(calendar.waited(e.waiting_since, e.at) for e in exits)
-    mean_wait = sum(waits, timedelta(0)) / len(waits) if waits else None
     day = working_day(calendar)
     throughput = len(exits) / (counted / day) if counted else None
+    departures = [e for e in exits if not e.held] + [e for e in history.stale if within(e.at)]
+    law = _little(departures, calendar, counted, day)
+    mean_wip = waiting_time / counted if counted else None
     return WeekFigures(
         first_day=first_day,
         start=start,
@@ -239,19 +258,83 @@ def _week(
         green=in_light[Level.GREEN],
         yellow=in_light[Level.YELLOW],
         red=in_light[Level.RED],
-        entered=sum(1 for e in history.entries if observed_from <= e.at < observed_until),
+        entered=sum(1 for e in history.entries if within(e.at)),
         left=len(exits),
-        mean_wip=waiting_time / counted if counted else None,
+        went_stale=sum(1 for e in history.stale if within(e.at)),
+        held=sum(1 for e in history.held if within(e.at)),
+        reviewed_held=sum(1 for e in exits if e.held),
+        mean_wip=mean_wip,
         median_wait=_percentile(waits, 50),
         p85_wait=_percentile(waits, 85),
-        mean_wait=mean_wait,
+        mean_wait=sum(waits, timedelta(0)) / len(waits) if waits else None,
         throughput=throughput,
-        throughput_x_wait=(
-            throughput * (mean_wait / day)
-            if throughput is not None and mean_wait is not None
-            else None
-        ),
+        throughput_x_wait=law,
+        imbalance=_imbalance(history, departures, mean_wip, law, observed_from, observed_until),
     )
+
+
+def _little(
+    departures: Sequence[Exit], calendar: WaitCalendar, counted: timedelta, day: timedelta
+) -> float | None:
+    """Throughput times mean wait of the PRs that left the queue: L = λW's right side."""
+    if not counted or not departures:
+        return None
+    waits = [calendar.waited(e.waiting_since, e.at) for e in departures]
+    mean_wait = sum(waits, timedelta(0)) / len(waits)
+    return len(departures) / (counted / day) * (mean_wait / day)
+
+
+# Sides of Little's Law closer than this (in PRs, or as a share) are taken to balance.
+BALANCE_PRS = 0.5
+BALANCE_SHARE = 0.1
+
+
+def _imbalance(
+    history: History,
+    departures: Sequence[Exit],
+    mean_wip: float | None,
+    law: float | None,
+    start: datetime,
+    end: datetime,
+) -> tuple[str, ...]:
+    """Why mean WIP and throughput times wait differ this week, when they do. The law holds for
+    PRs that enter and leave within the period; what breaks it is a queue that ends fuller
+    or emptier than it began, and waits begun before the period."""
+    if mean_wip is None or law is None:
+        return ()
+    if abs(mean_wip - law) <= max(BALANCE_PRS, BALANCE_SHARE * max(mean_wip, law)):
+        return ()
+    reasons = []
+    at_start, at_end = _waiting_at(history, start), _waiting_at(history, end)
+    if at_end > at_start:
+        reasons.append(
+            f"the queue held {at_end} PRs at the end against {at_start} at the start: "
+            "waits still running count in the mean WIP, not yet in throughput times wait"
+        )
+    elif at_end < at_start:
+        reasons.append(
+            f"the queue held {at_end} PRs at the end against {at_start} at the start: "
+            "it drained PRs that waited before the period"
+        )
+    earlier = [e for e in departures if e.waiting_since < start]
+    if earlier:
+        stale = sum(1 for e in earlier if e in history.stale)
+        of_them = f" ({stale} of them stale)" if stale else ""
+        reasons.append(
+            f"{len(earlier)} of the {len(departures)} PRs that left had waited since before "
+            f"the period{of_them}: their whole wait counts in throughput times wait"
+        )
+    return tuple(reasons)
+
+
+def _waiting_at(history: History, moment: datetime) -> int:
+    """The waiting count the samples show at `moment` (0 before the first)."""
+    count = 0
+    for sample in history.samples:
+        if sample.at > moment:
+            break
+        count = sample.waiting
+    return count
 
 
 def working_day(calendar: WaitCalendar) -> timedelta:

@@ -42,6 +42,9 @@ class EveryHourCounts:
 ALWAYS = EveryHourCounts()
 
 
+DEFAULT_STALE_AFTER = timedelta(days=14)
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Limits for one level; None switches a measure off for that level."""
@@ -57,6 +60,9 @@ class Policy:
     red: Thresholds = Thresholds(waiting=8, oldest=timedelta(hours=48), lines=2500)
     cooldown: timedelta = timedelta(minutes=10)
     calendar: WaitCalendar = field(default=ALWAYS, compare=False)
+    # A PR waiting longer (wall-clock time: abandoned PRs are left over weekends too) is stale
+    # and leaves the measures; None keeps every waiting PR in them.
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER
 
     def thresholds(self, level: Level) -> Thresholds | None:
         return {Level.YELLOW: self.yellow, Level.RED: self.red}.get(level)
@@ -154,10 +160,13 @@ def _next_state(
 def _next_change_at(
     measures: Measures, policy: Policy, state: LightState, called_for: Level, now: datetime
 ) -> datetime | None:
-    """The earliest moment time alone could change the light: a cooldown ends or a wait crosses."""
+    """The earliest moment time alone could change the light: a cooldown ends, a wait crosses
+    a threshold, or the oldest waiting PR goes stale."""
     moments = []
     if state.lower_called_since is not None:
         moments.append(state.lower_called_since + policy.cooldown)
+    if measures.oldest_since is not None and policy.stale_after is not None:
+        moments.append(measures.oldest_since + policy.stale_after)
     if measures.oldest_since is not None:
         for level in (Level.YELLOW, Level.RED):
             limits = policy.thresholds(level)
@@ -167,6 +176,11 @@ def _next_change_at(
                 )
     future = [moment for moment in moments if moment > now]
     return min(future, default=None)
+
+
+def stale_cutoff(now: datetime, stale_after: timedelta) -> datetime:
+    """PRs waiting since this moment or earlier are stale by `now`."""
+    return now - stale_after
 
 
 def format_duration(duration: timedelta) -> str:

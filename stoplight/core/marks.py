@@ -36,7 +36,10 @@ SIZES: tuple[tuple[float, LabelSpec], ...] = (
 SIZE_LABELS = frozenset(spec.name for _, spec in SIZES)
 HELD_LABEL = LabelSpec("stoplight:held", "fbca04", "Waiting to enter the review queue")
 SWARM_LABEL = LabelSpec("stoplight:swarm", "d93f0b", "Review this first: the queue is red")
-MANAGED_LABELS = SIZE_LABELS | {HELD_LABEL.name, SWARM_LABEL.name}
+STALE_LABEL = LabelSpec(
+    "stoplight:stale", "cccccc", "Waited so long it left the review queue: push or re-request"
+)
+MANAGED_LABELS = SIZE_LABELS | {HELD_LABEL.name, SWARM_LABEL.name, STALE_LABEL.name}
 
 
 def size_label(lines: int) -> LabelSpec:

@@ -1,7 +1,9 @@
 """A pull request's record and how a change moves it: pure functions, no I/O.
 
 A PR is *waiting* while it is open, ready, and neither approved enough nor sitting with changes
-requested since its last push. Its wait starts each time it enters that state.
+requested since its last push. Its wait starts each time it enters that state. A PR that has
+waited longer than its team's `stale_after` is *stale*: out of the measures until someone acts
+on it (a push, a re-request, a review), which makes it wait afresh.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ class Phase(StrEnum):
     CLOSED = "closed"
     HELD = "held"  # ready, but kept out of a red queue until it drains
     IGNORED = "ignored"  # by an author the team's queue never counts
+    STALE = "stale"  # waited past the team's stale_after: abandoned, or forgotten
 
 
 # Actions by which a PR newly becomes ready for review: while red, these are held.
 NEWLY_READY = frozenset({"opened", "reopened", "ready_for_review"})
+# Actions after which a stale PR waits afresh: somebody acted on it.
+REVIVING = frozenset({"synchronize", "review_requested", "reopened", "ready_for_review"})
 
 
 class Review(BaseModel):
@@ -87,6 +92,10 @@ class PullRecord(PullSnapshot):
     def held(self) -> bool:
         return self.phase is Phase.HELD
 
+    @property
+    def stale(self) -> bool:
+        return self.phase is Phase.STALE
+
 
 def pull_key(repo_id: int, number: int) -> str:
     return f"{repo_id}#{number}"
@@ -118,6 +127,8 @@ def advance(
                 state="requested", commit_id=change.pull.head_sha, at=change.at
             )
     phase = _phase(fields, reviews, rules)
+    if phase is Phase.WAITING and record is not None and record.stale and not _revives(change):
+        phase = Phase.STALE
     held_since, held_order = None, 0
     if phase is Phase.WAITING and _holds(record, change, rules, red):
         phase = Phase.HELD
@@ -126,7 +137,9 @@ def advance(
         else:
             held_since = min(change.at, now)
     entered = phase is Phase.WAITING and (record is None or not record.waiting)
-    if phase is not Phase.WAITING:
+    if phase is Phase.STALE:
+        wait_since = record.wait_since if record else None  # how long it has been left
+    elif phase is not Phase.WAITING:
         wait_since = None
     elif entered:
         wait_since = min(change.at, now)
@@ -143,6 +156,18 @@ def advance(
             "held_order": held_order,
         }
     )
+
+
+def go_stale(record: PullRecord) -> PullRecord:
+    """A waiting PR past its team's `stale_after` leaves the measures; its wait start stays,
+    to say how long it has been left."""
+    return record.model_copy(update={"phase": Phase.STALE})
+
+
+def _revives(change: PullChange | ReviewChange) -> bool:
+    if isinstance(change, ReviewChange):
+        return change.action == "submitted"
+    return change.action in REVIVING
 
 
 def admit(record: PullRecord, now: datetime) -> PullRecord:

@@ -18,6 +18,7 @@ from stoplight.core.light import Level
 from stoplight.core.marks import (
     HELD_LABEL,
     MANAGED_LABELS,
+    STALE_LABEL,
     SWARM_LABEL,
     LabelSpec,
     Status,
@@ -87,6 +88,8 @@ def plan_pull(
         labels.append(HELD_LABEL)
     if record.key in marks.swarm:
         labels.append(SWARM_LABEL)
+    if record.stale:
+        labels.append(STALE_LABEL)
     status = None
     if record.open and not record.draft:
         error = marks.errors.get(record.repo)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from stoplight.core.light import Level, LightState, Measures, Policy, Verdict, evaluate
+from stoplight.core.light import (
+    Level,
+    LightState,
+    Measures,
+    Policy,
+    Verdict,
+    evaluate,
+    stale_cutoff,
+)
 from stoplight.effects import notices
 from stoplight.pipeline.configs import team_settings
 from stoplight.pipeline.fanout import ensure_effects_pass, mark_effects_stale
@@ -30,6 +38,8 @@ def refresh_team(
     now = rt.clock.now()
     if policy is None:
         policy = team_settings(rt, installation_id, team).policy
+    if _sweep_stale(store, team, policy, now, read):
+        read = None  # the measures changed under it
     verdicts: list[Verdict] = []
 
     def decide(measures: Measures, previous: LightState | None) -> LightState:
@@ -62,6 +72,24 @@ def refresh_team(
     ensure_effects_pass(rt, installation_id, team, effects_queued)
     notices.on_light(rt, installation_id, team, previous, state)
     return verdict
+
+
+def _sweep_stale(
+    store: QueueStore, team: str, policy: Policy, now: datetime, read: TeamRead | None
+) -> bool:
+    """Move the PRs that waited past the team's `stale_after` out of its queue; True if any.
+    A change's own read of the measures says whether any did, sparing the look."""
+    if policy.stale_after is None:
+        return False
+    cutoff = stale_cutoff(now, policy.stale_after)
+    if read is not None and (
+        read.measures.oldest_since is None or read.measures.oldest_since > cutoff
+    ):
+        return False
+    swept = store.sweep_stale(team, cutoff, now)
+    if swept:
+        log.info("team %s: stale, out of the queue: %s", team, [record.key for record in swept])
+    return bool(swept)
 
 
 def _evaluate_again_by(

@@ -40,10 +40,11 @@ from stoplight.core.flow import (
     weekly_figures,
 )
 from stoplight.core.light import Level, LightState, WaitCalendar
-from stoplight.core.pulls import PullRecord
+from stoplight.core.pulls import Phase, PullRecord
 from stoplight.state import keys
 
 RETENTION = timedelta(days=90)
+HELD_MARK = "held"  # on the exit of a PR reviewed while it was held
 SAMPLE_EVERY = timedelta(minutes=1)
 WEEKS_SHOWN = 4
 
@@ -101,14 +102,22 @@ def record_moves(
     now: datetime,
 ) -> None:
     """Note what one PR's change did to its teams' queues: leaving review (with the moment its
-    wait began), entering it, and the measures after. Queued after the store's index updates."""
+    wait began) or going stale, entering review, joining the held lane or being reviewed in
+    it, and the measures after. Queued after the store's index updates."""
     was_waiting = before is not None and before.waiting
     is_waiting = after is not None and after.waiting
     same_team = before is not None and after is not None and before.team == after.team
     if was_waiting and not (is_waiting and same_team):
         assert before is not None and before.wait_since is not None
-        exit_record = f"{_ms(now)}|{before.key}|{_ms(before.wait_since)}"
-        _append(pipe, installation.team(before.team).history.exits, now, exit_record, now)
+        left = installation.team(before.team).history
+        kind = left.stale if same_team and after is not None and after.stale else left.exits
+        _append(pipe, kind, now, f"{_ms(now)}|{before.key}|{_ms(before.wait_since)}", now)
+    if before is not None and after is not None and same_team and before.held:
+        _record_held_review(pipe, installation.team(after.team).history, before, after, now)
+    if after is not None and after.held and not (before is not None and before.held):
+        _append(
+            pipe, installation.team(after.team).history.held, now, f"{_ms(now)}|{after.key}", now
+        )
     if is_waiting and not (was_waiting and same_team):
         assert after is not None and after.wait_since is not None
         entries = installation.team(after.team).history.entries
@@ -117,6 +126,19 @@ def record_moves(
         team_keys = installation.team(team)
         sample_keys = (team_keys.history.samples, team_keys.waiting, team_keys.lines)
         _eval(pipe, _SAMPLE, sample_keys, (*_window(now), _ms_of(SAMPLE_EVERY)))
+
+
+def _record_held_review(
+    pipe: Pipeline, names: keys.HistoryKeys, before: PullRecord, after: PullRecord, now: datetime
+) -> None:
+    """A PR reviewed while held has been in review, from the moment it was held: it counts
+    as entering and leaving (marked, since the queue's measures never held it)."""
+    if after.phase not in (Phase.APPROVED, Phase.CHANGES_REQUESTED):
+        return
+    assert before.held_since is not None
+    since = _ms(before.held_since)
+    _append(pipe, names.entries, before.held_since, f"{since}|{before.key}", now)
+    _append(pipe, names.exits, now, f"{_ms(now)}|{before.key}|{since}|{HELD_MARK}", now)
 
 
 def _append(pipe: Pipeline, name: str, moment: datetime, member: str, now: datetime) -> None:
@@ -146,9 +168,9 @@ def read_history(
     for name in (names.lights, names.samples):
         pipe.zrevrangebyscore(name, start, "-inf", start=0, num=1)
         pipe.zrangebyscore(name, f"({start}", end)
-    pipe.zrangebyscore(names.entries, start, end)
-    pipe.zrangebyscore(names.exits, start, end)
-    light_at_start, lights, sample_at_start, samples, entries, exits = (
+    for name in (names.entries, names.exits, names.stale, names.held):
+        pipe.zrangebyscore(name, start, end)
+    light_at_start, lights, sample_at_start, samples, entries, exits, stale, held = (
         [raw.decode().split("|") for raw in found] for found in pipe.execute()
     )
     return History(
@@ -162,8 +184,14 @@ def read_history(
             for at, waiting, lines, oldest in sample_at_start + samples
         ),
         entries=tuple(Entry(_moment(at), pull) for at, pull in entries),
-        exits=tuple(Exit(_moment(at), pull, _moment(waiting)) for at, pull, waiting in exits),
+        exits=tuple(_exit(*fields) for fields in exits),
+        stale=tuple(_exit(*fields) for fields in stale),
+        held=tuple(Entry(_moment(at), pull) for at, pull in held),
     )
+
+
+def _exit(at: str, pull: str, waiting_since: str, *mark: str) -> Exit:
+    return Exit(_moment(at), pull, _moment(waiting_since), held=mark == (HELD_MARK,))
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,12 @@ class TeamKeys:
         return f"{self.root}:held"
 
     @property
+    def stale(self) -> str:
+        """Sorted set: pull key -> moment its wait started (epoch seconds); PRs that waited past
+        the team's stale_after, out of the measures."""
+        return f"{self.root}:stale"
+
+    @property
     def held_order(self) -> str:
         """Integer: the last number handed to a PR joining the held lane (ties within a second)."""
         return f"{self.root}:held:order"
@@ -235,5 +241,16 @@ class HistoryKeys:
 
     @property
     def exits(self) -> str:
-        """PRs leaving review: "<ms>|<pull key>|<moment its wait started, ms>"."""
+        """PRs leaving review: "<ms>|<pull key>|<moment its wait started, ms>", with "|held"
+        after it for a PR reviewed in the held lane (its wait started when it was held)."""
         return f"{self.root}:exits"
+
+    @property
+    def stale(self) -> str:
+        """PRs leaving the queue as stale: "<ms>|<pull key>|<moment its wait started, ms>"."""
+        return f"{self.root}:stale"
+
+    @property
+    def held(self) -> str:
+        """PRs joining the held lane: "<ms>|<pull key>"."""
+        return f"{self.root}:held"

@@ -34,6 +34,12 @@ def members(redis: Redis, key: str, start: int = 0, end: int = -1) -> list[str]:
     return [text(member) for member in found]
 
 
+def members_scored_up_to(redis: Redis, key: str, highest: float) -> list[str]:
+    """ZRANGE BYSCORE: the members of a sorted set scored `highest` or lower, in order."""
+    found = cast(list[bytes | str], redis.zrange(key, "-inf", highest, byscore=True))
+    return [text(member) for member in found]
+
+
 def scores(redis: Redis, key: str, start: int = 0, end: int = -1) -> list[float]:
     """ZRANGE WITHSCORES: the scores of a sorted set's members from `start` to `end`."""
     # Each entry is a (member, score) pair, the score a float; redis-py's type does not say so.

@@ -17,11 +17,11 @@ from redis.client import Pipeline
 from stoplight.core.changes import PullChange, ReviewChange
 from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level, LightState, Measures, Policy, level_called_for
-from stoplight.core.pulls import PullRecord, Rules, admit, advance
+from stoplight.core.pulls import PullRecord, Rules, admit, advance, go_stale
 from stoplight.core.pulls import pull_key as pull_key_of
 from stoplight.state import history, keys
 from stoplight.state.installations import note_installation
-from stoplight.state.replies import members, text, transaction_value
+from stoplight.state.replies import members, members_scored_up_to, text, transaction_value
 
 # Joinings told apart within one second of the held lane; seconds up to 2106 keep scores exact.
 HELD_ORDER_SPAN = 2**21
@@ -151,6 +151,41 @@ class QueueStore:
         self.redis.transaction(write, team_keys.waiting, team_keys.lines, team_keys.held)
         return admitted
 
+    def sweep_stale(self, team: str, cutoff: datetime, now: datetime) -> list[PullRecord]:
+        """Move the team's PRs waiting since `cutoff` or earlier out of the queue, as stale.
+
+        The waiting set is ordered by wait start, so finding none (most calls) is one command.
+        """
+        team_keys = self.keys.team(team)
+        swept: list[PullRecord] = []
+
+        def write(pipe: Pipeline) -> None:
+            swept.clear()
+            due = members_scored_up_to(pipe, team_keys.waiting, cutoff.timestamp())
+            if not due:
+                return
+            names = [self.keys.pull(key) for key in due]
+            pipe.watch(*names)
+            records = [_load(raw) for raw in pipe.execute_command("MGET", *names)]
+            pipe.multi()
+            for record in records:
+                if record is None or not record.waiting:
+                    continue  # the set and the record are written together: not reached
+                after = go_stale(record)
+                pipe.set(self.keys.pull(record.key), after.model_dump_json())
+                self._reindex(pipe, record, after, now)
+                swept.append(after)
+
+        self.redis.transaction(write, team_keys.waiting)
+        return swept
+
+    def stale_pulls(self, team: str, limit: int) -> list[PullRecord]:
+        """The team's stale PRs, longest left first."""
+        return self.pulls(members(self.redis, self.keys.team(team).stale, 0, limit - 1))
+
+    def stale_count(self, team: str) -> int:
+        return self.redis.zcard(self.keys.team(team).stale)
+
     def held_keys(self, team: str) -> list[str]:
         """The team's held lane, first in line first."""
         return members(self.redis, self.keys.team(team).held)
@@ -175,6 +210,8 @@ class QueueStore:
                 pipe.decrby(old.lines, before.lines)
             if before.held:
                 pipe.zrem(old.held, before.key)
+            if before.stale:
+                pipe.zrem(old.stale, before.key)
             pipe.srem(old.open, before.key)
         if after is None:
             return
@@ -185,6 +222,9 @@ class QueueStore:
             pipe.incrby(new.lines, after.lines)
         if after.held:
             pipe.zadd(new.held, {after.key: held_score(after)})
+        if after.stale:
+            assert after.wait_since is not None
+            pipe.zadd(new.stale, {after.key: after.wait_since.timestamp()})
         if after.open:
             pipe.sadd(new.open, after.key)
 
