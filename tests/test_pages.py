@@ -19,7 +19,7 @@ from stoplight.settings import Settings
 from stoplight.state import keys
 from stoplight.web import create_app
 from stoplight.web.auth import return_token
-from tests.conftest import FakeGitHub, deliver
+from tests.conftest import FakeGitHub, deliver, run_due_jobs
 from tests.fakes import Pull, Repo
 from tests.github_users import FakeGitHubUsers, Person
 
@@ -403,3 +403,26 @@ def test_a_person_who_can_access_every_repository_sees_every_pull(app, users):
     assert data["hidden_pulls"] == 0
     assert {pull["repo"] for pull in data["waiting_pulls"]} == {"octo/shop"}
     assert [pull["repo"] for pull in data["held_pulls"]] == ["octo/shop", "octo/docs"]
+
+
+def test_stale_prs_are_listed_apart_on_the_page_and_in_its_json(rt, github, clock, app, users):
+    github.put_config("octo/shop", "stale_after: 3d\n")
+    deliver(rt, Pull(number=1, title="Left behind").event("opened", clock.now()))
+    clock.advance(days=2)
+    deliver(rt, Pull(number=2, head_sha="b" * 40).event("opened", clock.now()))
+    clock.advance(days=1, seconds=1)
+    run_due_jobs(rt, clock)
+
+    client = sign_in(app, alice(users), "/teams/42/octo%2Fshop")
+    page = client.get("/teams/42/octo%2Fshop")
+    assert "Stale: left waiting past 3d" in page.text
+    stale_table = page.text.split('id="stale"')[1].split("</table>")[0]
+    assert "octo/shop#1" in stale_table and "Left behind" in stale_table
+    assert "octo/shop#1" not in page.text.split('id="waiting"')[1].split("</table>")[0]
+
+    data = client.get("/api/installations/42/teams/octo%2Fshop").json
+    assert data["stale"] == 1 and data["stale_after_seconds"] == 3 * 86400
+    assert [pull["number"] for pull in data["stale_pulls"]] == [1]
+    assert data["stale_pulls"][0]["waited_seconds"] == 3 * 86400 + 1
+    assert [pull["number"] for pull in data["waiting_pulls"]] == [2]
+    assert data["measures"]["waiting"]["now"] == 1

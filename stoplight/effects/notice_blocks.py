@@ -23,6 +23,7 @@ MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_TITLE = 200
 PULLS_LISTED = 5
+STALE_LISTED = 3
 
 ICONS = {Level.GREEN: "🟢", Level.YELLOW: "🟡", Level.RED: "🔴"}
 HEADLINES = {
@@ -52,6 +53,8 @@ def light_notice(view: TeamView, context: NoticeContext) -> Message:
     ]
     listed = view.waiting[:PULLS_LISTED] if level is not Level.GREEN else ()
     blocks += [_section(_pull_line(pull, context.users)) for pull in listed]
+    if view.stale_line:
+        blocks.append(_section(_stale_line(view)))
     footer = _footer(view, len(listed), context.team_url)
     if footer:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
@@ -62,7 +65,8 @@ def light_notice(view: TeamView, context: NoticeContext) -> Message:
 def red_fingerprint(view: TeamView) -> str:
     """What a red notice's update depends on: the PRs it lists and the counts it shows."""
     listed = ",".join(pull.record.key for pull in view.waiting[:PULLS_LISTED])
-    return f"{listed}|{view.measures.waiting}|{view.measures.lines}|{view.held}"
+    stale = ",".join(pull.record.key for pull in view.stale_line[:STALE_LISTED])
+    return f"{listed}|{view.measures.waiting}|{view.measures.lines}|{view.held}|{stale}"
 
 
 def escape(text: str) -> str:
@@ -151,6 +155,22 @@ def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
     reviewers = ", ".join(_mention(login, users) for login in record.requested_reviewers)
     details = f"waiting {format_duration(pull.waited)} · {size} · reviewers: {reviewers or 'none'}"
     return f"{link} {title}\n{details}"
+
+
+def _stale_line(view: TeamView) -> str:
+    """The stale PRs, apart: out of the measures, and a word to their authors may revive them."""
+    assert view.policy.stale_after is not None
+    links = ", ".join(
+        f"<{p.record.url}|{p.record.repo}#{p.record.number}>"
+        for p in view.stale_line[:STALE_LISTED]
+    )
+    more = view.stale - min(len(view.stale_line), STALE_LISTED)
+    rest = f" and {more} more" if more > 0 else ""
+    after = format_duration(view.policy.stale_after)
+    return (
+        f"*Stale, out of the queue* (waiting over {after}): {links}{rest}. "
+        "Close them, or push or ask for a review again to bring them back."
+    )
 
 
 def _mention(login: str, users: Mapping[str, str]) -> str:

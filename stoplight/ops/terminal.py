@@ -8,7 +8,7 @@ from typing import Any
 
 from redis import Redis
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.style import Style
 from rich.table import Table
@@ -50,8 +50,13 @@ def _panel(view: TeamView) -> Panel:
     if view.since is not None:
         headline.append(f"  since {view.since:%Y-%m-%d %H:%M} UTC")
     headline.append(f"  ·  {view.held} held")
+    if view.stale:
+        headline.append(f"  ·  {view.stale} stale")
+    parts: list[RenderableType] = [headline, _measures(view), _pulls(view)]
+    if view.stale_line:
+        parts.append(_stale(view))
     return Panel(
-        Group(headline, _measures(view), _pulls(view)),
+        Group(*parts),
         # Names, logins and titles come from repositories: Text, never markup, and printable.
         title=Text(printable(view.name), style="bold"),
         subtitle=f"installation {view.installation_id}",
@@ -104,6 +109,23 @@ def _pulls(view: TeamView) -> Table | Text:
             Text(printable(pull.title), no_wrap=True, overflow="ellipsis"),
         )
     return table
+
+
+def _stale(view: TeamView) -> Group:
+    """The stale PRs, apart from the queue they left."""
+    assert view.policy.stale_after is not None
+    after = format_duration(view.policy.stale_after)
+    heading = Text(f"stale: waiting over {after}, out of the measures", style="dim")
+    table = Table(box=None, pad_edge=False, header_style="dim")
+    table.add_column("longest first", no_wrap=True)
+    table.add_column("left for", justify="right", no_wrap=True)
+    table.add_column("title", ratio=1)
+    for stale in view.stale_line:
+        pull = stale.record
+        ref = Text(printable(f"{pull.repo}#{pull.number}"), style=Style(link=pull.url))
+        name = Text(printable(pull.title), no_wrap=True, overflow="ellipsis")
+        table.add_row(ref, format_duration(stale.waited), name)
+    return Group(heading, table)
 
 
 def as_json(views: Iterable[TeamView]) -> dict[str, Any]:

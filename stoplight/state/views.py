@@ -51,6 +51,9 @@ class TeamView:
     called_for: Level = Level.GREEN  # what the measures alone ask for now
     reasons: tuple[str, ...] = ()  # the thresholds they reach for it
     held_line: tuple[PullRecord, ...] = ()  # the first of the held lane, first in line first
+    stale: int = 0
+    # The stale PRs left longest first, with how long since their wait began (wall-clock).
+    stale_line: tuple[WaitingPull, ...] = ()
 
     def limits(self, level: Level) -> Thresholds:
         limits = self.policy.thresholds(level)
@@ -89,6 +92,9 @@ class TeamView:
             },
             "waiting_pulls": [item.as_json() for item in self.waiting],
             "held_pulls": [_pull_json(record) for record in self.held_line],
+            "stale": self.stale,
+            "stale_after_seconds": _seconds(self.policy.stale_after),
+            "stale_pulls": [item.as_json() for item in self.stale_line],
         }
 
 
@@ -129,6 +135,12 @@ def team_view(
         called_for=called_for,
         reasons=reasons,
         held_line=tuple(store.pulls(store.held_keys(team)[:shown])),
+        stale=store.stale_count(team),
+        stale_line=tuple(
+            WaitingPull(record, now - record.wait_since)
+            for record in store.stale_pulls(team, shown)
+            if record.wait_since is not None
+        ),
     )
 
 

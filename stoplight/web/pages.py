@@ -215,8 +215,13 @@ def _only_accessible(view: TeamView, repositories: Repositories) -> tuple[TeamVi
 
     waiting = tuple(item for item in view.waiting if visible(item.record))
     held_line = tuple(record for record in view.held_line if visible(record))
-    hidden = len(view.waiting) - len(waiting) + len(view.held_line) - len(held_line)
-    return replace(view, waiting=waiting, held_line=held_line), hidden
+    stale_line = tuple(item for item in view.stale_line if visible(item.record))
+    hidden = (
+        len(view.waiting) - len(waiting)
+        + len(view.held_line) - len(held_line)
+        + len(view.stale_line) - len(stale_line)
+    )  # fmt: skip
+    return replace(view, waiting=waiting, held_line=held_line, stale_line=stale_line), hidden
 
 
 def _flow(view: TeamView) -> FlowView:
