@@ -228,3 +228,60 @@ def test_an_empty_history_draws_an_empty_queue():
     series = chart_series(History(since=now - timedelta(days=14), until=now), ALWAYS, now)
     assert series.waiting == (Point(now - timedelta(days=14), 0),)
     assert series.bands == ()
+
+
+def test_stale_and_held_prs_count_and_the_figures_say_why_the_law_does_not_balance():
+    left_since = at(-14, 0)  # abandoned two weeks before the week
+    history = History(
+        since=MONDAY,
+        until=at(7, 0),
+        lights=(LightChange(at(-14, 0), Level.GREEN),),
+        samples=samples(
+            (left_since, 1),
+            (at(0, 10), 2),
+            (at(0, 12), 1),
+            (at(1, 0), 0),  # the abandoned PR goes stale
+            (at(5, 0), 1),
+            (at(6, 0), 2),
+        ),
+        entries=(
+            Entry(left_since, "1#1"),
+            Entry(at(0, 10), "1#0"),
+            Entry(at(2, 0), "1#2"),  # held at 00:00, reviewed in the lane at 03:00
+            Entry(at(5, 0), "1#3"),
+            Entry(at(6, 0), "1#4"),
+        ),
+        exits=(Exit(at(0, 12), "1#0", at(0, 10)), Exit(at(2, 3), "1#2", at(2, 0), held=True)),
+        stale=(Exit(at(1, 0), "1#1", left_since),),
+        held=(Entry(at(2, 0), "1#2"),),
+    )
+
+    _, week = weekly_figures(history, ALWAYS, now=at(7, 0), weeks=2)
+
+    assert (week.entered, week.left) == (4, 2)  # the held PR reviewed counts in and out
+    assert (week.held, week.reviewed_held, week.went_stale) == (1, 1, 1)
+    assert week.median_wait == timedelta(hours=2.5)  # its wait from being held counts
+    # The law's right side: the PRs that left the queue (the stale one with its 15 days),
+    # not the one reviewed in the held lane, which the queue's measures never held.
+    assert week.throughput_x_wait == pytest.approx(2 / 7 * ((2 + 15 * 24) / 2 / 24))
+    assert week.mean_wip == pytest.approx((24 + 2 + 48 + 24) / 168)
+    assert week.imbalance == (
+        "the queue held 2 PRs at the end against 1 at the start: waits still running count "
+        "in the mean WIP, not yet in throughput times wait",
+        "1 of the 2 PRs that left had waited since before the period (1 of them stale): "
+        "their whole wait counts in throughput times wait",
+    )
+    assert week.as_json()["imbalance"] == list(week.imbalance)
+
+
+def test_a_balanced_week_gives_no_reasons():
+    entries, exits = passages((at(0, 10), at(0, 11)), (at(1, 9), at(1, 13)))
+    history = History(
+        since=MONDAY,
+        until=at(7, 0),
+        samples=samples((at(0, 10), 1), (at(0, 11), 0), (at(1, 9), 1), (at(1, 13), 0)),
+        entries=entries,
+        exits=exits,
+    )
+    _, week = weekly_figures(history, ALWAYS, now=at(7, 0), weeks=2)
+    assert week.imbalance == ()

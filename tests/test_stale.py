@@ -18,6 +18,8 @@ from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import load_team_view
 from tests.conftest import deliver, run_due_jobs
 from tests.fakes import Pull
+from tests.test_expedite import held_lane
+from tests.test_teams import HEIJUNKA, WEB
 from tests.test_ticks import tick_at
 
 TEAM = "octo/shop"
@@ -164,3 +166,21 @@ def test_stale_prs_are_listed_apart_in_slack_and_the_terminal(rt, github, clock)
     assert "1 stale" in shown
     assert "stale: waiting over 2d, out of the measures" in shown
     assert "octo/shop#1" in shown.split("stale: waiting over")[1]
+
+
+def test_a_pr_reviewed_while_held_counts_as_in_and_out_of_review(rt, github, clock):
+    github.put_config("octo/shop", HEIJUNKA)
+    start = clock.now()
+    first, _, _ = held_lane(rt, clock)
+    held_at = store(rt).pull("1001#6").held_since
+    clock.advance(hours=3)
+    deliver(rt, first.review("bo", "approved", clock.now()))
+    assert store(rt).pull("1001#6").phase is Phase.APPROVED
+
+    history = read_history(rt.redis, 42, WEB, start, clock.now())
+    assert [entry.pull for entry in history.held] == ["1001#6", "1001#7", "1001#8"]
+    [reviewed] = [e for e in history.exits if e.pull == "1001#6"]
+    assert (reviewed.held, reviewed.waiting_since, reviewed.at) == (True, held_at, clock.now())
+    assert ("1001#6", held_at) in [(e.pull, e.at) for e in history.entries]
+    # The queue's own measures never held it: its samples are untouched by the review.
+    assert store(rt).measures(WEB).waiting == 5

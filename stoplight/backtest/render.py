@@ -87,9 +87,12 @@ def _share(summary: TeamSummary, level: Level) -> str:
     return f"{spent.total_seconds() / 3600:.1f} h ({summary.share(level):.0%})"
 
 
-def _weeks(weeks: Sequence[WeekFigures]) -> Table:
+def _weeks(weeks: Sequence[WeekFigures]) -> Group:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="dim")
-    headings = ("week of", "entered", "left", "per day", "mean WIP", "L = λW", "median", "p85")
+    headings = (
+        "week of", "entered", "left", "held", "of them reviewed", "stale", "per day",
+        "mean WIP", "L = λW", "median", "p85",
+    )  # fmt: skip
     for heading in headings:
         table.add_column(heading, justify="left" if heading == "week of" else "right")
     for week in reversed(weeks):
@@ -97,13 +100,25 @@ def _weeks(weeks: Sequence[WeekFigures]) -> Table:
             f"{week.first_day:%d %b}",
             str(week.entered),
             str(week.left),
+            str(week.held),
+            str(week.reviewed_held),
+            str(week.went_stale),
             _number(week.throughput),
             _number(week.mean_wip),
             _number(week.throughput_x_wait),
             format_duration(week.median_wait) if week.median_wait is not None else "-",
             format_duration(week.p85_wait) if week.p85_wait is not None else "-",
         )
-    return table
+    return Group(table, *_imbalances(weeks))
+
+
+def _imbalances(weeks: Sequence[WeekFigures]) -> list[Text]:
+    """Why mean WIP and L = λW differ, for each week where they do."""
+    return [
+        Text(f"week of {week.first_day:%d %b}: " + "; ".join(week.imbalance), style="dim")
+        for week in reversed(weeks)
+        if week.imbalance
+    ]
 
 
 def _number(value: float | None) -> str:
