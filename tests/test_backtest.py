@@ -332,3 +332,27 @@ def test_targets_that_leave_no_green_are_a_usage_error():
     )
     assert result.exit_code == 2, result.output
     assert "--target-red" in result.output and "below 100" in result.output
+
+
+def test_an_abandoned_pr_goes_stale_and_stops_holding_the_light_red():
+    # A PR every six hours, each approved two hours later, and one nobody ever looks at.
+    arrivals = [MONDAY + timedelta(hours=6 * n) for n in range(1, 4 * 28)]
+    deliveries = sorted(
+        [opened(999, MONDAY), *reviewed_after(arrivals, timedelta(hours=2))],
+        key=lambda recorded: recorded.at,
+    )
+    window, until = timedelta(days=28), MONDAY + timedelta(days=28)
+
+    stale = run_backtest(deliveries, window=window, until=until).teams[0].summary
+    kept = run_backtest(
+        deliveries, window=window, until=until, config="stale_after: null\n"
+    ).teams[0].summary
+
+    # Red from the second day until it goes stale after 14: 12 of the 28 days.
+    assert stale.share(Level.RED) == pytest.approx(12 / 28, abs=0.01)
+    # The history closes none of them (approved ones included): each has no end.
+    assert (stale.open_at_end, stale.stale_at_end) == (len(arrivals) + 1, 1)
+    assert sum(week.went_stale for week in stale.weeks) == 1
+    # Without stale PRs it would have been red from the second day on, for good.
+    assert kept.share(Level.RED) == pytest.approx(26 / 28, abs=0.01)
+    assert (kept.open_at_end, kept.stale_at_end) == (len(arrivals) + 1, 0)

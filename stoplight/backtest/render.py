@@ -14,7 +14,7 @@ from rich.text import Text
 
 from stoplight.backtest.chart import render_chart
 from stoplight.backtest.simulation import TeamRun
-from stoplight.backtest.summary import TeamSummary, describe_held
+from stoplight.backtest.summary import TeamSummary, describe_held, describe_without_end
 from stoplight.core.flow import WeekFigures
 from stoplight.core.light import Level, format_duration
 from stoplight.core.text import printable
@@ -76,6 +76,7 @@ def _lights(summary: TeamSummary, suggested: TeamSummary | None) -> Table:
         ("light changes", lambda s: str(s.light_changes)),
         ("Slack notices", lambda s: str(s.slack_notices)),
         ("held PRs", describe_held),
+        ("PRs with no end seen", describe_without_end),
     ]
     for label, value in rows:
         table.add_row(label, *(value(s) for s in (summary, suggested) if s is not None))
@@ -89,12 +90,14 @@ def _share(summary: TeamSummary, level: Level) -> str:
 
 def _weeks(weeks: Sequence[WeekFigures]) -> Group:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="dim")
+    # Short headings: eleven columns fit a 100-column terminal.
     headings = (
-        "week of", "entered", "left", "held", "of them reviewed", "stale", "per day",
+        "week of", "in", "out", "held", "rev. held", "stale", "a day",
         "mean WIP", "L = λW", "median", "p85",
     )  # fmt: skip
     for heading in headings:
-        table.add_column(heading, justify="left" if heading == "week of" else "right")
+        justify = "left" if heading == "week of" else "right"
+        table.add_column(heading, justify=justify, no_wrap=True)
     for week in reversed(weeks):
         table.add_row(
             f"{week.first_day:%d %b}",

@@ -87,6 +87,9 @@ class TeamRun:
     history: History
     held: tuple[HeldSpell, ...]
     repos: tuple[str, ...]  # owner/name of the repositories whose PRs the team took
+    # PRs the history never ends (no close seen) and those of them stale when the run ended.
+    open_at_end: int = 0
+    stale_at_end: int = 0
 
     @property
     def key(self) -> str:
@@ -242,6 +245,8 @@ class Simulation:
                         history=read_history(self.redis, installation_id, team, start, end),
                         held=self.observer.spells_of((installation_id, team)),
                         repos=tuple(repos.get(team, ())),
+                        open_at_end=len(store.open_pulls(team)),
+                        stale_at_end=store.stale_count(team),
                     )
                 )
         return tuple(runs)

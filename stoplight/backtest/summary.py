@@ -33,6 +33,8 @@ class TeamSummary:
     held_median: timedelta | None
     held_max: timedelta | None
     weeks: tuple[WeekFigures, ...]  # newest first
+    open_at_end: int = 0  # PRs whose end the history does not show
+    stale_at_end: int = 0
 
     def share(self, level: Level) -> float:
         """The part of the counted time the light spent at `level`."""
@@ -58,6 +60,7 @@ class TeamSummary:
                 "max_hours": _hours(self.held_max),
             },
             "weeks": [week.as_json() for week in self.weeks],
+            "without_end": {"open": self.open_at_end, "stale": self.stale_at_end},
         }
 
 
@@ -86,6 +89,8 @@ def summarize_team(team: TeamRun, since: datetime, until: datetime) -> TeamSumma
         held_median=timedelta(seconds=statistics.median(_seconds(held_for))) if spells else None,
         held_max=held_for[-1] if held_for else None,
         weeks=tuple(w for w in weeks if w.end > since and w.observed_from < w.observed_until),
+        open_at_end=team.open_at_end,
+        stale_at_end=team.stale_at_end,
     )
 
 
@@ -122,6 +127,13 @@ def describe_held(summary: TeamSummary) -> str:
         f"{summary.held} held, median {format_duration(summary.held_median)}, "
         f"max {format_duration(summary.held_max)}"
     )
+
+
+def describe_without_end(summary: TeamSummary) -> str:
+    """The PRs the history opens and never closes: still open, or closed unseen."""
+    if not summary.open_at_end:
+        return "none"
+    return f"{summary.open_at_end} still open at the end, {summary.stale_at_end} of them stale"
 
 
 def _seconds(durations: list[timedelta]) -> list[float]:
