@@ -344,9 +344,11 @@ def test_an_abandoned_pr_goes_stale_and_stops_holding_the_light_red():
     window, until = timedelta(days=28), MONDAY + timedelta(days=28)
 
     stale = run_backtest(deliveries, window=window, until=until).teams[0].summary
-    kept = run_backtest(
-        deliveries, window=window, until=until, config="stale_after: null\n"
-    ).teams[0].summary
+    kept = (
+        run_backtest(deliveries, window=window, until=until, config="stale_after: null\n")
+        .teams[0]
+        .summary
+    )
 
     # Red from the second day until it goes stale after 14: 12 of the 28 days.
     assert stale.share(Level.RED) == pytest.approx(12 / 28, abs=0.01)

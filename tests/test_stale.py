@@ -184,3 +184,16 @@ def test_a_pr_reviewed_while_held_counts_as_in_and_out_of_review(rt, github, clo
     assert ("1001#6", held_at) in [(e.pull, e.at) for e in history.entries]
     # The queue's own measures never held it: its samples are untouched by the review.
     assert store(rt).measures(WEB).waiting == 5
+
+
+def test_only_what_comes_after_it_went_stale_revives_it(rt, github, clock):
+    abandoned, _ = left_alone(rt, github, clock)
+    commented_at = clock.now() - timedelta(hours=1)  # during its wait: it waits on
+    deliver(rt, abandoned.review("bo", "commented", commented_at))
+    clock.advance(days=1, seconds=1)
+    run_due_jobs(rt, clock)
+    assert store(rt).pull("1001#1").stale_since == clock.now()
+
+    # A late delivery of the comment, or a sync replaying it, tells of nothing new.
+    deliver(rt, abandoned.review("bo", "commented", commented_at))
+    assert store(rt).pull("1001#1").phase is Phase.STALE

@@ -96,8 +96,7 @@ def _weeks(weeks: Sequence[WeekFigures]) -> Group:
         "mean WIP", "L = λW", "median", "p85",
     )  # fmt: skip
     for heading in headings:
-        justify = "left" if heading == "week of" else "right"
-        table.add_column(heading, justify=justify, no_wrap=True)
+        table.add_column(heading, justify="left" if heading == "week of" else "right", no_wrap=True)
     for week in reversed(weeks):
         table.add_row(
             f"{week.first_day:%d %b}",

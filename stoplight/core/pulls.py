@@ -75,6 +75,7 @@ class PullRecord(PullSnapshot):
     wait_since: datetime | None = None
     held_since: datetime | None = None
     held_order: int = 0  # taken when the PR joined the held lane: ties within a second
+    stale_since: datetime | None = None  # when it went stale: only what comes after revives it
 
     @property
     def key(self) -> str:
@@ -127,8 +128,11 @@ def advance(
                 state="requested", commit_id=change.pull.head_sha, at=change.at
             )
     phase = _phase(fields, reviews, rules)
-    if phase is Phase.WAITING and record is not None and record.stale and not _revives(change):
-        phase = Phase.STALE
+    stale_since = None
+    stays_stale = record is not None and record.stale and not _revives(change, record)
+    if phase is Phase.WAITING and stays_stale:
+        assert record is not None
+        phase, stale_since = Phase.STALE, record.stale_since
     held_since, held_order = None, 0
     if phase is Phase.WAITING and _holds(record, change, rules, red):
         phase = Phase.HELD
@@ -154,17 +158,22 @@ def advance(
             "wait_since": wait_since,
             "held_since": held_since,
             "held_order": held_order,
+            "stale_since": stale_since,
         }
     )
 
 
-def go_stale(record: PullRecord) -> PullRecord:
+def go_stale(record: PullRecord, now: datetime) -> PullRecord:
     """A waiting PR past its team's `stale_after` leaves the measures; its wait start stays,
     to say how long it has been left."""
-    return record.model_copy(update={"phase": Phase.STALE})
+    return record.model_copy(update={"phase": Phase.STALE, "stale_since": now})
 
 
-def _revives(change: PullChange | ReviewChange) -> bool:
+def _revives(change: PullChange | ReviewChange, record: PullRecord) -> bool:
+    """Somebody acted on the stale PR since it went stale (a late delivery, or a sync's
+    replay of its reviews, tells of what came before)."""
+    if record.stale_since is not None and change.at < record.stale_since:
+        return False
     if isinstance(change, ReviewChange):
         return change.action == "submitted"
     return change.action in REVIVING
@@ -191,12 +200,15 @@ def _holds(
     return newly_ready and red and rules.hold_when_red and (record is None or not record.waiting)
 
 
+# A record's fields that say where the PR stands in its queue, not what GitHub showed.
+QUEUE_FIELDS = frozenset(
+    {"reviews", "team", "phase", "wait_since", "held_since", "held_order", "stale_since"}
+)
+
+
 def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str, object]:
     if record is not None and pull.updated_at < record.updated_at:
-        kept = record.model_dump(
-            exclude={"reviews", "team", "phase", "wait_since", "held_since", "held_order"}
-        )
-        return kept
+        return record.model_dump(exclude=set(QUEUE_FIELDS))
     fields = pull.model_dump()
     for size in ("additions", "deletions", "excluded_lines"):
         if fields[size] is None:

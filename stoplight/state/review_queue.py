@@ -171,7 +171,7 @@ class QueueStore:
             for record in records:
                 if record is None or not record.waiting:
                     continue  # the set and the record are written together: not reached
-                after = go_stale(record)
+                after = go_stale(record, now)
                 pipe.set(self.keys.pull(record.key), after.model_dump_json())
                 self._reindex(pipe, record, after, now)
                 swept.append(after)
