@@ -289,11 +289,7 @@ def backtest(
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
-        render_backtest(
-            Console(),
-            [(team.run, team.summary, team.suggested) for team in result.teams],
-            result.snippet,
-        )
+        render_backtest(Console(), result.teams, result.snippet)
 
 
 def _backtest_config(path: str | None) -> str | None:
