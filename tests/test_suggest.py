@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from benchmarks.team_history import (
     AGENT,
@@ -21,6 +22,7 @@ from benchmarks.team_history import (
 )
 from stoplight import cli
 from stoplight.backtest.history import write_recorded
+from stoplight.backtest.render import render
 from stoplight.backtest.report import Backtest, TeamResult, run_backtest
 from stoplight.backtest.suggest import (
     DAYS_FROM,
@@ -129,6 +131,11 @@ def test_abandoned_prs_and_missing_closes_get_round_limits_and_each_missed_targe
             if note.startswith(f"{level}: ") and "against a target of" in note
         ]
         assert len(said) == off_target, (level, team.suggestion.notes)
+    console = Console(record=True, width=400)  # no note wrapped
+    render(console, result.teams, result.snippet)
+    shown = console.export_text()
+    assert f"suggestion reached {yellow_or_worse:.0%} yellow or worse (target 30%)" in shown
+    assert all(note in shown for note in team.suggestion.notes)
     # The file it prints gives the column it shows.
     again = run_backtest(
         deliveries, window=timedelta(days=120), config=result.snippet, targets=None
