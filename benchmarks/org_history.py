@@ -42,6 +42,9 @@ class PullHistory:
     labels: list[tuple[datetime, str]] = field(default_factory=list)
     closed: datetime | None = None
     merged: bool = False
+    # False: GitHub never delivered the close (the app was down, the delivery failed), though
+    # the PR was closed; GitHub's GraphQL API still tells it.
+    close_delivered: bool = True
 
     def shift(self, by: timedelta) -> None:
         """Move the whole history by `by`."""
@@ -75,7 +78,7 @@ class PullHistory:
         steps += [
             (at, 1, ("review", (who, verdict, sha))) for at, who, verdict, sha in self.reviews
         ]
-        if self.closed is not None:
+        if self.closed is not None and self.close_delivered:
             steps.append((self.closed, 2, ("close", None)))
         found = [self._pull("opened", self.opened, state, labels, reviewers)]
         for at, _, (kind, value) in sorted(steps, key=lambda step: (step[0], step[1])):
@@ -121,7 +124,7 @@ class PullHistory:
             "html_url": f"https://github.com/{self.repo.full_name}/pull/{self.number}",
             "state": "open" if state["open"] else "closed",
             "draft": state["draft"],
-            "user": {"login": self.author, "type": "User"},
+            "user": {"login": self.author, "type": account_type(self.author)},
             "head": {"sha": state["head"]},
             "updated_at": iso(at),
             "created_at": iso(self.opened),
@@ -156,7 +159,7 @@ class PullHistory:
         payload = {"action": "submitted", **self._base()}
         payload["pull_request"] = self._pull_json(at, state, labels, reviewers)
         payload["review"] = {
-            "user": {"login": who, "type": "User"},
+            "user": {"login": who, "type": account_type(who)},
             "state": verdict,
             "commit_id": sha,
             "submitted_at": iso(at),
@@ -188,7 +191,7 @@ class PullHistory:
             {
                 "__typename": "PullRequestReview",
                 "id": f"R_{self.repo.id}_{self.number}_{n}",
-                "author": {"login": who, "__typename": "User"},
+                "author": {"login": who, "__typename": account_type(who)},
                 "state": verdict,
                 "submittedAt": iso(at),
                 "commit": {"oid": sha},
@@ -209,12 +212,17 @@ class PullHistory:
             "additions": self.additions,
             "deletions": self.deletions,
             "headRefOid": self.heads[-1][1],
-            "author": {"login": self.author, "__typename": "User"},
+            "author": {"login": self.author, "__typename": account_type(self.author)},
             "timelineItems": {
                 "pageInfo": {"hasNextPage": False, "endCursor": None},
                 "nodes": items,
             },
         }
+
+
+def account_type(login: str) -> str:
+    """A GitHub App's account (`coderabbitai[bot]`) or Copilot's coding agent is a Bot."""
+    return "Bot" if login.endswith("[bot]") or login == "Copilot" else "User"
 
 
 def iso(moment: datetime) -> str:

@@ -79,8 +79,7 @@ def test_the_backtest_names_a_markup_team_as_text():
                           config=config)  # fmt: skip
     console = raw_terminal()
 
-    teams = [(team.run, team.summary, team.suggested) for team in result.teams]
-    render_backtest(console, teams, result.snippet)
+    render_backtest(console, result.teams, result.snippet)
 
     output = shown(console)
     assert_nothing_but_text(output)

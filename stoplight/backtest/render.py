@@ -1,5 +1,6 @@
 """A backtest in the terminal: per team, time in each light beside the suggestion's, what
-the light would have set off, the weekly flow figures, and the chart."""
+the light would have set off, the targets the suggestion reached or why not, the weekly flow
+figures, and the chart."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stoplight.backtest.chart import render_chart
-from stoplight.backtest.simulation import TeamRun
+from stoplight.backtest.report import TeamResult
 from stoplight.backtest.summary import TeamSummary, describe_held, describe_without_end
 from stoplight.core.flow import WeekFigures
 from stoplight.core.light import Level, format_duration
@@ -22,20 +23,17 @@ from stoplight.core.text import printable
 STYLES = {Level.GREEN: "green", Level.YELLOW: "yellow", Level.RED: "red"}
 
 
-def render(
-    console: Console,
-    teams: Sequence[tuple[TeamRun, TeamSummary, TeamSummary | None]],
-    snippet: str | None,
-) -> None:
+def render(console: Console, teams: Sequence[TeamResult], snippet: str | None) -> None:
     if not teams:
         console.print("No pull requests in the window: nothing to replay.")
-    for run, summary, suggested in teams:
-        console.print(_panel(run, summary, suggested, console.width))
+    for team in teams:
+        console.print(_panel(team, console.width))
     if snippet is not None:
         console.print(Panel(Syntax(snippet, "yaml"), title="suggested .github/stoplight.yml"))
 
 
-def _panel(run: TeamRun, summary: TeamSummary, suggested: TeamSummary | None, width: int) -> Panel:
+def _panel(team: TeamResult, width: int) -> Panel:
+    run, summary, suggested = team.run, team.summary, team.suggested
     hours = summary.counted.total_seconds() / 3600
     calendar = "working hours" if summary.counted < summary.until - summary.since else "hours"
     headline = Text(
@@ -46,6 +44,7 @@ def _panel(run: TeamRun, summary: TeamSummary, suggested: TeamSummary | None, wi
     parts: list[RenderableType] = [
         headline,
         _lights(summary, suggested),
+        *_targets(team),
         _weeks(summary.weeks),
         Text(""),
         chart,
@@ -81,6 +80,22 @@ def _lights(summary: TeamSummary, suggested: TeamSummary | None) -> Table:
     for label, value in rows:
         table.add_row(label, *(value(s) for s in (summary, suggested) if s is not None))
     return table
+
+
+def _targets(team: TeamResult) -> list[Text]:
+    """What the suggestion reached against its targets, and why a target was missed."""
+    suggestion, targets = team.suggestion, team.targets
+    if suggestion is None or suggestion.reached is None or targets is None:
+        return []
+    reached = suggestion.reached
+    line = Text(
+        f"suggestion reached {reached.yellow_or_worse:.0%} yellow or worse "
+        f"(target {targets.yellow_or_worse:.0%}), {reached.red:.0%} red "
+        f"(target {targets.red:.0%})",
+        style="dim",
+    )
+    # A note may quote a team's name or limits: text, not markup.
+    return [line, *(Text(f"⚠ {note}", style="yellow") for note in suggestion.notes)]
 
 
 def _share(summary: TeamSummary, level: Level) -> str:

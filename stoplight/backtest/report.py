@@ -14,19 +14,22 @@ import yaml
 from stoplight.backtest.history import Recorded
 from stoplight.backtest.simulation import ConfigSource, OrgConfig, Run, TeamRun, simulate
 from stoplight.backtest.suggest import (
+    Margins,
+    Point,
+    Shares,
     Suggestion,
     Targets,
+    TeamSearch,
     measure_points,
     snippet,
-    suggest,
     with_suggestions,
 )
 from stoplight.backtest.summary import TeamSummary, summarize_team
-from stoplight.core.light import Level
+from stoplight.core.light import Level, Thresholds
 
-# Fit on the current run, then once more on the run of the first fit (whose queue, held lane
-# and cooldown are closer to the targets'); the closer of the two is suggested.
-SUGGEST_ROUNDS = 2
+# Backtests of the suggestion's search, at most: the first fit, its refit on the first run's
+# queue, then steps along the ladders of round limits.
+SEARCH_BACKTESTS = 6
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,18 @@ class TeamResult:
     summary: TeamSummary
     suggestion: Suggestion | None = None
     suggested: TeamSummary | None = None  # the backtest of the suggestion
+    targets: Targets | None = None
 
     def as_json(self) -> dict[str, Any]:
         found = self.summary.as_json()
         if self.suggestion is not None and self.suggested is not None:
+            assert self.targets is not None and self.suggestion.reached is not None
             found["suggestion"] = {
                 "thresholds": self.suggestion.as_json(),
                 "backtest": self.suggested.as_json(),
+                "targets": Shares(self.targets.yellow_or_worse, self.targets.red).as_json(),
+                "reached": self.suggestion.reached.as_json(),
+                "notes": list(self.suggestion.notes),
             }
         return found
 
@@ -71,6 +79,7 @@ def run_backtest(
     source: ConfigSource | None = None,
     org_file: str | None = None,
     targets: Targets | None = None,
+    margins: Margins | None = None,
 ) -> Backtest:
     """Replay `deliveries` and sum up the `window` before `until` (the last delivery).
 
@@ -87,59 +96,81 @@ def run_backtest(
         return Backtest(since, until, tuple(results))
     base = config or org_file
     raw = (yaml.safe_load(base) if base else None) or {}
-    fit_on = {result.summary.name: result.run for result in results}
-    best: _Trial | None = None
-    for _ in range(SUGGEST_ROUNDS):
-        trial = _try(deliveries, raw, fit_on, since, until, targets)
-        if best is None or trial.miss < best.miss:
-            best = trial
-        fit_on = {team.settings.name: team for team in trial.run.teams}
-    assert best is not None
-    tried = {(t.installation_id, t.settings.name): t for t in best.run.teams}
+    search = _Search(deliveries, raw, since, until, targets, margins or Margins())
+    suggestions, run, text = search.run({result.summary.name: result.run for result in results})
+    tried = {(t.installation_id, t.settings.name): t for t in run.teams}
     results = [
         TeamResult(
             result.run,
             result.summary,
-            best.suggestions[result.summary.name],
+            suggestions[result.summary.name],
             summarize_team(tried[(result.run.installation_id, result.summary.name)], since, until),
+            targets,
         )
         for result in results
     ]
-    return Backtest(since, until, tuple(results), best.snippet)
+    return Backtest(since, until, tuple(results), text)
 
 
-@dataclass(frozen=True)
-class _Trial:
-    suggestions: dict[str, Suggestion]
-    snippet: str
-    run: Run
-    miss: float  # how far the teams' shares of yellow and red fall from the targets, summed
+Limits = tuple[Thresholds, Thresholds]  # yellow, red
 
 
-def _try(
-    deliveries: Sequence[Recorded],
-    raw: dict[str, Any],
-    fit_on: dict[str, TeamRun],
-    since: datetime,
-    until: datetime,
-    targets: Targets,
-) -> _Trial:
-    """Fit thresholds to the measures of `fit_on` (a run per team name), then backtest them."""
-    suggestions = {
-        name: suggest(
-            measure_points(run.history, run.settings.policy.calendar, since, until), targets
-        )
-        for name, run in fit_on.items()
-    }
-    text = snippet(
-        with_suggestions(
-            raw, {name: (found, fit_on[name].repos) for name, found in suggestions.items()}
-        )
-    )
-    run = simulate(deliveries, OrgConfig(text), end=until)
-    miss = 0.0
-    for team in run.teams:
-        summary = summarize_team(team, since, until)
-        miss += abs(summary.share(Level.YELLOW) - targets.yellow)
-        miss += abs(summary.share(Level.RED) - targets.red)
-    return _Trial(suggestions, text, run, miss)
+@dataclass
+class _Search:
+    """Each team's search for round thresholds, every step backtested through the pipeline
+    (all teams in one run: their queues are apart)."""
+
+    deliveries: Sequence[Recorded]
+    raw: dict[str, Any]
+    since: datetime
+    until: datetime
+    targets: Targets
+    margins: Margins
+
+    def run(self, current: dict[str, TeamRun]) -> tuple[dict[str, Suggestion], Run, str]:
+        """The suggestion of each team, the run of them all together, and its file."""
+        searches = {
+            name: TeamSearch(self.targets, self.margins, self._counted(team))
+            for name, team in current.items()
+        }
+        limits = {name: searches[name].start(self._points(team)) for name, team in current.items()}
+        runs: dict[tuple[Limits, ...], tuple[Run, str]] = {}
+        for _ in range(SEARCH_BACKTESTS):
+            run, text = self._backtest(limits, current)
+            runs[tuple(limits.values())] = (run, text)
+            chosen = {}
+            for team in run.teams:
+                search = searches[team.settings.name]
+                if not search.reached:
+                    search.refit(self._points(team))
+                search.observe(limits[team.settings.name], self._shares(team))
+                chosen[team.settings.name] = search.next()
+            if all(found is None for found in chosen.values()):
+                break
+            limits = {name: chosen[name] or limits[name] for name in limits}
+        suggestions = {name: search.result() for name, search in searches.items()}
+        best = tuple((found.yellow, found.red) for found in suggestions.values())
+        if best not in runs:  # each team's best came from a different backtest
+            runs[best] = self._backtest(dict(zip(suggestions, best, strict=True)), current)
+        run, text = runs[best]
+        return suggestions, run, text
+
+    def _backtest(self, limits: dict[str, Limits], teams: dict[str, TeamRun]) -> tuple[Run, str]:
+        suggested: dict[str, tuple[Suggestion, Sequence[str]]] = {
+            name: (Suggestion(yellow, red), teams[name].repos)
+            for name, (yellow, red) in limits.items()
+        }
+        text = snippet(with_suggestions(self.raw, suggested))
+        return simulate(self.deliveries, OrgConfig(text), end=self.until), text
+
+    def _points(self, team: TeamRun) -> list[Point]:
+        calendar = team.settings.policy.calendar
+        return measure_points(team.history, calendar, self.since, self.until)
+
+    def _counted(self, team: TeamRun) -> timedelta:
+        return team.settings.policy.calendar.waited(self.since, self.until)
+
+    def _shares(self, team: TeamRun) -> Shares:
+        summary = summarize_team(team, self.since, self.until)
+        red = summary.share(Level.RED)
+        return Shares(summary.share(Level.YELLOW) + red, red)

@@ -28,7 +28,7 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.backtest.history import Recorded
 from stoplight.config.repos import ORG_CONFIG_REPO, RepoConfigs
-from stoplight.config.schema import TeamSettings
+from stoplight.config.schema import MAX_DURATION, TeamSettings
 from stoplight.core.clock import from_timestamp
 from stoplight.core.flow import History
 from stoplight.core.light import Level
@@ -39,12 +39,17 @@ from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.worker import Lane
 from stoplight.settings import Settings
 from stoplight.state import rebuild
-from stoplight.state.history import read_history
+from stoplight.state.history import read_history, retained_for
 from stoplight.state.installations import installation_ids
 from stoplight.state.replies import scores
 from stoplight.state.review_queue import QueueStore
 
 TeamId = tuple[int, str]  # installation, team key
+
+# The longest window a backtest sums up (`--since` is a duration, a year at most). The scratch
+# Redis keeps the team history that long (the live app keeps 90 days), so that every figure
+# of the window comes from the pipeline.
+MAX_WINDOW = MAX_DURATION
 
 
 class ConfigSource(Protocol):
@@ -274,7 +279,7 @@ def simulate(
         raise ValueError("no deliveries to replay")
     start = deliveries[0].at
     end = max(end or deliveries[-1].at, deliveries[-1].at)
-    with scratch_redis() as (redis, data_dir), _quiet_effects():
+    with scratch_redis() as (redis, data_dir), _quiet_effects(), retained_for(MAX_WINDOW):
         simulation = Simulation(redis, data_dir, start)
         if config is not None:
             simulation.load_configs(repositories_of(deliveries), config)

@@ -5,8 +5,9 @@ changes requested, closed, made a draft, moved to another team with its reposito
 keeps the moment its wait began, so its wait is counted in the team's calendar when read.
 
 Every kind is a sorted set by moment (epoch milliseconds), one or two commands per change:
-a Lua script adds the record and trims what is older than 90 days, keeping the newest older
-record so the state at the window's start stays known. The scripts go as EVAL inside the
+a Lua script adds the record and trims what is older than the retention (90 days; a backtest's
+scratch Redis keeps a year), keeping the newest older record so the state at the window's
+start stays known. The scripts go as EVAL inside the
 store's MULTI: Redis caches them, and no SCRIPT EXISTS round trip precedes the transaction.
 A sample is taken only when the measures change, and at most one per minute: a sample within
 the minute of the previous one replaces it (keeping its moment), so a burst of events costs
@@ -15,6 +16,9 @@ one sample.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +49,9 @@ from stoplight.state import keys
 
 RETENTION = timedelta(days=90)
 HELD_MARK = "held"  # on the exit of a PR reviewed while it was held
+# What the records written in this context keep: the live app's RETENTION, unless a backtest
+# replaying a longer window on its own Redis asks for more (`retained_for`).
+_retention: ContextVar[timedelta] = ContextVar("history_retention", default=RETENTION)
 SAMPLE_EVERY = timedelta(minutes=1)
 WEEKS_SHOWN = 4
 
@@ -86,6 +93,16 @@ redis.call('ZADD', KEYS[1], at, at .. '|' .. measures)
 """
     + _TRIM
 )
+
+
+@contextmanager
+def retained_for(retention: timedelta) -> Iterator[None]:
+    """Records written within keep `retention` of history instead of RETENTION."""
+    token = _retention.set(retention)
+    try:
+        yield
+    finally:
+        _retention.reset(token)
 
 
 def record_light(pipe: Pipeline, team: keys.TeamKeys, state: LightState) -> None:
@@ -155,7 +172,8 @@ def _eval(pipe: Pipeline, script: str, names: tuple[str, ...], args: tuple[str |
 
 def _window(now: datetime) -> tuple[int, int, int]:
     """The moment, the cutoff before which records go, and how long an idle set is kept."""
-    return _ms(now), _ms(now - RETENTION), int(RETENTION.total_seconds())
+    retention = _retention.get()
+    return _ms(now), _ms(now - retention), int(retention.total_seconds())
 
 
 def read_history(
