@@ -102,7 +102,7 @@ def test_round_thresholds_reach_the_targets_on_a_team_without_abandoned_prs():
     assert (team.suggestion.reached.yellow_or_worse, team.suggestion.reached.red) == reached(team)
 
 
-def test_abandoned_prs_and_missing_closes_get_round_limits_and_each_missed_target_explained():
+def test_abandoned_prs_and_missing_closes_get_round_limits_within_the_margins():
     shape = TeamShape(days=120, per_working_day=4, abandoned=0.03, close_missing=0.05)
     pulls = team_year(shape)
     deliveries = deliveries_of(pulls)
@@ -119,18 +119,10 @@ def test_abandoned_prs_and_missing_closes_get_round_limits_and_each_missed_targe
     assert_round_suggestions(result)
     (team,) = result.teams
     assert team.suggestion is not None
-    yellow_or_worse, red = reached(team)
-    missed = {
-        "yellow or worse": abs(yellow_or_worse - TARGETS.yellow_or_worse) > MARGINS.yellow_or_worse,
-        "red": abs(red - TARGETS.red) > MARGINS.red,
-    }
-    for level, off_target in missed.items():
-        said = [
-            note
-            for note in team.suggestion.notes
-            if note.startswith(f"{level}: ") and "against a target of" in note
-        ]
-        assert len(said) == off_target, (level, team.suggestion.notes)
+    # Stale PRs out of the measures, the suggestion reaches its targets here too.
+    assert_within_margins(team)
+    assert team.suggestion.notes == ()
+    yellow_or_worse, _ = reached(team)
     console = Console(record=True, width=400)  # no note wrapped
     render(console, result.teams, result.snippet)
     shown = console.export_text()
@@ -142,6 +134,30 @@ def test_abandoned_prs_and_missing_closes_get_round_limits_and_each_missed_targe
     )
     assert team.suggested is not None
     assert again.teams[0].summary.as_json() == team.suggested.as_json()
+
+
+def test_the_default_light_on_a_history_with_abandoned_prs_is_red_a_minority_of_the_time():
+    shape = TeamShape(days=120, per_working_day=4, abandoned=0.03, close_missing=0.05)
+    deliveries = deliveries_of(team_year(shape))
+    window = timedelta(days=120)
+
+    default = run_backtest(deliveries, window=window, config=team_config()).teams[0].summary
+    never_stale = (
+        run_backtest(deliveries, window=window, config=team_config() + "stale_after: null\n")
+        .teams[0]
+        .summary
+    )
+
+    print(
+        f"\ndefault configuration: red {default.share(Level.RED):.0%}, "
+        f"{default.light_changes} light changes, {default.stale_at_end} stale at the end; "
+        f"without stale PRs: red {never_stale.share(Level.RED):.0%}, "
+        f"{never_stale.light_changes} light changes"
+    )
+    assert default.share(Level.RED) < 0.5
+    assert default.light_changes > 4 * never_stale.light_changes  # it moves with the queue
+    assert default.stale_at_end > 0
+    assert never_stale.share(Level.RED) > 0.8  # what the abandoned PRs did before
 
 
 def backtest_json(recorded: Path, *options: str) -> dict:
