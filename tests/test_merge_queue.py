@@ -12,7 +12,7 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.pipeline.merge_groups import MERGE_GROUP_DESCRIPTION
 from stoplight.pipeline.runtime import Runtime
-from stoplight.state import keys
+from stoplight.state import keys, rebuild
 from stoplight.web.setup import manifest
 from tests.conftest import deliver, run_due_jobs, run_jobs
 from tests.fakes import START, Pull, Repo, iso
@@ -237,3 +237,12 @@ def test_pushes_to_the_queues_branches_record_and_queue_nothing(rt, github):
     assert {name for name in stored if name.startswith(keys.InstallationKeys(42).root)} == set()
     assert {keys.delivery("queue-push"), keys.delivery("queue-push-deleted")} <= stored
     assert all(rt.queue.xlen(stream) == 0 for stream in rt.lanes.streams)
+
+
+def test_while_lost_state_is_rebuilt_the_group_is_read_before_it_is_written(rt, github, clock):
+    deliver(rt, merge_group(), "group-1")
+    rt.redis.delete(keys.InstallationKeys(42).status_posted("octo/shop", GROUP_SHA))
+    rebuild.begin(rt.redis, clock.now())  # the ledgers do not know what GitHub shows
+    deliver(rt, merge_group(), "group-1-again")
+    assert len(group_statuses(github)) == 1
+    assert github.gets()[-1] == f"/repos/octo/shop/commits/{GROUP_SHA}/status"
