@@ -220,9 +220,10 @@ def test_a_throttled_status_waits_for_the_pause_then_lands(rt, github, clock):
     deliver(rt, merge_group())
     assert _status_answers(github) == [403]
     clock.advance(seconds=2)
-    assert run_due_jobs(rt, clock) == 0  # still paused: nothing goes out
+    run_due_jobs(rt, clock)
+    assert _status_answers(github) == [403]  # still paused: nothing goes out
     clock.advance(seconds=1)
-    assert run_due_jobs(rt, clock) == 1
+    run_due_jobs(rt, clock)
     assert _status_answers(github) == [403, 201]
     assert github.statuses()[-1] == (GROUP_SHA, "success", MERGE_GROUP_DESCRIPTION)
 
