@@ -180,15 +180,14 @@ def _status_answers(github) -> list[int]:
     ]
 
 
-def _run_retries(rt: Runtime) -> int:
+def _run_retries(rt: Runtime) -> None:
     """Run the retries RQ scheduled: RQ dates them by the wall clock, tests by a fake one."""
     registry = ScheduledJobRegistry(queue=rt.lanes.shared)
-    jobs = [job for job in Job.fetch_many(registry.get_job_ids(), connection=rt.queue) if job]
-    for job in jobs:
-        registry.remove(job)
-        rt.lanes.shared.enqueue_job(job)
+    for job in Job.fetch_many(registry.get_job_ids(), connection=rt.queue):
+        if job is not None:
+            registry.remove(job)
+            rt.lanes.shared.enqueue_job(job)
     run_jobs(rt)
-    return len(jobs)
 
 
 def test_github_failing_is_retried_and_the_status_lands_once(rt, github, monkeypatch):
@@ -197,10 +196,10 @@ def test_github_failing_is_retried_and_the_status_lands_once(rt, github, monkeyp
     deliver(rt, merge_group())
     assert _status_answers(github) == [502] * 4
 
-    assert _run_retries(rt) == 1  # the job's own retry
+    _run_retries(rt)  # the job's own retry
     assert _status_answers(github) == [502] * 4 + [201]
     assert github.statuses()[-1] == (GROUP_SHA, "success", MERGE_GROUP_DESCRIPTION)
-    assert _run_retries(rt) == 0
+    _run_retries(rt)
     deliver(rt, merge_group())
     assert _status_answers(github) == [502] * 4 + [201]  # recorded: a redelivery posts nothing
 
