@@ -11,7 +11,7 @@ from stoplight import logs
 from stoplight.core.clock import from_timestamp
 from stoplight.effects import notices
 from stoplight.ops import heal, redeliver, sync
-from stoplight.pipeline import deliveries, fanout, lights, runtime
+from stoplight.pipeline import deliveries, fanout, lights, merge_groups, runtime
 
 
 def process_delivery(delivery_id: str, installation_id: int) -> None:
@@ -31,6 +31,11 @@ def refresh_team(installation_id: int, team: str) -> None:
 def apply_effects(installation_id: int, team: str) -> None:
     with logs.bound(installation=installation_id, team=team):
         fanout.apply_effects(runtime.current(), installation_id, team)
+
+
+def post_merge_group_status(installation_id: int, repo: str, sha: str) -> None:
+    with logs.bound(installation=installation_id, repo=repo):
+        merge_groups.post_merge_group_status(runtime.current(), installation_id, repo, sha)
 
 
 def send_light_notice(

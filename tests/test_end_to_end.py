@@ -19,10 +19,12 @@ from redis import Redis
 
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
+from stoplight.pipeline.merge_groups import MERGE_GROUP_DESCRIPTION
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import FakeClock, Pull, Repo, body_of, sign
 from tests.github_server import FakeGitHubState, serve_fake_github
 from tests.test_hostile_config import alias_bomb
+from tests.test_merge_queue import GROUP_SHA, merge_group
 
 GREEN, YELLOW = DESCRIPTIONS[Level.GREEN], DESCRIPTIONS[Level.YELLOW]
 
@@ -272,3 +274,12 @@ def test_ctrl_c_stops_serve_its_scheduler_and_redis_without_a_traceback(tmp_path
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_merge_group_gets_success_within_seconds(app_url, github_server):
+    github = github_server[1]
+    started = time.monotonic()
+    assert post_delivery(app_url, merge_group(), "e2e-group").status_code == 202
+    wait_for(lambda: github.status_writes(), timeout=10)
+    print(f"merge group status after {time.monotonic() - started:.2f}s")
+    assert github.status_writes() == [(GROUP_SHA, "success", MERGE_GROUP_DESCRIPTION)]

@@ -27,6 +27,7 @@ QUEUED_BEFORE = {
     "stoplight.jobs.scheduled_sync": [],
     "stoplight.jobs.redeliver_since": ["since_timestamp"],
     "stoplight.jobs.heal_lost_state": ["since_timestamp"],
+    "stoplight.jobs.post_merge_group_status": ["installation_id", "repo", "sha"],
 }  # fmt: skip
 PACKAGE = Path(__file__).resolve().parents[1] / "stoplight"
 

@@ -90,4 +90,13 @@ class ConfigChange(Record):
     repo: str
 
 
-Change = PullChange | ReviewChange | InstallationChange | ConfigChange
+class MergeGroupChange(Record):
+    """GitHub's merge queue asks for the checks of a merge group's head commit."""
+
+    kind: Literal["merge_group"] = "merge_group"
+    repo_id: int
+    repo: str
+    head_sha: str
+
+
+Change = PullChange | ReviewChange | InstallationChange | ConfigChange | MergeGroupChange

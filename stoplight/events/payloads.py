@@ -63,6 +63,15 @@ class PushEvent(Shape):
     commits: list[Commit] = []
 
 
+class MergeGroup(Shape):
+    head_sha: Sha  # the commit the queue built; its checks decide the entry
+
+
+class MergeGroupEvent(Shape):
+    merge_group: MergeGroup
+    repository: Repository
+
+
 class PullRequest(Shape):
     number: Number
     title: str

@@ -17,6 +17,7 @@ from stoplight.core.changes import (
     Change,
     ConfigChange,
     InstallationChange,
+    MergeGroupChange,
     PullChange,
     PullSnapshot,
     ReviewChange,
@@ -32,6 +33,7 @@ from stoplight.pipeline.configs import repo_configs
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.installations import apply_installation_change
 from stoplight.pipeline.lights import refresh_team
+from stoplight.pipeline.merge_groups import apply_merge_group_change
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sizes import with_excluded_lines
 from stoplight.state.installations import Admission, Installation, admission_of
@@ -109,6 +111,9 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
         return
     if isinstance(change, ConfigChange):
         apply_config_change(rt, installation_id, change)
+        return
+    if isinstance(change, MergeGroupChange):
+        apply_merge_group_change(rt, installation_id, change)
         return
     client = rt.github.installation(installation_id) if rt.github else None
     configs = RepoConfigs(rt.redis, installation_id, client)
