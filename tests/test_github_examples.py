@@ -32,6 +32,7 @@ from tests.fakes import body_of, sign
 Example = tuple[str, dict[str, Any]]
 # The events whose examples make change records (the push examples touch no configuration).
 HANDLED_EVENTS = {
+    "merge_group",
     "pull_request",
     "pull_request_review",
     "installation",
@@ -164,9 +165,10 @@ def test_every_example_payload_is_taken_and_applied(
     for delivery_id, (event, payload) in unreached.items():
         dispatched[delivery_id] = len(router.dispatch(Delivery(delivery_id, event, payload)))
     handled = {delivery for delivery, changes in dispatched.items() if changes}
-    assert {accepted[delivery][0] for delivery in handled} == HANDLED_EVENTS
-
     events = {event for event, _ in examples}
+    # Older GitHub Enterprise releases have no merge queues, so no merge_group examples.
+    assert {accepted[delivery][0] for delivery in handled} == HANDLED_EVENTS & events
+
     print(
         f"\n{host}: {len(examples)} example payloads of {len(events)} events:"
         f" {answers['queued']} queued ({len(unreached)} without an installation),"
