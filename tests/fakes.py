@@ -95,11 +95,11 @@ class Pull:
 
     def review(
         self, reviewer: str, state: str, at: datetime, *, commit_id: str | None = None,
-        action: str = "submitted",
+        action: str = "submitted", reviewer_type: str = "User",
     ) -> tuple[str, dict[str, Any]]:  # fmt: skip
         payload = {"action": action, **self.repo.base(), "pull_request": self.as_json(at)}
         payload["review"] = {
-            "user": {"login": reviewer, "type": "User"},
+            "user": {"login": reviewer, "type": reviewer_type},
             "state": state.upper(),
             "commit_id": commit_id or self.head_sha,
             "submitted_at": iso(at),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -403,3 +404,23 @@ def test_a_person_who_can_access_every_repository_sees_every_pull(app, users):
     assert data["hidden_pulls"] == 0
     assert {pull["repo"] for pull in data["waiting_pulls"]} == {"octo/shop"}
     assert [pull["repo"] for pull in data["held_pulls"]] == ["octo/shop", "octo/docs"]
+
+
+def test_a_bots_review_of_a_waiting_pr_is_shown_as_a_bots_that_does_not_count(
+    app, users, rt, github, clock
+):
+    pull = Pull(repo=SHOP)
+    deliver(rt, pull.event("opened", clock.now()))
+    deliver(rt, pull.review("coderabbitai[bot]", "approved", clock.now(), reviewer_type="Bot"))
+    deliver(rt, pull.review("Copilot", "changes_requested", clock.now(), reviewer_type="Bot"))
+
+    page = sign_in(app, alice(users)).get("/teams/42/octo%2Fshop")
+
+    shown = [
+        html.unescape(line) for line in re.findall(r'class="muted bot-review">([^<]*)<', page.text)
+    ]
+    assert shown == [
+        "Copilot requested changes — a bot's review, not counted",
+        "coderabbitai[bot] approved — a bot's review, not counted",
+    ]
+    assert '<td>PRs waiting</td><td class="num">1</td>' in page.text  # it still waits

@@ -66,6 +66,7 @@ class ReviewChange(Record):
     action: Literal["submitted", "dismissed"]
     pull: PullSnapshot
     reviewer: str
+    reviewer_is_bot: bool = False
     state: Literal["approved", "changes_requested", "commented", "dismissed"]
     commit_id: str
     at: datetime

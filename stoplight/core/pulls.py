@@ -40,6 +40,7 @@ class Review(BaseModel):
     state: str  # approved | changes_requested | dismissed | requested
     commit_id: str
     at: datetime
+    bot: bool = False  # by a bot account: its verdict counts only if the team trusts the bot
 
     def supersedes(self, at: datetime) -> bool:
         """Whether this entry is newer than a review made `at` (a marker wins a tie)."""
@@ -55,6 +56,12 @@ class Rules(BaseModel):
     hold_when_red: bool = True
     expedite_label: str = "stoplight:expedite"
     ignore_authors: frozenset[str] = frozenset()
+    trusted_review_bots: frozenset[str] = frozenset()
+
+    def counts(self, reviewer: str, review: Review) -> bool:
+        """Whether the review's verdict counts: a person's always; a bot's (an AI reviewer
+        approving what no person has read) only if the team trusts that bot."""
+        return not review.bot or reviewer in self.trusted_review_bots
 
 
 class PullRecord(PullSnapshot):
@@ -185,7 +192,7 @@ def _apply_review(reviews: dict[str, Review], change: ReviewChange) -> None:
         return  # a late delivery of an older review
     if change.state in ("approved", "changes_requested", "dismissed"):
         reviews[change.reviewer] = Review(
-            state=change.state, commit_id=change.commit_id, at=change.at
+            state=change.state, commit_id=change.commit_id, at=change.at, bot=change.reviewer_is_bot
         )
     # A plain comment neither grants nor withdraws approval.
 
@@ -196,7 +203,11 @@ def _phase(fields: dict[str, object], reviews: dict[str, Review], rules: Rules) 
     if fields["draft"]:
         return Phase.DRAFT
     head = fields["head_sha"]
-    on_head = [review.state for review in reviews.values() if review.commit_id == head]
+    on_head = [
+        review.state
+        for reviewer, review in reviews.items()
+        if review.commit_id == head and rules.counts(reviewer, review)
+    ]
     if "changes_requested" in on_head:
         return Phase.CHANGES_REQUESTED
     if on_head.count("approved") >= rules.required_approvals:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from stoplight.core.agents import is_bot
 from stoplight.core.changes import PullAction, PullSnapshot
 
 # Bounds keep a forged or broken number from reaching Redis counters (64-bit) or keys.
@@ -29,6 +30,10 @@ class Shape(BaseModel):
 class User(Shape):
     login: str
     type: str = "User"
+
+    @property
+    def is_bot(self) -> bool:
+        return is_bot(self.login, self.type)
 
 
 class Label(Shape):
@@ -86,7 +91,7 @@ class PullRequest(Shape):
             title=self.title,
             url=self.html_url,
             author=self.user.login,
-            author_is_bot=self.user.type == "Bot",
+            author_is_bot=self.user.is_bot,
             head_sha=self.head.sha,
             draft=self.draft,
             open=self.state == "open",
