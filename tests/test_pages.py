@@ -23,6 +23,7 @@ from stoplight.web.auth import return_token
 from tests.conftest import FakeGitHub, deliver
 from tests.fakes import Pull, Repo
 from tests.github_users import FakeGitHubUsers, Person
+from tests.test_agents import copilot_opened, copilot_pull
 
 SHOP = Repo(id=1001, full_name="octo/shop", installation_id=42)
 DOCS = Repo(id=1002, full_name="octo/docs", installation_id=42)
@@ -424,3 +425,20 @@ def test_a_bots_review_of_a_waiting_pr_is_shown_as_a_bots_that_does_not_count(
         "coderabbitai[bot] approved — a bot's review, not counted",
     ]
     assert '<td>PRs waiting</td><td class="num">1</td>' in page.text  # it still waits
+
+
+def test_an_agents_pr_is_shown_as_its_persons_work(app, users, rt, github, clock):
+    agents = copilot_pull(repo=SHOP, number=1)
+    deliver(rt, copilot_opened(agents, clock.now()))
+    deliver(rt, Pull(repo=SHOP, number=2, head_sha="b" * 40).event("opened", clock.now()))
+
+    client = sign_in(app, alice(users))
+    page = client.get("/teams/42/octo%2Fshop")
+    data = client.get("/api/installations/42/teams/octo%2Fshop").json
+
+    authors = re.findall(r"</td>\s*<td>([^<]*)</td>\s*<td class=\"num nowrap\">", page.text)
+    assert authors == ["Copilot for alice", "alice"]
+    assert [(p["author"], p["person"], p["by_agent"]) for p in data["waiting_pulls"]] == [
+        ("Copilot", "alice", True),
+        ("alice", "alice", False),
+    ]

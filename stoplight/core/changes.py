@@ -7,9 +7,11 @@ validated, so everything past the handlers works on known shapes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from stoplight.core.agents import AGENT_AUTHORS
 
 
 class Record(BaseModel):
@@ -35,6 +37,25 @@ class PullSnapshot(Record):
     excluded_lines: int | None = None  # changed lines in files the team's size.exclude skips
     labels: tuple[str, ...] = ()
     requested_reviewers: tuple[str, ...] = ()
+    # Who the PR is credited to: its author, or for an agent's PR the person who set the agent
+    # to work (`core.agents`). Records stored before it was known read as their author's.
+    person: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credited_to_the_author_unless_known(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("person") and "author" in data:
+            return {**data, "person": data["author"]}
+        return data
+
+    @property
+    def by_agent(self) -> bool:
+        return self.author in AGENT_AUTHORS
+
+    @property
+    def byline(self) -> str:
+        """The author as people are shown it: `Copilot for alice` for an agent's PR."""
+        return self.author if self.person == self.author else f"{self.author} for {self.person}"
 
 
 PullAction = Literal[

@@ -183,6 +183,10 @@ def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str,
     for size in ("additions", "deletions", "excluded_lines"):
         if fields[size] is None:
             fields[size] = getattr(record, size) if record else 0
+    if record is not None and pull.person == pull.author:
+        # An agent's PR stays credited to its person after GitHub stops naming them: their
+        # review takes them off the requested reviewers.
+        fields["person"] = record.person
     return fields
 
 

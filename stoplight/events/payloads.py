@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from stoplight.core.agents import is_bot
+from stoplight.core.agents import credited_person, is_bot
 from stoplight.core.changes import PullAction, PullSnapshot
 
 # Bounds keep a forged or broken number from reaching Redis counters (64-bit) or keys.
@@ -34,6 +34,10 @@ class User(Shape):
     @property
     def is_bot(self) -> bool:
         return is_bot(self.login, self.type)
+
+
+def _people(users: list[User]) -> list[str]:
+    return [user.login for user in users if not user.is_bot]
 
 
 class Label(Shape):
@@ -82,6 +86,7 @@ class PullRequest(Shape):
     deletions: Count | None = None
     labels: list[Label] = []
     requested_reviewers: list[User] = []
+    assignees: list[User] = []
 
     def snapshot(self, repository: Repository) -> PullSnapshot:
         return PullSnapshot(
@@ -100,6 +105,9 @@ class PullRequest(Shape):
             deletions=self.deletions,
             labels=tuple(label.name for label in self.labels),
             requested_reviewers=tuple(user.login for user in self.requested_reviewers),
+            person=credited_person(
+                self.user.login, _people(self.assignees), _people(self.requested_reviewers)
+            ),
         )
 
 
