@@ -53,9 +53,14 @@ class PullSnapshot(Record):
         return self.author in AGENT_AUTHORS
 
     @property
+    def agent_for(self) -> str | None:
+        """The person an agent's PR was made for, where GitHub names one."""
+        return self.person if self.by_agent and self.person != self.author else None
+
+    @property
     def byline(self) -> str:
         """The author as people are shown it: `Copilot for alice` for an agent's PR."""
-        return self.author if self.person == self.author else f"{self.author} for {self.person}"
+        return f"{self.author} for {self.agent_for}" if self.agent_for else self.author
 
 
 PullAction = Literal[

@@ -168,8 +168,6 @@ def _pull_json(record: PullRecord) -> dict[str, Any]:
         "title": record.title,
         "url": record.url,
         "author": record.author,
-        "person": record.person,  # whom an agent's PR is credited to; else its author
-        "by_agent": record.by_agent,
         "lines": record.lines,
         "size": size_label(record.lines).name,
         "requested_reviewers": list(record.requested_reviewers),
