@@ -68,6 +68,7 @@ class Pull:
     author_type: str = "User"
     labels: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
+    assignees: list[dict[str, Any]] = field(default_factory=list)  # GitHub's user objects
     title: str = ""
 
     def as_json(self, updated_at: datetime) -> dict[str, Any]:
@@ -86,6 +87,7 @@ class Pull:
             "deletions": self.deletions,
             "labels": [{"name": name} for name in self.labels],
             "requested_reviewers": [{"login": login, "type": "User"} for login in self.reviewers],
+            "assignees": self.assignees,
         }
 
     def event(self, action: str, at: datetime, **extra: Any) -> tuple[str, dict[str, Any]]:
@@ -95,11 +97,11 @@ class Pull:
 
     def review(
         self, reviewer: str, state: str, at: datetime, *, commit_id: str | None = None,
-        action: str = "submitted",
+        action: str = "submitted", reviewer_type: str = "User",
     ) -> tuple[str, dict[str, Any]]:  # fmt: skip
         payload = {"action": action, **self.repo.base(), "pull_request": self.as_json(at)}
         payload["review"] = {
-            "user": {"login": reviewer, "type": "User"},
+            "user": {"login": reviewer, "type": reviewer_type},
             "state": state.upper(),
             "commit_id": commit_id or self.head_sha,
             "submitted_at": iso(at),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -22,6 +23,7 @@ from stoplight.web.auth import return_token
 from tests.conftest import FakeGitHub, deliver, run_due_jobs
 from tests.fakes import Pull, Repo
 from tests.github_users import FakeGitHubUsers, Person
+from tests.test_agents import copilot_opened, copilot_pull
 
 SHOP = Repo(id=1001, full_name="octo/shop", installation_id=42)
 DOCS = Repo(id=1002, full_name="octo/docs", installation_id=42)
@@ -426,3 +428,34 @@ def test_stale_prs_are_listed_apart_on_the_page_and_in_its_json(rt, github, cloc
     assert data["stale_pulls"][0]["waited_seconds"] == 3 * 86400 + 1
     assert [pull["number"] for pull in data["waiting_pulls"]] == [2]
     assert data["measures"]["waiting"]["now"] == 1
+
+
+def test_a_bots_review_of_a_waiting_pr_is_shown_as_a_bots_that_does_not_count(
+    app, users, rt, github, clock
+):
+    pull = Pull(repo=SHOP)
+    deliver(rt, pull.event("opened", clock.now()))
+    deliver(rt, pull.review("coderabbitai[bot]", "approved", clock.now(), reviewer_type="Bot"))
+    deliver(rt, pull.review("Copilot", "changes_requested", clock.now(), reviewer_type="Bot"))
+
+    page = sign_in(app, alice(users)).get("/teams/42/octo%2Fshop")
+
+    shown = [
+        html.unescape(line) for line in re.findall(r'class="muted bot-review">([^<]*)<', page.text)
+    ]
+    assert shown == [
+        "Copilot requested changes — a bot's review, not counted",
+        "coderabbitai[bot] approved — a bot's review, not counted",
+    ]
+    assert '<td>PRs waiting</td><td class="num">1</td>' in page.text  # it still waits
+
+
+def test_an_agents_pr_is_shown_as_its_persons_work(app, users, rt, github, clock):
+    agents = copilot_pull(repo=SHOP, number=1)
+    deliver(rt, copilot_opened(agents, clock.now()))
+    deliver(rt, Pull(repo=SHOP, number=2, head_sha="b" * 40).event("opened", clock.now()))
+
+    page = sign_in(app, alice(users)).get("/teams/42/octo%2Fshop")
+
+    authors = re.findall(r"</td>\s*<td>([^<]*)</td>\s*<td class=\"num nowrap\">", page.text)
+    assert authors == ["Copilot for alice", "alice"]

@@ -152,3 +152,16 @@ def test_block_kit_limits_hold_with_long_names_titles_and_many_prs():
     assert all(len(text) <= MAX_SECTION_TEXT for text in texts)
     assert all("<&>" not in text for text in texts[1:])  # titles escaped
     assert len(message.text) <= MAX_SECTION_TEXT
+
+
+def test_an_agents_pr_says_whose_work_it_is_and_mentions_that_person():
+    agent = record(1, author="Copilot", author_is_bot=True, person="alice")
+    previous = LightState(Level.GREEN, START)
+    context = NoticeContext(previous, users={"alice": "U0ALICE"})
+    _, agents_line, persons_line = sections(
+        light_notice(view(Level.YELLOW, [agent, record(2)]), context).blocks
+    )
+    assert agents_line.splitlines()[1] == (
+        "Copilot for <@U0ALICE> · waiting 2d 2h · size/M (50 lines) · reviewers: bob, carol"
+    )
+    assert persons_line.splitlines()[1].startswith("waiting ")  # a person's PR: no byline

@@ -23,6 +23,7 @@ from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull
 from tests.slack_fake import CHANNEL_ID, FakeSlack
+from tests.test_agents import SWE_AGENT, copilot_opened, copilot_pull, github_user
 
 TEAM = "octo/shop"  # a repository in no team
 SHOP_TEAM = "shop@octo/shop"  # the team `shop` of octo/shop's own file (SHOP_CONFIG)
@@ -300,3 +301,15 @@ def test_start_up_says_how_notices_go_out(settings):
     assert slack.describe(settings) == (
         "Slack notices off: set SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL to turn them on"
     )
+
+
+def test_a_notice_names_an_agents_pr_as_its_persons_work(rt, github, clock, bot):
+    open_pulls(rt, clock, 3)
+    bob = github_user("bob", 8)
+    agents = copilot_pull(number=4, head_sha=f"{4:040x}", assignees=[SWE_AGENT, bob])
+    deliver(rt, copilot_opened(agents, clock.now()))
+
+    (yellow,) = bot.posts()
+    listed = [block["text"]["text"] for block in yellow["blocks"] if "text" in block][2:]
+    assert "octo/shop#4" in listed[3]
+    assert "Copilot for <@U0BOB> · waiting 0s" in listed[3]

@@ -197,3 +197,16 @@ def test_only_what_comes_after_it_went_stale_revives_it(rt, github, clock):
     # A late delivery of the comment, or a sync replaying it, tells of nothing new.
     deliver(rt, abandoned.review("bo", "commented", commented_at))
     assert store(rt).pull("1001#1").phase is Phase.STALE
+
+
+def test_a_bots_review_is_nobody_acting_on_a_stale_pr(rt, github, clock):
+    abandoned, _ = left_alone(rt, github, clock)
+    clock.advance(days=1, seconds=1)
+    run_due_jobs(rt, clock)
+
+    deliver(
+        rt, abandoned.review("coderabbitai[bot]", "commented", clock.now(), reviewer_type="Bot")
+    )
+    assert store(rt).pull("1001#1").phase is Phase.STALE
+    deliver(rt, abandoned.review("Copilot", "commented", clock.now(), reviewer_type="Bot"))
+    assert store(rt).pull("1001#1").phase is Phase.STALE

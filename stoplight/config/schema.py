@@ -265,6 +265,8 @@ class Config(Strict):
     size: SizeConfig = SizeConfig()
     ignore_authors: Annotated[list[Login], Field(max_length=1000)] = []
     stale_after: Duration | None = DEFAULT_STALE_AFTER  # null: no PR is ever stale
+    # Bot accounts whose approvals and change requests count; no bot's do by default.
+    trusted_review_bots: Annotated[list[Login], Field(max_length=1000)] = []
     extends: Extends | None = Field(default=None, alias="_extends")
 
     def team_for(self, repo: str) -> TeamSettings | Invalid:
@@ -320,6 +322,7 @@ class Config(Strict):
             hold_when_red=self.hold_when_red,
             expedite_label=self.expedite_label,
             ignore_authors=frozenset(self.ignore_authors),
+            trusted_review_bots=frozenset(self.trusted_review_bots),
         )
 
     def with_pull_rules(self, settings: TeamSettings) -> TeamSettings:

@@ -7,9 +7,11 @@ validated, so everything past the handlers works on known shapes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from stoplight.core.agents import AGENT_AUTHORS
 
 
 class Record(BaseModel):
@@ -35,6 +37,30 @@ class PullSnapshot(Record):
     excluded_lines: int | None = None  # changed lines in files the team's size.exclude skips
     labels: tuple[str, ...] = ()
     requested_reviewers: tuple[str, ...] = ()
+    # Who the PR is credited to: its author, or for an agent's PR the person who set the agent
+    # to work (`core.agents`). Records stored before it was known read as their author's.
+    person: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credited_to_the_author_unless_known(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("person") and "author" in data:
+            return {**data, "person": data["author"]}
+        return data
+
+    @property
+    def by_agent(self) -> bool:
+        return self.author in AGENT_AUTHORS
+
+    @property
+    def agent_for(self) -> str | None:
+        """The person an agent's PR was made for, where GitHub names one."""
+        return self.person if self.by_agent and self.person != self.author else None
+
+    @property
+    def byline(self) -> str:
+        """The author as people are shown it: `Copilot for alice` for an agent's PR."""
+        return f"{self.author} for {self.agent_for}" if self.agent_for else self.author
 
 
 PullAction = Literal[
@@ -66,6 +92,7 @@ class ReviewChange(Record):
     action: Literal["submitted", "dismissed"]
     pull: PullSnapshot
     reviewer: str
+    reviewer_is_bot: bool = False
     state: Literal["approved", "changes_requested", "commented", "dismissed"]
     commit_id: str
     at: datetime

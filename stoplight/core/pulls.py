@@ -45,6 +45,7 @@ class Review(BaseModel):
     state: str  # approved | changes_requested | dismissed | requested
     commit_id: str
     at: datetime
+    bot: bool = False  # by a bot account: its verdict counts only if the team trusts the bot
 
     def supersedes(self, at: datetime) -> bool:
         """Whether this entry is newer than a review made `at` (a marker wins a tie)."""
@@ -60,6 +61,15 @@ class Rules(BaseModel):
     hold_when_red: bool = True
     expedite_label: str = "stoplight:expedite"
     ignore_authors: frozenset[str] = frozenset()
+    trusted_review_bots: frozenset[str] = frozenset()
+
+    def counts(self, reviewer: str, review: Review) -> bool:
+        """Whether the review's verdict counts: a person's always; a bot's (an AI reviewer
+        approving what no person has read) only if the team trusts that bot."""
+        return self.trusts(reviewer, is_bot=review.bot)
+
+    def trusts(self, reviewer: str, *, is_bot: bool) -> bool:
+        return not is_bot or reviewer in self.trusted_review_bots
 
 
 class PullRecord(PullSnapshot):
@@ -129,7 +139,7 @@ def advance(
             )
     phase = _phase(fields, reviews, rules)
     stale_since = None
-    stays_stale = record is not None and record.stale and not _revives(change, record)
+    stays_stale = record is not None and record.stale and not _revives(change, record, rules)
     if phase is Phase.WAITING and stays_stale:
         assert record is not None
         phase, stale_since = Phase.STALE, record.stale_since
@@ -169,13 +179,14 @@ def go_stale(record: PullRecord, now: datetime) -> PullRecord:
     return record.model_copy(update={"phase": Phase.STALE, "stale_since": now})
 
 
-def _revives(change: PullChange | ReviewChange, record: PullRecord) -> bool:
+def _revives(change: PullChange | ReviewChange, record: PullRecord, rules: Rules) -> bool:
     """Somebody acted on the stale PR since it went stale (a late delivery, or a sync's
-    replay of its reviews, tells of what came before)."""
+    replay of its reviews, tells of what came before; an untrusted bot's review is nobody)."""
     if record.stale_since is not None and change.at < record.stale_since:
         return False
     if isinstance(change, ReviewChange):
-        return change.action == "submitted"
+        trusted = rules.trusts(change.reviewer, is_bot=change.reviewer_is_bot)
+        return change.action == "submitted" and trusted
     return change.action in REVIVING
 
 
@@ -213,6 +224,10 @@ def _snapshot_fields(record: PullRecord | None, pull: PullSnapshot) -> dict[str,
     for size in ("additions", "deletions", "excluded_lines"):
         if fields[size] is None:
             fields[size] = getattr(record, size) if record else 0
+    if record is not None and pull.person == pull.author:
+        # An agent's PR stays credited to its person after GitHub stops naming them: their
+        # review takes them off the requested reviewers.
+        fields["person"] = record.person
     return fields
 
 
@@ -222,7 +237,7 @@ def _apply_review(reviews: dict[str, Review], change: ReviewChange) -> None:
         return  # a late delivery of an older review
     if change.state in ("approved", "changes_requested", "dismissed"):
         reviews[change.reviewer] = Review(
-            state=change.state, commit_id=change.commit_id, at=change.at
+            state=change.state, commit_id=change.commit_id, at=change.at, bot=change.reviewer_is_bot
         )
     # A plain comment neither grants nor withdraws approval.
 
@@ -233,7 +248,11 @@ def _phase(fields: dict[str, object], reviews: dict[str, Review], rules: Rules) 
     if fields["draft"]:
         return Phase.DRAFT
     head = fields["head_sha"]
-    on_head = [review.state for review in reviews.values() if review.commit_id == head]
+    on_head = [
+        review.state
+        for reviewer, review in reviews.items()
+        if review.commit_id == head and rules.counts(reviewer, review)
+    ]
     if "changes_requested" in on_head:
         return Phase.CHANGES_REQUESTED
     if on_head.count("approved") >= rules.required_approvals:

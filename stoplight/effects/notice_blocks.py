@@ -154,6 +154,8 @@ def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
     size = f"{size_label(record.lines).name} ({record.lines:,} lines)"
     reviewers = ", ".join(_mention(login, users) for login in record.requested_reviewers)
     details = f"waiting {format_duration(pull.waited)} · {size} · reviewers: {reviewers or 'none'}"
+    if record.agent_for:  # say whose work an agent's PR is, to the person who asked for it
+        details = f"{escape(record.author)} for {_mention(record.agent_for, users)} · {details}"
     return f"{link} {title}\n{details}"
 
 

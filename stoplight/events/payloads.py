@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from stoplight.core.agents import credited_person, is_bot
 from stoplight.core.changes import PullAction, PullSnapshot
 
 # Bounds keep a forged or broken number from reaching Redis counters (64-bit) or keys.
@@ -29,6 +30,14 @@ class Shape(BaseModel):
 class User(Shape):
     login: str
     type: str = "User"
+
+    @property
+    def is_bot(self) -> bool:
+        return is_bot(self.login, self.type)
+
+
+def _people(users: list[User]) -> list[str]:
+    return [user.login for user in users if not user.is_bot]
 
 
 class Label(Shape):
@@ -86,6 +95,7 @@ class PullRequest(Shape):
     deletions: Count | None = None
     labels: list[Label] = []
     requested_reviewers: list[User] = []
+    assignees: list[User] = []
 
     def snapshot(self, repository: Repository) -> PullSnapshot:
         return PullSnapshot(
@@ -95,7 +105,7 @@ class PullRequest(Shape):
             title=self.title,
             url=self.html_url,
             author=self.user.login,
-            author_is_bot=self.user.type == "Bot",
+            author_is_bot=self.user.is_bot,
             head_sha=self.head.sha,
             draft=self.draft,
             open=self.state == "open",
@@ -104,6 +114,9 @@ class PullRequest(Shape):
             deletions=self.deletions,
             labels=tuple(label.name for label in self.labels),
             requested_reviewers=tuple(user.login for user in self.requested_reviewers),
+            person=credited_person(
+                self.user.login, _people(self.assignees), _people(self.requested_reviewers)
+            ),
         )
 
 

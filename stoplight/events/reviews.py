@@ -20,6 +20,7 @@ def review_changed(delivery: Delivery) -> Iterable[Change]:
         action=event.action,
         pull=pull,
         reviewer=event.review.user.login,
+        reviewer_is_bot=event.review.user.is_bot,
         state=state,
         commit_id=event.review.commit_id,
         at=event.review.submitted_at or pull.updated_at,

@@ -200,6 +200,7 @@ def _sync_pull(
                 action="dismissed" if review.state == "dismissed" else "submitted",
                 pull=snapshot,
                 reviewer=review.user.login,
+                reviewer_is_bot=review.user.is_bot,
                 state=review.state,
                 commit_id=review.commit_id,
                 at=review.submitted_at,

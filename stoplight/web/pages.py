@@ -7,6 +7,7 @@ exists or not, so no answer to an outsider names a repository, team, title or lo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ from werkzeug.exceptions import NotFound
 from stoplight.backtest.latest import load_latest
 from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, format_duration
-from stoplight.core.pulls import PullRecord
+from stoplight.core.pulls import PullRecord, Rules
 from stoplight.state import keys
 from stoplight.state.history import FlowView, load_flow
 from stoplight.state.installations import installation_ids
@@ -43,6 +44,7 @@ bp = Blueprint("pages", __name__)
 bp.add_app_template_filter(format_duration, "duration")
 
 PULLS_ON_PAGE = 200
+BOT_VERDICTS = {"approved": "approved", "changes_requested": "requested changes"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,13 @@ def team(installation_id: int, team: str) -> str:
     chart = render_chart(flow.series, title, view.policy)
     backtest = load_latest(_redis(), view.installation_id, view.key)
     return render_template(
-        "team.html", view=view, hidden=hidden, flow=flow, chart=chart, backtest=backtest
+        "team.html",
+        view=view,
+        hidden=hidden,
+        flow=flow,
+        chart=chart,
+        backtest=backtest,
+        bot_reviews=_uncounted_bot_reviews(view),
     )
 
 
@@ -222,6 +230,27 @@ def _only_accessible(view: TeamView, repositories: Repositories) -> tuple[TeamVi
         + len(view.stale_line) - len(stale_line)
     )  # fmt: skip
     return replace(view, waiting=waiting, held_line=held_line, stale_line=stale_line), hidden
+
+
+def _uncounted_bot_reviews(view: TeamView) -> dict[str, list[str]]:
+    """Bots' verdicts on each waiting PR's head that its queue does not count, by PR: shown as
+    what they are, so a bot's approval of a waiting PR does not look like a lost one."""
+    configs = RepoConfigs(_redis(), view.installation_id)
+    rules_of = functools.cache(lambda repo: configs.get(repo).config.rules())
+    return {
+        item.record.key: _bot_review_lines(item.record, rules_of(item.record.repo))
+        for item in view.waiting
+    }
+
+
+def _bot_review_lines(record: PullRecord, rules: Rules) -> list[str]:
+    return [
+        f"{reviewer} {BOT_VERDICTS[review.state]} — a bot's review, not counted"
+        for reviewer, review in sorted(record.reviews.items())
+        if review.state in BOT_VERDICTS
+        and review.commit_id == record.head_sha
+        and not rules.counts(reviewer, review)
+    ]
 
 
 def _flow(view: TeamView) -> FlowView:
