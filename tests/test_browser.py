@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from stoplight.effects.plan import DESCRIPTIONS
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import FakeClock, Pull
 from tests.github_server import FakeGitHubState, serve_fake_github
+from tests.test_agents import copilot_opened, copilot_pull
 from tests.test_end_to_end import _answers, free_port, post_delivery, start_serve, stop, wait_for
 
 CHROMIUM = shutil.which("chromium")
@@ -148,3 +149,34 @@ def test_a_person_signs_in_and_reads_a_red_team_page(browser, signed_in_app):
     assert "Checkout step" not in page.content()
     assert github.revoked == ["ghu_alice"]  # signing out ended the token at GitHub too
     print(f"screenshots: {ARTIFACTS.resolve()}/team-page.png, team-page-phone.png")
+
+
+def test_stale_agent_and_bot_reviewed_prs_read_as_what_they_are(browser, signed_in_app):
+    url, github = signed_in_app
+    now = datetime.now(UTC)
+    left = Pull(number=30, head_sha="3" * 40, title="Left behind three weeks ago")
+    assert (
+        post_delivery(url, left.event("opened", now - timedelta(days=21)), "b-stale").status_code
+        == 202
+    )
+    agent = copilot_pull(number=31, head_sha="4" * 40)
+    assert post_delivery(url, copilot_opened(agent, now), "b-agent").status_code == 202
+    reviewed = Pull(number=32, head_sha="5" * 40, title="Approved by a bot only")
+    assert post_delivery(url, reviewed.event("opened", now), "b-bot-1").status_code == 202
+    bot_review = reviewed.review("coderabbitai[bot]", "approved", now, reviewer_type="Bot")
+    assert post_delivery(url, bot_review, "b-bot-2").status_code == 202
+    wait_for(lambda: len({sha for sha, _, _ in github.status_writes()}) == 3)
+
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(f"{url}/teams/42/octo%2Fshop")
+    page.get_by_role("link", name="Sign in with GitHub").click()
+    page.wait_for_url(re.compile(r".*/teams/42/octo(/|%2F)shop$"))
+
+    stale = page.locator("#stale").inner_text()
+    assert "octo/shop#30" in stale and "21d" in stale
+    waiting = page.locator("#waiting").inner_text()
+    assert "octo/shop#30" not in waiting
+    assert "Copilot for alice" in waiting
+    assert "coderabbitai[bot] approved" in waiting  # and it still waits for a person
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "team-page-stale.png", full_page=True)
