@@ -104,10 +104,11 @@ def _share(summary: TeamSummary, level: Level) -> str:
 
 
 def _weeks(weeks: Sequence[WeekFigures]) -> Group:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="dim")
-    # Short headings: eleven columns fit a 100-column terminal.
+    # Short headings and collapsed padding: eleven columns fit beside a 90-column terminal's
+    # panel; the line under the table says what they mean.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, header_style="dim")
     headings = (
-        "week of", "in", "out", "held", "rev. held", "stale", "a day",
+        "week of", "in", "out", "held", "reviewed", "stale", "a day",
         "mean WIP", "L = λW", "median", "p85",
     )  # fmt: skip
     for heading in headings:
@@ -126,7 +127,13 @@ def _weeks(weeks: Sequence[WeekFigures]) -> Group:
             format_duration(week.median_wait) if week.median_wait is not None else "-",
             format_duration(week.p85_wait) if week.p85_wait is not None else "-",
         )
-    return Group(table, *_imbalances(weeks))
+    legend = Text(
+        "in, out: PRs entering and leaving review; held: joining the held lane, reviewed: "
+        "of them, reviewed while held; stale: gone stale; a day: PRs leaving review a day; "
+        "L = λW: the queue's departures a day times their mean wait",
+        style="dim",
+    )
+    return Group(table, legend, *_imbalances(weeks))
 
 
 def _imbalances(weeks: Sequence[WeekFigures]) -> list[Text]:
