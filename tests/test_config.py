@@ -53,6 +53,11 @@ INVALID = {
     "teams: [{name: a, repos: [x]}, {name: a, repos: [y]}]": "teams[1].name: 'a' names two teams",
     "teams: [{name: a, repos: [x]}, {name: b, repos: [x]}]":
         "teams[1].repos[0]: x is already in team 'a'",
+    "stale_after: 400d": "stale_after: '400d' is longer than a year",
+    "stale_after: soon": "stale_after: 'soon' is not a duration",
+    "stale_after: 3d\nteams: [{name: a, thresholds: {red: {oldest: 5d}}}]":
+        "teams[0].thresholds.red.oldest: is never reached: PRs leave the queue as stale "
+        "after 3d (stale_after)",
 }  # fmt: skip
 
 
@@ -115,6 +120,15 @@ def test_invalid_config_names_the_key(text, expected):
     assert isinstance(loaded, schema.Invalid)
     assert loaded.message.startswith("Invalid .github/stoplight.yml: ")
     assert expected in loaded.message
+
+
+def test_stale_after_defaults_to_14_days_and_null_switches_it_off():
+    default, off = schema.load(""), schema.load("stale_after: null")
+    assert isinstance(default, schema.Config) and isinstance(off, schema.Config)
+    for config, expected in ((default, timedelta(days=14)), (off, None)):
+        team = config.team_for("octo/anything")
+        assert isinstance(team, schema.TeamSettings)
+        assert team.policy.stale_after == expected
 
 
 def test_org_wide_file_needs_repos():
