@@ -450,6 +450,27 @@ def test_a_bots_review_of_a_waiting_pr_is_shown_as_a_bots_that_does_not_count(
     assert '<td>PRs waiting</td><td class="num">1</td>' in page.text  # it still waits
 
 
+def test_a_bots_comment_is_shown_for_what_it_is_and_never_replaces_its_verdict(
+    app, users, rt, github, clock
+):
+    pull = Pull(repo=SHOP)
+    deliver(rt, pull.event("opened", clock.now()))
+    deliver(rt, pull.review("Copilot", "commented", clock.now(), reviewer_type="Bot"))
+    deliver(rt, pull.review("bo", "commented", clock.now()))  # a person's comment: no line
+
+    def shown() -> list[str]:
+        page = sign_in(app, alice(users)).get("/teams/42/octo%2Fshop")
+        lines = re.findall(r'class="muted bot-review">([^<]*)<', page.text)
+        return [html.unescape(line) for line in lines]
+
+    assert shown() == ["Copilot commented — a bot's review, not counted"]
+    clock.advance(minutes=5)
+    deliver(rt, pull.review("Copilot", "approved", clock.now(), reviewer_type="Bot"))
+    clock.advance(minutes=5)
+    deliver(rt, pull.review("Copilot", "commented", clock.now(), reviewer_type="Bot"))
+    assert shown() == ["Copilot approved — a bot's review, not counted"]
+
+
 def test_an_agents_pr_is_shown_as_its_persons_work(app, users, rt, github, clock):
     agents = copilot_pull(repo=SHOP, number=1)
     deliver(rt, copilot_opened(agents, clock.now()))

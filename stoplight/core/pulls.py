@@ -42,7 +42,7 @@ class Review(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    state: str  # approved | changes_requested | dismissed | requested
+    state: str  # approved | changes_requested | dismissed | requested | commented (bots')
     commit_id: str
     at: datetime
     bot: bool = False  # by a bot account: its verdict counts only if the team trusts the bot
@@ -235,11 +235,20 @@ def _apply_review(reviews: dict[str, Review], change: ReviewChange) -> None:
     earlier = reviews.get(change.reviewer)
     if earlier is not None and earlier.supersedes(change.at):
         return  # a late delivery of an older review
-    if change.state in ("approved", "changes_requested", "dismissed"):
+    if change.state in ("approved", "changes_requested", "dismissed") or _bots_first_word(
+        earlier, change
+    ):
         reviews[change.reviewer] = Review(
             state=change.state, commit_id=change.commit_id, at=change.at, bot=change.reviewer_is_bot
         )
     # A plain comment neither grants nor withdraws approval.
+
+
+def _bots_first_word(earlier: Review | None, change: ReviewChange) -> bool:
+    """A bot's comment (Copilot's code review comments on every PR) is kept, to be shown for
+    what it is, unless the bot has said more before: it never replaces a verdict."""
+    comment = change.state == "commented" and change.reviewer_is_bot
+    return comment and (earlier is None or earlier.state == "commented")
 
 
 def _phase(fields: dict[str, object], reviews: dict[str, Review], rules: Rules) -> Phase:

@@ -44,7 +44,11 @@ bp = Blueprint("pages", __name__)
 bp.add_app_template_filter(format_duration, "duration")
 
 PULLS_ON_PAGE = 200
-BOT_VERDICTS = {"approved": "approved", "changes_requested": "requested changes"}
+BOT_VERDICTS = {
+    "approved": "approved",
+    "changes_requested": "requested changes",
+    "commented": "commented",
+}
 
 
 @dataclass(frozen=True)
