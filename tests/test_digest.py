@@ -6,10 +6,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from stoplight.config.schema import Invalid, load
 from stoplight.core.calendar import DailySchedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKDAYS = frozenset(range(5))
+# 5 Nov 2026 is a Thursday, and a holiday for the team.
+BERLIN_CONFIG = """
+teams:
+  - name: shop
+    slack_channel: "#shop-reviews"
+    slack_users: {bob: U0BOB}
+working_hours:
+  timezone: Europe/Berlin
+  holidays: [2026-11-05]
+digest: {at: "09:30"}
+"""
 
 
 def utc(*parts: int) -> datetime:
@@ -49,3 +63,39 @@ def test_holidays_and_days_off_have_no_digest():
 def test_the_turnover_of_a_monday_runs_from_fridays_start():
     since, until = berlin_digest().since_previous_working_day(date(2026, 10, 26))
     assert (since, until) == (utc(2026, 10, 22, 22, 0), utc(2026, 10, 25, 23, 0))
+
+
+# The configuration
+
+
+def digest_of(text: str) -> DailySchedule | None:
+    config = load(text)
+    assert not isinstance(config, Invalid)
+    settings = config.team_for("octo/shop")
+    assert not isinstance(settings, Invalid)
+    return settings.digest
+
+
+def test_digest_takes_the_team_timezone_days_and_holidays():
+    assert digest_of(BERLIN_CONFIG) == DailySchedule(
+        time(9, 30), BERLIN, WEEKDAYS, frozenset({date(2026, 11, 5)})
+    )
+
+
+def test_without_working_hours_the_digest_is_on_weekdays_in_utc_and_absent_means_none():
+    assert digest_of('digest: {at: "08:00"}') == DailySchedule(time(8), ZoneInfo("UTC"), WEEKDAYS)
+    assert digest_of("required_approvals: 1") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('digest: {at: "25:00"}', "digest.at: '25:00' is not a time of day such as 09:00"),
+        ("digest: {}", "digest.at: field required"),
+        ('digest: {at: "09:30", every: 1d}', "digest.every: unknown key"),
+    ],
+)
+def test_a_bad_digest_is_named_by_its_key(text, message):
+    invalid = load(text)
+    assert isinstance(invalid, Invalid)
+    assert invalid.message == f"Invalid .github/stoplight.yml: {message}"
