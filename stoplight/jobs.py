@@ -9,7 +9,7 @@ from rq import get_current_job
 
 from stoplight import logs
 from stoplight.core.clock import from_timestamp
-from stoplight.effects import notices
+from stoplight.effects import digest, notices
 from stoplight.ops import heal, redeliver, sync
 from stoplight.pipeline import deliveries, fanout, lights, merge_groups, runtime
 
@@ -52,6 +52,13 @@ def send_light_notice(
 
 def update_red_notice(installation_id: int, team: str) -> None:
     notices.update_red_notice(runtime.current(), installation_id, team)
+
+
+def send_digest(installation_id: int, team: str, moment_timestamp: float) -> None:
+    with logs.bound(installation=installation_id, team=team):
+        digest.send_digest(
+            runtime.current(), installation_id, team, from_timestamp(moment_timestamp)
+        )
 
 
 def sync_installation(installation_id: int) -> None:

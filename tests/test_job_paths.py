@@ -28,6 +28,7 @@ QUEUED_BEFORE = {
     "stoplight.jobs.redeliver_since": ["since_timestamp"],
     "stoplight.jobs.heal_lost_state": ["since_timestamp"],
     "stoplight.jobs.post_merge_group_status": ["installation_id", "repo", "sha"],
+    "stoplight.jobs.send_digest": ["installation_id", "team", "moment_timestamp"],
 }  # fmt: skip
 PACKAGE = Path(__file__).resolve().parents[1] / "stoplight"
 

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from stoplight.core.calendar import WorkingHours
+from stoplight.core.calendar import DailySchedule, WorkingHours
 from stoplight.core.light import (
     ALWAYS,
     DEFAULT_STALE_AFTER,
@@ -251,6 +251,22 @@ class WorkingHoursConfig(Strict):
         )
 
 
+class DigestConfig(Strict):
+    """A daily Slack digest at `at`, on the working days of `working_hours` (Mon-Fri, UTC,
+    without it)."""
+
+    at: ClockTime
+
+    def schedule(self, hours: WorkingHoursConfig | None) -> DailySchedule:
+        hours = hours or WorkingHoursConfig()
+        return DailySchedule(
+            at=self.at,
+            timezone=ZoneInfo(hours.timezone),
+            days=frozenset(DAYS.index(day) for day in hours.days),
+            holidays=frozenset(hours.holidays),
+        )
+
+
 class SizeConfig(Strict):
     exclude: Annotated[list[PathPattern], Field(max_length=200)] = []
 
@@ -267,6 +283,7 @@ class Config(Strict):
     stale_after: Duration | None = DEFAULT_STALE_AFTER  # null: no PR is ever stale
     # Bot accounts whose approvals and change requests count; no bot's do by default.
     trusted_review_bots: Annotated[list[Login], Field(max_length=1000)] = []
+    digest: DigestConfig | None = None  # None: no daily digest
     extends: Extends | None = Field(default=None, alias="_extends")
 
     def team_for(self, repo: str) -> TeamSettings | Invalid:
@@ -314,6 +331,7 @@ class Config(Strict):
             slack_users=dict(team.slack_users) if team else {},
             public_badge=team.public_badge if team else False,
             home=home,
+            digest=self.digest.schedule(self.working_hours) if self.digest else None,
         )
 
     def rules(self) -> Rules:
@@ -346,6 +364,7 @@ class TeamSettings:
     public_badge: bool = False
     # The repository whose configuration defines the team (None: not known here).
     home: str | None = None
+    digest: DailySchedule | None = None  # when the team's daily Slack digest is due
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from stoplight.core.light import (
     evaluate,
     stale_cutoff,
 )
-from stoplight.effects import notices
+from stoplight.effects import digest, notices
 from stoplight.pipeline.configs import team_settings
 from stoplight.pipeline.fanout import ensure_effects_pass, mark_effects_stale
 from stoplight.pipeline.runtime import Runtime, job_id, scheduled_moment
@@ -36,8 +36,10 @@ def refresh_team(
     """
     store = QueueStore(rt.redis, installation_id)
     now = rt.clock.now()
-    if policy is None:
-        policy = team_settings(rt, installation_id, team).policy
+    if policy is None:  # read here, not from a change: the team's digest may be new or moved
+        settings = team_settings(rt, installation_id, team)
+        policy = settings.policy
+        digest.ensure_scheduled(rt, installation_id, team, settings)
     if _sweep_stale(store, team, policy, now, read):
         read = None  # the measures changed under it
     verdicts: list[Verdict] = []

@@ -213,6 +213,10 @@ class TeamKeys:
         """The team's Slack notice of one light change: claimed, then where it was posted."""
         return f"{self.root}:slack:notice:{change}"
 
+    def slack_digest(self, day: str) -> str:
+        """The team's daily Slack digest of one local date: claimed, then posted."""
+        return f"{self.root}:slack:digest:{day}"
+
     @property
     def history(self) -> HistoryKeys:
         return HistoryKeys(f"{self.root}:history")
