@@ -85,7 +85,7 @@ def send_digest(rt: Runtime, installation_id: int, team: str, moment: datetime) 
     except SlackError as error:
         rt.redis.delete(record)
         args = (moment.timestamp(),)
-        notices._retry_or_give_up(rt, error, JOB, installation_id, team, *args, subject="digest")
+        notices.retry_or_give_up(rt, error, JOB, installation_id, team, *args, subject="digest")
         return
     rt.redis.set(record, "posted", ex=POSTED_TTL)
     metrics.SLACK_POSTS.inc(rt.redis, "digest")

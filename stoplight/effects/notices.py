@@ -120,7 +120,7 @@ def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChang
         rt.redis.delete(record)
         job = "stoplight.jobs.send_light_notice"
         args = change.job_args()
-        _retry_or_give_up(rt, error, job, installation_id, team, *args, subject=change.identity)
+        retry_or_give_up(rt, error, job, installation_id, team, *args, subject=change.identity)
         return
     metrics.SLACK_POSTS.inc(rt.redis, "posted")
     _remember(rt, record, Sent(posted, red_fingerprint(view), change.previous))
@@ -151,7 +151,7 @@ def update_red_notice(rt: Runtime, installation_id: int, team: str) -> None:
         SlackClient(rt.settings).update(sent.posted, light_notice(view, context))
     except SlackError as error:
         job = "stoplight.jobs.update_red_notice"
-        _retry_or_give_up(rt, error, job, installation_id, team, subject="update")
+        retry_or_give_up(rt, error, job, installation_id, team, subject="update")
         return
     metrics.SLACK_POSTS.inc(rt.redis, "updated")
     _remember(rt, record, Sent(sent.posted, fingerprint, sent.previous))
@@ -210,7 +210,7 @@ def _check_claim_later(
     )
 
 
-def _retry_or_give_up(
+def retry_or_give_up(
     rt: Runtime,
     error: SlackError,
     job: str,
