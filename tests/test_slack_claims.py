@@ -145,7 +145,7 @@ def test_each_pr_of_a_yellow_notice_has_an_ill_review_button(rt, clock, client, 
 
 
 def test_without_the_signing_secret_notices_have_no_buttons_and_the_route_is_404(
-    rt, clock, settings, redis, slack_app
+    rt, clock, redis, slack_app
 ):
     rt.settings = rt.settings.model_copy(update={"slack_signing_secret": None})
     open_pulls(rt, clock, 4)

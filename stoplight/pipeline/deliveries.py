@@ -36,7 +36,6 @@ from stoplight.pipeline.lights import refresh_team
 from stoplight.pipeline.merge_groups import apply_merge_group_change
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sizes import with_excluded_lines
-from stoplight.state.claims import ClaimStore
 from stoplight.state.installations import Admission, Installation, admission_of
 from stoplight.state.review_queue import QueueStore, Team
 
@@ -135,8 +134,6 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     team = Team(key=settings.key, name=settings.name, home=settings.home or pull.repo)
     store = QueueStore(rt.redis, installation_id)
     transition = store.apply(change, team, settings.rules, rt.clock.now())
-    if isinstance(change, ReviewChange) and change.action == "submitted":
-        _end_claim(rt, installation_id, change)
     before = transition.before
     log.info(
         "%s#%s %s: %s -> %s",
@@ -149,18 +146,6 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     if before is not None and before.team != team.key:
         refresh_team(rt, installation_id, before.team)
     refresh_team(rt, installation_id, team.key, settings.policy, transition.team)
-
-
-def _end_claim(rt: Runtime, installation_id: int, review: ReviewChange) -> None:
-    """A review by the person who said "I'll review" keeps their promise: the claim ends."""
-    key = pull_key(review.pull.repo_id, review.pull.number)
-    if ClaimStore(rt.redis, installation_id).release(key, review.reviewer):
-        log.info(
-            "%s#%s: %s reviewed it, their claim ends",
-            review.pull.repo,
-            review.pull.number,
-            review.reviewer,
-        )
 
 
 def _other_label(change: PullChange | ReviewChange, expedite_label: str) -> TypeGuard[PullChange]:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from redis import Redis
 from redis.client import Pipeline
@@ -22,7 +23,17 @@ from stoplight.core.clock import from_timestamp
 from stoplight.core.pulls import PullRecord
 from stoplight.state import keys
 from stoplight.state.replies import text, transaction_value
-from stoplight.state.review_queue import QueueStore
+
+if TYPE_CHECKING:  # the queue store ends claims in its own transactions, so it imports this
+    from stoplight.state.review_queue import QueueStore
+
+# Ends the claim of ARGV[1] if ARGV[2] holds it; one command, so it rides in the queue store's
+# MULTI..EXEC with the review that keeps the promise.
+_END_IF_HELD_BY = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if raw and cjson.decode(raw).login == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,8 @@ class ClaimStore:
         return transaction_value(self.redis, write, self.key)
 
     def release(self, pull_key: str, login: str) -> bool:
-        """End `login`'s claim of the PR (their review came, or GitHub refused them); a claim
-        someone else holds stays. True when one ended."""
+        """End `login`'s claim of the PR (GitHub refused to request them); a claim someone
+        else holds stays. True when one ended."""
 
         def write(pipe: Pipeline) -> bool:
             raw = pipe.hget(self.key, pull_key)
@@ -95,6 +106,12 @@ class ClaimStore:
     def holders(self, now: datetime) -> dict[str, str]:
         """Pull key -> the login of whoever holds a live claim of it."""
         return {key: claim.login for key, claim in _live(self.redis.hgetall(self.key), now).items()}
+
+
+def end_claim_by_review(pipe: Pipeline, claims_key: str, pull_key: str, reviewer: str) -> None:
+    """Queue on the caller's transaction the end of `reviewer`'s claim of the PR, if they hold
+    it: their review came."""
+    pipe.execute_command("EVAL", _END_IF_HELD_BY, 1, claims_key, pull_key, reviewer)
 
 
 def swarm_keys(store: QueueStore, team: str, count: int, holders: dict[str, str]) -> list[str]:
