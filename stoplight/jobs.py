@@ -11,7 +11,7 @@ from stoplight import logs
 from stoplight.core.clock import from_timestamp
 from stoplight.effects import digest, notices
 from stoplight.ops import heal, redeliver, sync
-from stoplight.pipeline import deliveries, fanout, lights, merge_groups, runtime
+from stoplight.pipeline import claims, deliveries, fanout, lights, merge_groups, runtime
 
 
 def process_delivery(delivery_id: str, installation_id: int) -> None:
@@ -59,6 +59,15 @@ def send_digest(installation_id: int, team: str, moment_timestamp: float) -> Non
         digest.send_digest(
             runtime.current(), installation_id, team, from_timestamp(moment_timestamp)
         )
+
+
+def update_claimed_notice(installation_id: int, team: str) -> None:
+    notices.update_claimed_notice(runtime.current(), installation_id, team)
+
+
+def answer_slack_click(click_id: str, installation_id: int, pull_key: str) -> None:
+    with logs.bound(installation=installation_id):
+        claims.answer_slack_click(runtime.current(), click_id, installation_id, pull_key)
 
 
 def sync_installation(installation_id: int) -> None:

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_webhook_url: SecretStr | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
+    # Verifies the requests Slack sends when someone clicks a notice's button; unset, notices
+    # have no buttons and /slack/actions does not exist.
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
     data_dir: Path = Field(default=Path(".stoplight"), validation_alias="DATA_DIR")
     base_url_setting: str | None = Field(
         default=None, validation_alias=AliasChoices("BASE_URL", "base_url")

@@ -16,12 +16,13 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 WEBHOOK_PATH = "/services/T000/B000/secret"
+RESPONSE_PATH = "/actions/T000/response"  # a button click's response_url
 CHANNEL_ID = "C0REVIEWS"
 
 
 @dataclass(frozen=True)
 class Call:
-    method: str  # chat.postMessage | chat.update | webhook
+    method: str  # chat.postMessage | chat.update | webhook | response
     body: dict[str, Any]
     authorization: str | None
 
@@ -39,6 +40,7 @@ class FakeSlack:
                 lambda request, method=method: self._api(method, request)
             )
         server.expect_request(WEBHOOK_PATH, method="POST").respond_with_handler(self._webhook)
+        server.expect_request(RESPONSE_PATH, method="POST").respond_with_handler(self._response)
 
     @property
     def api_url(self) -> str:
@@ -51,8 +53,16 @@ class FakeSlack:
     def fail_next(self, status: int, body: Any = "", headers: dict[str, str] | None = None) -> None:
         self._failures.append((status, headers or {}, body))
 
+    @property
+    def response_url(self) -> str:
+        return self.server.url_for(RESPONSE_PATH)
+
     def posts(self) -> list[dict[str, Any]]:
-        return [call.body for call in self.calls if call.method != "chat.update"]
+        return [call.body for call in self.calls if call.method in ("chat.postMessage", "webhook")]
+
+    def private_replies(self) -> list[dict[str, Any]]:
+        """What was said through a click's response_url, to the clicker alone."""
+        return [call.body for call in self.calls if call.method == "response"]
 
     def updates(self) -> list[dict[str, Any]]:
         return [call.body for call in self.calls if call.method == "chat.update"]
@@ -74,6 +84,12 @@ class FakeSlack:
             if self._failures:
                 return self._failure()
             self.calls.append(Call("webhook", request.get_json(), None))
+        return Response("ok", content_type="text/plain")
+
+    def _response(self, request: Request) -> Response:
+        with self._lock:
+            self.attempts.append("response")
+            self.calls.append(Call("response", request.get_json(), None))
         return Response("ok", content_type="text/plain")
 
     def _failure(self) -> Response:

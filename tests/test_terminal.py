@@ -71,6 +71,7 @@ def test_status_json_for_scripts(rt, github, clock, redis_server, tmp_path, monk
     first = shop["waiting_pulls"][0]
     assert sorted(first) == [
         "author",
+        "claimed_by",
         "lines",
         "number",
         "repo",

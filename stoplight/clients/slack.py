@@ -23,7 +23,7 @@ from slack_sdk.http_retry import (
     RetryIntervalCalculator,
 )
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
-from slack_sdk.webhook import WebhookClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from stoplight.settings import Settings
 
@@ -164,13 +164,28 @@ class SlackClient:
             response = client.send(text=message.text, blocks=message.blocks)
         except OSError as error:
             raise SlackUnavailable(f"Slack webhook unreachable: {error}") from None
-        if response.status_code == 200:
-            return
-        if response.status_code == 429:
-            raise SlackRateLimited(_retry_after(response.headers))
-        if response.status_code >= 500:
-            raise SlackUnavailable(f"Slack webhook answered {response.status_code}")
-        raise SlackRejected(response.body or str(response.status_code), "the incoming webhook")
+        _check_webhook(response, "the incoming webhook")
+
+
+def reply_privately(response_url: str, text: str) -> None:
+    """Answer the person who clicked a button, in a message only they see, through the
+    `response_url` Slack sent with the click (valid for 30 minutes, no token needed)."""
+    client = WebhookClient(response_url, timeout=TIMEOUT_SECONDS, retry_handlers=_retry_handlers())
+    try:
+        response = client.send(text=text, response_type="ephemeral", replace_original=False)
+    except OSError as error:
+        raise SlackUnavailable(f"Slack unreachable for a private reply: {error}") from None
+    _check_webhook(response, "a private reply")
+
+
+def _check_webhook(response: WebhookResponse, where: str) -> None:
+    if response.status_code == 200:
+        return
+    if response.status_code == 429:
+        raise SlackRateLimited(_retry_after(response.headers))
+    if response.status_code >= 500:
+        raise SlackUnavailable(f"Slack webhook answered {response.status_code}")
+    raise SlackRejected(response.body or str(response.status_code), where)
 
 
 def _api_error(error: SlackApiError, channel: str) -> SlackError:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, NoReturn
 from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
 from stoplight.core.calendar import DailySchedule, WorkingHours
@@ -271,12 +271,27 @@ class SizeConfig(Strict):
     exclude: Annotated[list[PathPattern], Field(max_length=200)] = []
 
 
+def _longer_than_nothing(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+class ClaimsConfig(Strict):
+    """ "I'll review" claims from Slack: how long one lasts (wall-clock time, not working
+    hours: a claim is a promise for today), and how many one person may hold."""
+
+    expire: Annotated[Duration, AfterValidator(_longer_than_nothing)] = timedelta(hours=4)
+    max_per_reviewer: Annotated[int, Field(ge=1, le=100)] = 2
+
+
 class Config(Strict):
     teams: Annotated[list[TeamConfig], Field(max_length=500)] = []
     required_approvals: Annotated[int, Field(ge=0, le=100)] = 1
     hold_when_red: bool = True
     expedite_label: LabelName = "stoplight:expedite"
     swarm_labels: Annotated[int, Field(ge=0, le=100)] = 3
+    claims: ClaimsConfig = ClaimsConfig()
     working_hours: WorkingHoursConfig | None = None
     size: SizeConfig = SizeConfig()
     ignore_authors: Annotated[list[Login], Field(max_length=1000)] = []
@@ -326,6 +341,7 @@ class Config(Strict):
             ),
             rules=self.rules(),
             swarm_labels=self.swarm_labels,
+            claims=self.claims,
             size_exclude=tuple(self.size.exclude),
             slack_channel=team.slack_channel if team else None,
             slack_users=dict(team.slack_users) if team else {},
@@ -358,6 +374,7 @@ class TeamSettings:
     policy: Policy
     rules: Rules
     swarm_labels: int
+    claims: ClaimsConfig
     size_exclude: tuple[str, ...]
     slack_channel: str | None
     slack_users: dict[str, str]

@@ -23,6 +23,8 @@ MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_TITLE = 200
 PULLS_LISTED = 5
+CLAIM_ACTION = "claim"
+CLAIM_BUTTON = "I'll review"
 STALE_LISTED = 3
 
 ICONS = {Level.GREEN: "🟢", Level.YELLOW: "🟡", Level.RED: "🔴"}
@@ -40,6 +42,7 @@ class NoticeContext:
     previous: LightState
     users: Mapping[str, str] = field(default_factory=dict)  # GitHub login -> Slack member id
     team_url: str | None = None
+    buttons: bool = False  # an "I'll review" button on each PR (Slack can call the app back)
 
 
 def light_notice(view: TeamView, context: NoticeContext) -> Message:
@@ -52,7 +55,7 @@ def light_notice(view: TeamView, context: NoticeContext) -> Message:
         _measures(view),
     ]
     listed = view.waiting[:PULLS_LISTED] if level is not Level.GREEN else ()
-    blocks += [_section(_pull_line(pull, context.users)) for pull in listed]
+    blocks += [_pull_block(view.installation_id, pull, context) for pull in listed]
     if view.stale_line:
         blocks.append(_section(_stale_line(view)))
     footer = _footer(view, len(listed), context.team_url)
@@ -64,9 +67,18 @@ def light_notice(view: TeamView, context: NoticeContext) -> Message:
 
 def red_fingerprint(view: TeamView) -> str:
     """What a red notice's update depends on: the PRs it lists and the counts it shows."""
-    listed = ",".join(pull.record.key for pull in view.waiting[:PULLS_LISTED])
+    listed = ",".join(_claimed_key(pull) for pull in view.waiting[:PULLS_LISTED])
     stale = ",".join(pull.record.key for pull in view.stale_line[:STALE_LISTED])
     return f"{listed}|{view.measures.waiting}|{view.measures.lines}|{view.held}|{stale}"
+
+
+def claim_value(installation_id: int, pull_key: str) -> str:
+    """What an "I'll review" button carries back: the installation and the PR."""
+    return f"{installation_id}|{pull_key}"
+
+
+def _claimed_key(pull: WaitingPull) -> str:
+    return f"{pull.record.key}@{pull.claimed_by}" if pull.claimed_by else pull.record.key
 
 
 def escape(text: str) -> str:
@@ -147,6 +159,18 @@ def _measures(view: TeamView) -> dict[str, Any]:
     }
 
 
+def _pull_block(installation_id: int, pull: WaitingPull, context: NoticeContext) -> dict[str, Any]:
+    block = _section(_pull_line(pull, context.users))
+    if context.buttons:
+        block["accessory"] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": CLAIM_BUTTON},
+            "action_id": CLAIM_ACTION,
+            "value": claim_value(installation_id, pull.record.key),
+        }
+    return block
+
+
 def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
     record = pull.record
     link = f"*<{record.url}|{record.repo}#{record.number}>*"
@@ -156,6 +180,8 @@ def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
     details = f"waiting {format_duration(pull.waited)} · {size} · reviewers: {reviewers or 'none'}"
     if record.agent_for:  # say whose work an agent's PR is, to the person who asked for it
         details = f"{escape(record.author)} for {_mention(record.agent_for, users)} · {details}"
+    if pull.claimed_by:
+        details += f" · claimed by {_mention(pull.claimed_by, users)}"
     return f"{link} {title}\n{details}"
 
 

@@ -113,7 +113,7 @@ def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChang
         return
     view = _view(rt, installation_id, team, settings)
     url = _team_url(rt, installation_id, team)
-    context = NoticeContext(change.previous, settings.slack_users, url)
+    context = NoticeContext(change.previous, settings.slack_users, url, _buttons(rt))
     try:
         posted = client.post(settings.slack_channel, light_notice(view, context))
     except SlackError as error:
@@ -132,9 +132,23 @@ def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChang
 
 def update_red_notice(rt: Runtime, installation_id: int, team: str) -> None:
     """Edit the team's red notice in place when the PRs or counts it shows have changed."""
+    _update_notice(rt, installation_id, team, "stoplight.jobs.update_red_notice", {Level.RED})
+
+
+def update_claimed_notice(rt: Runtime, installation_id: int, team: str) -> None:
+    """Edit the team's yellow or red notice in place after a claim from its buttons, so the
+    channel sees who took what."""
+    job = "stoplight.jobs.update_claimed_notice"
+    _update_notice(rt, installation_id, team, job, {Level.YELLOW, Level.RED})
+
+
+def _update_notice(
+    rt: Runtime, installation_id: int, team: str, job: str, levels: set[Level]
+) -> None:
+    """Edit the notice of the team's light, if it is at one of `levels`; `job` retries it."""
     store = QueueStore(rt.redis, installation_id)
     light = store.light(team)
-    if light is None or light.level is not Level.RED:
+    if light is None or light.level not in levels:
         return
     record = store.keys.team(team).slack_notice(light_identity(light))
     sent = _recall(rt, record)
@@ -146,16 +160,15 @@ def update_red_notice(rt: Runtime, installation_id: int, team: str) -> None:
     if sent.fingerprint == fingerprint:
         return
     url = _team_url(rt, installation_id, team)
-    context = NoticeContext(sent.previous, settings.slack_users, url)
+    context = NoticeContext(sent.previous, settings.slack_users, url, _buttons(rt))
     try:
         SlackClient(rt.settings).update(sent.posted, light_notice(view, context))
     except SlackError as error:
-        job = "stoplight.jobs.update_red_notice"
         retry_or_give_up(rt, error, job, installation_id, team, subject="update")
         return
     metrics.SLACK_POSTS.inc(rt.redis, "updated")
     _remember(rt, record, Sent(sent.posted, fingerprint, sent.previous))
-    log.info("team %s: red Slack notice updated", team)
+    log.info("team %s: %s Slack notice updated", team, light.level.label.lower())
 
 
 @dataclass(frozen=True)
@@ -253,6 +266,11 @@ def _view(rt: Runtime, installation_id: int, team: str, settings: TeamSettings) 
     view = load_team_view(rt.redis, installation_id, team, rt.clock.now(), settings)
     assert view is not None, "a team with a light has been seen"
     return view
+
+
+def _buttons(rt: Runtime) -> bool:
+    """Buttons only when Slack's calls back to the app can be verified."""
+    return rt.settings.slack_signing_secret is not None
 
 
 def _team_url(rt: Runtime, installation_id: int, team: str) -> str:

@@ -23,6 +23,7 @@ from stoplight.effects.plan import TeamEffects, TeamMarks
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.runtime import Runtime, job_id
 from stoplight.state import keys, locks, rebuild
+from stoplight.state.claims import ClaimStore, swarm_keys
 from stoplight.state.review_queue import QueueStore
 
 log = logging.getLogger(__name__)
@@ -183,9 +184,10 @@ def _marks(
     """What sets single PRs apart: place in the held lane, swarm, a configuration error."""
     configs = RepoConfigs(rt.redis, store.installation_id)
     swarm_count = configs.team(team).swarm_labels
-    swarm: tuple[str, ...] = ()
+    swarm: list[str] = []
     if level is Level.RED and swarm_count > 0:
-        swarm = tuple(record.key for record in store.waiting_pulls(team, swarm_count))
+        holders = ClaimStore(rt.redis, store.installation_id).holders(rt.clock.now())
+        swarm = swarm_keys(store, team, swarm_count, holders)  # unclaimed PRs first
     errors = {repo: error for repo in {p.repo for p in pulls} if (error := configs.error(repo))}
     return TeamMarks(held=tuple(store.held_keys(team)), swarm=frozenset(swarm), errors=errors)
 

@@ -68,6 +68,16 @@ def setup_state(state: str) -> str:
     return f"{PREFIX}:setup:state:{state}"
 
 
+def slack_request_seen(digest: str) -> str:
+    """Set for as long as Slack's signature over one request is valid: a replay is refused."""
+    return f"{PREFIX}:slack:seen:{digest}"
+
+
+def slack_action(action_id: str) -> str:
+    """Hash: one button click from Slack (who, where to answer them) and how far its job got."""
+    return f"{PREFIX}:slack:action:{action_id}"
+
+
 def slack_reported(problem: str) -> str:
     """Set once a Slack problem the operator must fix has been logged."""
     return f"{PREFIX}:slack:reported:{problem}"
@@ -150,6 +160,11 @@ class InstallationKeys:
     def team_homes(self) -> str:
         """Hash: team key -> a repository whose configuration defines the team."""
         return f"{self.root}:team-homes"
+
+    @property
+    def claims(self) -> str:
+        """Hash: pull key -> JSON of who claimed it from Slack ("I'll review") and until when."""
+        return f"{self.root}:claims"
 
     def team(self, team: str) -> TeamKeys:
         return TeamKeys(f"{self.root}:t:{team}")

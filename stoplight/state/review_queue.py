@@ -20,6 +20,7 @@ from stoplight.core.light import Level, LightState, Measures, Policy, level_call
 from stoplight.core.pulls import PullRecord, Rules, admit, advance, go_stale
 from stoplight.core.pulls import pull_key as pull_key_of
 from stoplight.state import history, keys
+from stoplight.state.claims import end_claim_by_review
 from stoplight.state.installations import note_installation
 from stoplight.state.replies import members, members_scored_up_to, text, transaction_value
 
@@ -108,6 +109,8 @@ class QueueStore:
             if team.home is not None:
                 pipe.hset(self.keys.team_homes, team.key, team.home)
             self._reindex(pipe, before, after, now)
+            if isinstance(change, ReviewChange) and change.action == "submitted":
+                end_claim_by_review(pipe, self.keys.claims, after.key, change.reviewer)
             _queue_team_read(pipe, team_keys)  # answered last, with the change made
             moved = (before, after)
 

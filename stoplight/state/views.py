@@ -15,6 +15,7 @@ from stoplight.core.light import Level, Measures, Policy, Thresholds, assess
 from stoplight.core.marks import size_label
 from stoplight.core.pulls import PullRecord
 from stoplight.state import keys
+from stoplight.state.claims import ClaimStore, swarm_keys
 from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
 
@@ -27,12 +28,14 @@ class WaitingPull:
     record: PullRecord
     waited: timedelta
     swarm: bool = False  # among the PRs the red light asks everyone to review first
+    claimed_by: str | None = None  # the GitHub login that said "I'll review" in Slack
 
     def as_json(self) -> dict[str, Any]:
         return {
             **_pull_json(self.record),
             "waited_seconds": _seconds(self.waited),
             "swarm": self.swarm,
+            "claimed_by": self.claimed_by,
         }
 
 
@@ -114,10 +117,17 @@ def team_view(
     policy = settings.policy
     light = store.light(team)
     measures = store.measures(team)
-    swarm = settings.swarm_labels if light is not None and light.level is Level.RED else 0
+    red = light is not None and light.level is Level.RED
+    holders = ClaimStore(store.redis, store.installation_id).holders(now)
+    swarm = set(swarm_keys(store, team, settings.swarm_labels if red else 0, holders))
     waiting = tuple(
-        WaitingPull(record, policy.calendar.waited(record.wait_since, now), place < swarm)
-        for place, record in enumerate(store.waiting_pulls(team, shown))
+        WaitingPull(
+            record,
+            policy.calendar.waited(record.wait_since, now),
+            record.key in swarm,
+            holders.get(record.key),
+        )
+        for record in store.waiting_pulls(team, shown)
         if record.wait_since is not None
     )
     called_for, reasons = assess(measures, policy, now)

@@ -1,0 +1,198 @@
+""" "I'll review" clicks from Slack: the web process records one and queues its job; the job
+claims the PR, asks GitHub for the review and edits the notice.
+
+A click's job may run more than once (a GitHub 5xx, a worker killed): the click's record keeps
+how far it got, so a retry neither toggles the claim back nor asks GitHub twice. The record
+holds Slack's `response_url` and so lives in Redis, never among the job's arguments, and only
+as long as Slack honours that URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from github import GithubException
+
+from stoplight.clients import slack
+from stoplight.clients.github import WriteDeferred
+from stoplight.clients.slack import SlackError
+from stoplight.config.repos import RepoConfigs
+from stoplight.config.schema import TeamSettings
+from stoplight.core.light import Level
+from stoplight.core.pulls import Phase, PullRecord
+from stoplight.pipeline.fanout import request_effects
+from stoplight.pipeline.lanes import Lanes
+from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime, job_id
+from stoplight.state import keys
+from stoplight.state.claims import ClaimResult, ClaimStore, Outcome
+from stoplight.state.replies import text
+from stoplight.state.review_queue import QueueStore
+
+log = logging.getLogger(__name__)
+
+JOB = "stoplight.jobs.answer_slack_click"
+# Slack accepts answers on a click's response_url for 30 minutes.
+CLICK_TTL = timedelta(minutes=30)
+# GitHub's answer when it cannot request this person: the PR's author, or not a collaborator.
+UNPROCESSABLE = 422
+
+
+@dataclass(frozen=True)
+class Click:
+    """Someone pressed "I'll review" on a PR of a notice."""
+
+    installation_id: int
+    pull_key: str
+    slack_user: str  # Slack member id
+    response_url: str
+
+
+def queue_click(lanes: Lanes, click: Click, click_id: str) -> None:
+    """Record the click and queue its job, in one transaction: the web answer waits for
+    nothing else."""
+    record = keys.slack_action(click_id)
+    with lanes.redis.pipeline() as pipe:
+        lanes.shared.enqueue_call(
+            JOB,
+            args=(click_id, click.installation_id, click.pull_key),
+            job_id=f"slack-click-{click_id}",
+            description=f"answer_slack_click({click.installation_id}, {click.pull_key})",
+            retry=JOB_RETRY,
+            timeout=JOB_TIMEOUT_SECONDS,
+            pipeline=pipe,
+        )  # first: RQ's enqueue on a pipeline must open it
+        pipe.hset(record, mapping={"user": click.slack_user, "response_url": click.response_url})
+        pipe.expire(record, CLICK_TTL)
+        pipe.execute()
+
+
+def github_login(slack_users: Mapping[str, str], member: str) -> str | None:
+    """The GitHub login a team's `slack_users` (login -> Slack member id) gives a member."""
+    return next((login for login, id_ in slack_users.items() if id_ == member), None)
+
+
+def answer_slack_click(rt: Runtime, click_id: str, installation_id: int, pull_key: str) -> None:
+    record_key = keys.slack_action(click_id)
+    stored = {text(k): text(v) for k, v in rt.queue.hgetall(record_key).items()}
+    if not stored:
+        log.info("Slack click %s: its record lapsed before its job ran", click_id)
+        return
+    reply = stored["response_url"]
+    store = QueueStore(rt.redis, installation_id)
+    pull = store.pull(pull_key)
+    if pull is None or pull.phase is Phase.CLOSED:
+        _tell(reply, "Stoplight no longer follows that PR.")
+        return
+    settings = RepoConfigs(rt.redis, installation_id).team(pull.team)
+    login = github_login(settings.slack_users, stored["user"])
+    if login is None:
+        _tell(reply, _unknown_person(stored["user"], settings))
+        return
+    result = _claim_once(rt, record_key, stored, installation_id, pull, login, settings)
+    if result.outcome is Outcome.TAKEN:
+        _tell(reply, f"{_name(pull)} is claimed by {result.holder} already.")
+        return
+    if result.outcome is Outcome.AT_LIMIT:
+        limit = settings.claims.max_per_reviewer
+        _tell(
+            reply, f"You hold {limit} claims already: review one, or click it again to let it go."
+        )
+        return
+    if result.outcome is Outcome.CLAIMED and "requested" not in stored:
+        if not _request_review(rt, click_id, installation_id, pull, login, reply):
+            return
+        rt.queue.hset(record_key, "requested", 1)
+    _show_claims(rt, installation_id, pull.team)
+
+
+def _claim_once(
+    rt: Runtime,
+    record_key: str,
+    stored: dict[str, str],
+    installation_id: int,
+    pull: PullRecord,
+    login: str,
+    settings: TeamSettings,
+) -> ClaimResult:
+    """The click's claim (or release), made once however often its job runs."""
+    if "result" in stored:
+        done = json.loads(stored["result"])
+        return ClaimResult(Outcome(done["outcome"]), done["holder"])
+    claims = ClaimStore(rt.redis, installation_id)
+    result = claims.claim(pull.key, login, rt.clock.now(), settings.claims)
+    value = json.dumps({"outcome": result.outcome.value, "holder": result.holder})
+    rt.queue.hset(record_key, "result", value)
+    log.info("%s: %s by %s", _name(pull), result.outcome.value, login)
+    return result
+
+
+def _request_review(
+    rt: Runtime, click_id: str, installation_id: int, pull: PullRecord, login: str, reply: str
+) -> bool:
+    """Ask GitHub to request `login`'s review; on GitHub's refusal the claim is undone and
+    the clicker told why. False when the job ends here."""
+    if rt.github is None:
+        log.warning("no GitHub App credentials: %s not requested on %s", login, _name(pull))
+        return True
+    client = rt.github.installation(installation_id)
+    request = client.github().get_repo(pull.repo).get_pull(pull.number)
+    try:
+        client.write(lambda: request.create_review_request(reviewers=[login]))
+    except WriteDeferred as deferred:
+        rt.schedule(
+            deferred.until,
+            JOB,
+            click_id,
+            installation_id,
+            pull.key,
+            job_id=job_id("slack-click-deferred", installation_id, click_id),
+        )
+        return False
+    except GithubException as error:
+        if error.status != UNPROCESSABLE:
+            raise  # GitHub's trouble: the job's retry asks again
+        ClaimStore(rt.redis, installation_id).release(pull.key, login)
+        _tell(reply, f"GitHub would not request your review of {_name(pull)}: {_reason(error)}")
+        return False
+    return True
+
+
+def _show_claims(rt: Runtime, installation_id: int, team: str) -> None:
+    """The notice shows the claims; while red, the swarm labels move to unclaimed PRs."""
+    rt.enqueue("stoplight.jobs.update_claimed_notice", installation_id, team)
+    light = QueueStore(rt.redis, installation_id).light(team)
+    if light is not None and light.level is Level.RED:
+        request_effects(rt, installation_id, team)
+
+
+def _tell(response_url: str, message: str) -> None:
+    """A private answer to the clicker: best effort, for the notice shows the outcome too."""
+    try:
+        slack.reply_privately(response_url, message)
+    except SlackError as error:
+        log.warning("private Slack reply not sent: %s", error)
+
+
+def _unknown_person(member: str, settings: TeamSettings) -> str:
+    return (
+        "Stoplight does not know your GitHub login. Add yourself to `slack_users` of team "
+        f"{settings.name} in `.github/stoplight.yml`, e.g. `slack_users: {{your-login: {member}}}`."
+    )
+
+
+def _reason(error: GithubException) -> str:
+    data = error.data if isinstance(error.data, dict) else {}
+    message = str(data.get("message") or error.message or "unprocessable")
+    details = [
+        str(item.get("message", "")) if isinstance(item, dict) else str(item)
+        for item in data.get("errors") or []
+    ]
+    return "; ".join(part for part in [message, *details] if part)
+
+
+def _name(pull: PullRecord) -> str:
+    return f"{pull.repo}#{pull.number}"
