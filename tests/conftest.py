@@ -14,10 +14,13 @@ from urllib.parse import unquote
 
 import pytest
 import responses
+from pytest_httpserver import HTTPServer
 from redis import Redis
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
+from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
+from stoplight.clients import slack
 from stoplight.clients.pacing import WriteBudget
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
@@ -26,6 +29,7 @@ from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings
 from stoplight.state import keys
 from tests.fakes import FakeClock, body_of, iso, throwaway_private_key
+from tests.slack_fake import FakeSlack
 
 API = "https://api.github.com"
 
@@ -220,6 +224,17 @@ class FakeGitHub:
 
 def _path(url: str) -> str:
     return re.sub(r"^https?://[^/]+(/api/v3)?", "", url)
+
+
+@pytest.fixture
+def fake_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    """Slack's Web API and incoming webhooks on a local server; retries without pauses."""
+    monkeypatch.setattr(slack, "RETRY_INTERVAL", FixedValueRetryIntervalCalculator(0))
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield FakeSlack(server)
+    server.clear()
+    server.stop()
 
 
 @pytest.fixture

@@ -3,18 +3,14 @@ workers run it, and what it says. Real Redis, a fake Slack on 127.0.0.1, the fak
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
-from pytest_httpserver import HTTPServer
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
-from stoplight.clients import slack
 from stoplight.config.schema import Invalid, load
 from stoplight.core.calendar import DailySchedule
 from stoplight.core.light import Level, Measures, Policy
@@ -120,16 +116,6 @@ def test_a_bad_digest_is_named_by_its_key(text, message):
 
 
 # Sent once, at its moment
-
-
-@pytest.fixture
-def fake_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    monkeypatch.setattr(slack, "RETRY_INTERVAL", FixedValueRetryIntervalCalculator(0))
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield FakeSlack(server)
-    server.clear()
-    server.stop()
 
 
 @pytest.fixture

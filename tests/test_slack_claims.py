@@ -26,7 +26,6 @@ from stoplight.web import create_app
 from tests.conftest import api_root, deliver, run_jobs
 from tests.slack_fake import FakeSlack
 from tests.test_slack_notices import SHOP_TEAM, open_pulls
-from tests.test_slack_notices import fake_slack as fake_slack  # the fixture, shared
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 INSTALLATION = 42

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
-from pytest_httpserver import HTTPServer
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
 from stoplight.clients import slack
 from stoplight.core.light import Level
@@ -22,21 +19,11 @@ from stoplight.pipeline import lights
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull
-from tests.slack_fake import CHANNEL_ID, FakeSlack
+from tests.slack_fake import CHANNEL_ID
 from tests.test_agents import SWE_AGENT, copilot_opened, copilot_pull, github_user
 
 TEAM = "octo/shop"  # a repository in no team
 SHOP_TEAM = "shop@octo/shop"  # the team `shop` of octo/shop's own file (SHOP_CONFIG)
-
-
-@pytest.fixture
-def fake_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    monkeypatch.setattr(slack, "RETRY_INTERVAL", FixedValueRetryIntervalCalculator(0))
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield FakeSlack(server)
-    server.clear()
-    server.stop()
 
 
 SHOP_CONFIG = """
