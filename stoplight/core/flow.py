@@ -8,6 +8,7 @@ exactly for every PR that enters and leaves within the week.
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -329,12 +330,8 @@ def _imbalance(
 
 def _waiting_at(history: History, moment: datetime) -> int:
     """The waiting count the samples show at `moment` (0 before the first)."""
-    count = 0
-    for sample in history.samples:
-        if sample.at > moment:
-            break
-        count = sample.waiting
-    return count
+    found = bisect.bisect_right(history.samples, moment, key=lambda sample: sample.at)
+    return history.samples[found - 1].waiting if found else 0
 
 
 def working_day(calendar: WaitCalendar) -> timedelta:

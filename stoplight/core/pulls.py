@@ -139,9 +139,12 @@ def advance(
             )
     phase = _phase(fields, reviews, rules)
     stale_since = None
-    stays_stale = record is not None and record.stale and not _revives(change, record, rules)
-    if phase is Phase.WAITING and stays_stale:
-        assert record is not None
+    if (
+        phase is Phase.WAITING
+        and record is not None
+        and record.stale
+        and not _revives(change, record, rules)
+    ):
         phase, stale_since = Phase.STALE, record.stale_since
     held_since, held_order = None, 0
     if phase is Phase.WAITING and _holds(record, change, rules, red):
