@@ -172,6 +172,13 @@ def test_stale_agent_and_bot_reviewed_prs_read_as_what_they_are(browser, signed_
     page.get_by_role("link", name="Sign in with GitHub").click()
     page.wait_for_url(re.compile(r".*/teams/42/octo(/|%2F)shop$"))
 
+    # The bot's review changes no status, so nothing outside says it was applied: the three
+    # statuses can all be written before the worker reaches it. Reload until it shows.
+    def bot_review_applied() -> bool:
+        page.reload()
+        return "coderabbitai[bot] approved" in page.locator("#waiting").inner_text()
+
+    wait_for(bot_review_applied)
     stale = page.locator("#stale").inner_text()
     assert "octo/shop#30" in stale and "21d" in stale
     waiting = page.locator("#waiting").inner_text()
