@@ -18,16 +18,18 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from stoplight.core.agents import AGENT_AUTHORS
 from stoplight.core.calendar import DailySchedule, WorkingHours
 from stoplight.core.light import (
     ALWAYS,
     DEFAULT_STALE_AFTER,
+    Level,
     Policy,
     Thresholds,
     WaitCalendar,
     format_duration,
 )
-from stoplight.core.pulls import Rules
+from stoplight.core.pulls import AgentRules, Rules
 from stoplight.core.text import escape_controls
 
 CONFIG_PATH = ".github/stoplight.yml"
@@ -285,6 +287,24 @@ class ClaimsConfig(Strict):
     max_per_reviewer: Annotated[int, Field(ge=1, le=100)] = 2
 
 
+class AgentsConfig(Strict):
+    """AI coding agents' PRs: whose they are, and the lane that levels them."""
+
+    authors: Annotated[list[Login], Field(max_length=1000)] = sorted(AGENT_AUTHORS)
+    label: LabelName = "stoplight:agent"
+    # From yellow by default; `red` holds agents' PRs as people's are held.
+    hold_from: Literal["yellow", "red"] = "yellow"
+    max_waiting: Annotated[int, Field(ge=1, le=1000)] | None = 3  # null: no cap
+
+    def rules(self) -> AgentRules:
+        return AgentRules(
+            authors=frozenset(self.authors),
+            label=self.label,
+            hold_from=None if self.hold_from == "red" else Level.YELLOW,
+            max_waiting=self.max_waiting,
+        )
+
+
 class Config(Strict):
     teams: Annotated[list[TeamConfig], Field(max_length=500)] = []
     required_approvals: Annotated[int, Field(ge=0, le=100)] = 1
@@ -299,6 +319,9 @@ class Config(Strict):
     # Bot accounts whose approvals and change requests count; no bot's do by default.
     trusted_review_bots: Annotated[list[Login], Field(max_length=1000)] = []
     digest: DigestConfig | None = None  # None: no daily digest
+    agents: AgentsConfig = AgentsConfig()
+    # A person's waiting PRs (their agents' counted with theirs); null: no cap.
+    wip_per_author: Annotated[int, Field(ge=1, le=1000)] | None = None
     extends: Extends | None = Field(default=None, alias="_extends")
 
     def team_for(self, repo: str) -> TeamSettings | Invalid:
@@ -357,6 +380,8 @@ class Config(Strict):
             expedite_label=self.expedite_label,
             ignore_authors=frozenset(self.ignore_authors),
             trusted_review_bots=frozenset(self.trusted_review_bots),
+            agents=self.agents.rules(),
+            wip_per_author=self.wip_per_author,
         )
 
     def with_pull_rules(self, settings: TeamSettings) -> TeamSettings:

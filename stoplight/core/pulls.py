@@ -13,7 +13,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stoplight.core.agents import AGENT_AUTHORS
 from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
+from stoplight.core.light import Level
 
 
 class Phase(StrEnum):
@@ -52,6 +54,18 @@ class Review(BaseModel):
         return self.at > at or (self.at == at and self.state in ("dismissed", "requested"))
 
 
+class AgentRules(BaseModel):
+    """Which PRs are AI coding agents' and how their lane is kept (`agents` in the file)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    authors: frozenset[str] = AGENT_AUTHORS
+    # For agents that push as the person who runs them: the PR carries this label instead.
+    label: str = "stoplight:agent"
+    hold_from: Level | None = Level.YELLOW  # None: agents' PRs are held at red, as people's
+    max_waiting: int | None = 3  # None: no cap on agent PRs waiting at once
+
+
 class Rules(BaseModel):
     """The parts of a team's configuration that decide whether one PR waits."""
 
@@ -62,6 +76,11 @@ class Rules(BaseModel):
     expedite_label: str = "stoplight:expedite"
     ignore_authors: frozenset[str] = frozenset()
     trusted_review_bots: frozenset[str] = frozenset()
+    agents: AgentRules = AgentRules()
+    wip_per_author: int | None = None  # None: no cap on one person's waiting PRs
+
+    def is_agent(self, pull: PullSnapshot) -> bool:
+        return pull.author in self.agents.authors or self.agents.label in pull.labels
 
     def counts(self, reviewer: str, review: Review) -> bool:
         """Whether the review's verdict counts: a person's always; a bot's (an AI reviewer
