@@ -10,8 +10,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rq.job import Job
 
 from stoplight.pipeline.consumer import DeliveryStreams
+from stoplight.pipeline.lanes import BACKLOG, SHARED, WORKERS_GROUP, delivery_stream
 from stoplight.state import keys
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
@@ -21,14 +23,15 @@ from tests.fakes import Pull, Repo
 _ids = itertools.count(1)
 
 
-def process(rt, name: str, payload: Any) -> None:
-    """Take a delivery in and process it, as its job would, without running effects."""
+def process(rt, name: str, payload: Any) -> str:
+    """Take a delivery in and process it, as its job would, without running effects; its id."""
     delivery_id = f"bad-{next(_ids)}"
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     accept(rt, delivery_id, name, body)
     streams = DeliveryStreams(rt, "bad-input")
     streams.ensure_groups()
     streams.apply(streams.read())
+    return delivery_id
 
 
 def state_of(rt) -> dict[bytes, bytes]:
@@ -209,4 +212,15 @@ def mutated_payloads(draw) -> tuple[str, Any]:
 @given(delivery=mutated_payloads() | st.tuples(st.just("pull_request"), json_values))
 def test_no_payload_raises_out_of_processing(rt, github, delivery):
     name, payload = delivery
-    process(rt, name, payload)
+    delivery_id = process(rt, name, payload)
+    # The consumer catches what applying raises and hands the delivery to a retry job: a
+    # payload that raised would show as that job, so none may exist.
+    assert not Job.exists(f"delivery-{delivery_id}", connection=rt.redis), "applying it raised"
+    assert rt.redis.hlen(keys.DEAD_LETTERS) == 0
+    for lane in (SHARED, BACKLOG):
+        stream = delivery_stream(lane)
+        if rt.redis.exists(stream):
+            assert rt.redis.xpending(stream, WORKERS_GROUP)["pending"] == 0  # acknowledged
+    store = QueueStore(rt.redis, 42)
+    for team in store.teams():
+        store.open_pulls(team)  # whatever was stored still loads
