@@ -35,7 +35,7 @@ from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redeliver import redeliver_failed
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.sync import sync_all as run_sync
-from stoplight.pipeline import dead_letters, runtime
+from stoplight.pipeline import dead_letters, runtime, socket_mode
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
@@ -128,7 +128,7 @@ def serve() -> None:
             target = f"http://{host}:{settings.port}{settings.webhook_path}"
             WebhookProxy(settings.webhook_proxy_url, target).start()
         try:
-            with runtime.installed(rt):
+            with runtime.installed(rt), socket_mode.opened(rt):
                 run_worker(rt)
         finally:
             web.stop()
@@ -147,7 +147,9 @@ def worker(burst: bool) -> None:
     rt = runtime.Runtime.create(settings)
     upgrade_keys_once(rt.redis)
     log_slack_delivery(settings)
-    with runtime.installed(rt):
+    # A burst worker is gone once the queue is empty: envelopes go to the workers that stay.
+    interactions = nullcontext() if burst else socket_mode.opened(rt)
+    with runtime.installed(rt), interactions:
         run_worker(rt, burst=burst)
 
 

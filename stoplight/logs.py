@@ -115,6 +115,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.session_secret,
         settings.slack_bot_token,
         settings.slack_webhook_url,
+        settings.slack_app_token,
         settings.metrics_password,
     )
     found = [value.get_secret_value().strip() for value in values if value is not None]

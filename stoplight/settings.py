@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(
         default=None, validation_alias="SLACK_SIGNING_SECRET"
     )
+    # An app-level token (xapp-, scope connections:write): workers take Slack's interactions
+    # over Socket Mode instead of Slack calling /slack/* (installs Slack cannot reach).
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     data_dir: Path = Field(default=Path(".stoplight"), validation_alias="DATA_DIR")
     base_url_setting: str | None = Field(
         default=None, validation_alias=AliasChoices("BASE_URL", "base_url")
@@ -79,6 +82,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_path(cls, value: str) -> str:
         return value if value.startswith("/") else f"/{value}"
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_level_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # A bot token here would only fail at Slack, in a worker's log.
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be a Slack app-level token (xapp-...)")
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -105,6 +105,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/labels"), "create_label"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "add_labels"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels"), "issue_labels"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/requested_reviewers"), "request_review"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/contents/(.+)"), "contents"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "pull_files"),
     ("GET", re.compile(r"/installation/repositories"), "installation_repositories"),
@@ -285,6 +286,13 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
                     state.labels[key].remove(name)
                     return 200, []
             return 404, {"message": "Label does not exist"}
+
+        def request_review(self, body: Any, repo: str, number: str) -> tuple[int, Any]:
+            with state.lock:
+                state.writes.append(
+                    ("POST", f"/repos/{repo}/pulls/{number}/requested_reviewers", body)
+                )
+            return 201, {"number": int(number)}
 
         def contents(self, body: Any, repo: str, path: str) -> tuple[int, Any]:
             text = state.files.get((repo, unquote(path)))

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from stoplight import logs
 from stoplight.settings import Settings
@@ -74,14 +75,17 @@ def test_a_line_may_name_its_subject_itself(settings, captured, capsys):
 def test_secrets_are_masked_whatever_logs_them(
     settings, private_key_pem, captured, capsys, log_format
 ):
-    captured(settings.model_copy(update={"log_format": log_format}))
+    app_token = "xapp-1-A0APP-1234-abcdef"
+    update = {"log_format": log_format, "slack_app_token": SecretStr(app_token)}
+    captured(settings.model_copy(update=update))
     log = logging.getLogger("careless.library")
     log.warning("signing with %s", WEBHOOK_SECRET)
+    log.warning("opening Socket Mode with %s", app_token)
     log.warning("key: %s", private_key_pem)
     log.warning("key on one line: %s", private_key_pem.replace("\n", "\\n"))
 
     written = "\n".join(lines(capsys))
-    assert WEBHOOK_SECRET not in written
+    assert WEBHOOK_SECRET not in written and app_token not in written
     for pem_line in private_key_pem.splitlines()[1:-1]:
         assert pem_line not in written
-    assert written.count(logs.MASK) >= 3
+    assert written.count(logs.MASK) >= 4

@@ -349,3 +349,10 @@ def test_claims_default_to_four_hours_and_two_per_reviewer():
     settings = schema.DEFAULT_CONFIG.team_for("octo/shop")
     assert isinstance(settings, schema.TeamSettings)
     assert (settings.claims.expire, settings.claims.max_per_reviewer) == (timedelta(hours=4), 2)
+
+
+def test_a_click_queued_again_under_its_id_queues_no_second_job(rt, slack_app):
+    click = Click(INSTALLATION, f"{REPO_ID}#2", "U0BOB", slack_app.response_url)
+    assert queue_click(rt.lanes, click, "c1") is True
+    assert queue_click(rt.lanes, click, "c1") is False
+    assert rt.lanes.shared.count == 1

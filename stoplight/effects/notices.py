@@ -269,8 +269,10 @@ def _view(rt: Runtime, installation_id: int, team: str, settings: TeamSettings) 
 
 
 def _buttons(rt: Runtime) -> bool:
-    """Buttons only when Slack's calls back to the app can be verified."""
-    return rt.settings.slack_signing_secret is not None
+    """Buttons only when Slack's clicks reach the app: verified requests to /slack/actions,
+    or Socket Mode."""
+    settings = rt.settings
+    return settings.slack_signing_secret is not None or settings.slack_app_token is not None
 
 
 def _team_url(rt: Runtime, installation_id: int, team: str) -> str:

@@ -1,5 +1,6 @@
-""" "I'll review" clicks from Slack: the web process records one and queues its job; the job
-claims the PR, asks GitHub for the review and edits the notice.
+""" "I'll review" clicks from Slack: the process Slack reached (the web app over HTTP, a worker
+over Socket Mode) records one and queues its job; the job claims the PR, asks GitHub for the
+review and edits the notice.
 
 A click's job may run more than once (a GitHub 5xx, a worker killed): the click's record keeps
 how far it got, so a retry neither toggles the claim back nor asks GitHub twice. The record
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from github import GithubException
+from redis.exceptions import WatchError
 
 from stoplight.clients import slack
 from stoplight.clients.github import WriteDeferred
@@ -24,6 +26,7 @@ from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.light import Level
 from stoplight.core.pulls import Phase, PullRecord
+from stoplight.effects.notice_blocks import CLAIM_ACTION
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime, job_id
@@ -51,11 +54,40 @@ class Click:
     response_url: str
 
 
-def queue_click(lanes: Lanes, click: Click, click_id: str) -> None:
-    """Record the click and queue its job, in one transaction: the web answer waits for
-    nothing else."""
+def accept_interaction(lanes: Lanes, payload: object, interaction_id: str) -> bool:
+    """Queue the job of an interaction Slack sent (over HTTP or Socket Mode, once its
+    sender is known to be Slack), if it is an "I'll review" click. False for any other
+    interaction, or a click of this id already queued."""
+    click = click_of(payload)
+    return click is not None and queue_click(lanes, click, interaction_id)
+
+
+def click_of(payload: object) -> Click | None:
+    """The "I'll review" click in a `block_actions` payload; None for any other interaction.
+    ValueError for a click that does not say who clicked what."""
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        return None
+    actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)]
+    action = next((a for a in actions if a.get("action_id") == CLAIM_ACTION), None)
+    if action is None:
+        return None
+    installation, _, pull_key = str(action.get("value", "")).partition("|")
+    user = payload["user"].get("id") if isinstance(payload.get("user"), dict) else None
+    response_url = payload.get("response_url")
+    if not installation.isdigit() or not pull_key or not user or not response_url:
+        raise ValueError("the click names no installation, PR, user or response_url")
+    return Click(int(installation), pull_key, str(user), str(response_url))
+
+
+def queue_click(lanes: Lanes, click: Click, click_id: str) -> bool:
+    """Record the click and queue its job, in one transaction: the answer to Slack waits for
+    nothing else. False, and nothing queued, when a click of this id is recorded already:
+    Slack sent the same one again, and two jobs of one click could toggle its claim twice."""
     record = keys.slack_action(click_id)
     with lanes.redis.pipeline() as pipe:
+        pipe.watch(record)
+        if pipe.exists(record):
+            return False
         lanes.shared.enqueue_call(
             JOB,
             args=(click_id, click.installation_id, click.pull_key),
@@ -64,10 +96,14 @@ def queue_click(lanes: Lanes, click: Click, click_id: str) -> None:
             retry=JOB_RETRY,
             timeout=JOB_TIMEOUT_SECONDS,
             pipeline=pipe,
-        )  # first: RQ's enqueue on a pipeline must open it
+        )  # first: RQ's enqueue on a pipeline opens its transaction
         pipe.hset(record, mapping={"user": click.slack_user, "response_url": click.response_url})
         pipe.expire(record, CLICK_TTL)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except WatchError:  # the same click, recorded meanwhile by another process
+            return False
+    return True
 
 
 def github_login(slack_users: Mapping[str, str], member: str) -> str | None:

@@ -21,8 +21,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
 from stoplight.core.clock import Clock
-from stoplight.effects.notice_blocks import CLAIM_ACTION
-from stoplight.pipeline.claims import Click, queue_click
+from stoplight.pipeline.claims import accept_interaction
 from stoplight.state import keys
 
 log = logging.getLogger(__name__)
@@ -65,9 +64,9 @@ def actions() -> Response:
         if not _first_time(context.lanes.redis, signature, timestamp):
             log.warning("Slack request refused: a replay of one already received")
             return _answer(401, "request already received")
-        click = _claim_click(request.form.get("payload", ""))
-        if click is not None:
-            queue_click(context.lanes, click, uuid.uuid4().hex)
+        accept_interaction(
+            context.lanes, _payload(request.form.get("payload", "")), uuid.uuid4().hex
+        )
     except RedisError as error:
         log.error("Slack request not recorded, Redis unreachable: %s", error)
         return _answer(503, "storage unavailable")
@@ -83,24 +82,11 @@ def _first_time(redis: Redis, signature: str, timestamp: str) -> bool:
     return bool(redis.set(keys.slack_request_seen(digest), 1, nx=True, ex=SIGNATURE_WINDOW_SECONDS))
 
 
-def _claim_click(raw: str) -> Click | None:
-    """The "I'll review" click in a `block_actions` payload; None for any other interaction."""
+def _payload(raw: str) -> object:
     try:
-        payload = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
         raise ValueError("payload is not JSON") from None
-    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
-        return None
-    actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)]
-    action = next((a for a in actions if a.get("action_id") == CLAIM_ACTION), None)
-    if action is None:
-        return None
-    installation, _, pull_key = str(action.get("value", "")).partition("|")
-    user = payload["user"].get("id") if isinstance(payload.get("user"), dict) else None
-    response_url = payload.get("response_url")
-    if not installation.isdigit() or not pull_key or not user or not response_url:
-        raise ValueError("the click names no installation, PR, user or response_url")
-    return Click(int(installation), pull_key, str(user), str(response_url))
 
 
 def _answer(code: int, error: str) -> Response:
