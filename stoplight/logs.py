@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from pydantic import SecretStr
+
 from stoplight.core.text import escape_controls
 from stoplight.settings import Settings
 
@@ -108,17 +110,10 @@ class JsonFormatter(_Masking):
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    values = (
-        settings.private_key,
-        settings.webhook_secret,
-        settings.github_client_secret,
-        settings.session_secret,
-        settings.slack_bot_token,
-        settings.slack_webhook_url,
-        settings.slack_app_token,
-        settings.metrics_password,
-    )
-    found = [value.get_secret_value().strip() for value in values if value is not None]
+    # Every setting typed as a secret, so that a secret added later is masked without a list
+    # here to remember.
+    values = [getattr(settings, name) for name in type(settings).model_fields]
+    found = [value.get_secret_value().strip() for value in values if isinstance(value, SecretStr)]
     # A PEM is also logged line by line, or escaped onto one line.
     pem_lines = [
         line for value in found if "\n" in value for line in value.splitlines() if len(line) > 20

@@ -76,16 +76,23 @@ def test_secrets_are_masked_whatever_logs_them(
     settings, private_key_pem, captured, capsys, log_format
 ):
     app_token = "xapp-1-A0APP-1234-abcdef"
-    update = {"log_format": log_format, "slack_app_token": SecretStr(app_token)}
+    signing_secret = "8f742231b10e8888abcd99yyyzzz85a5"
+    update = {
+        "log_format": log_format,
+        "slack_app_token": SecretStr(app_token),
+        "slack_signing_secret": SecretStr(signing_secret),
+    }
     captured(settings.model_copy(update=update))
     log = logging.getLogger("careless.library")
     log.warning("signing with %s", WEBHOOK_SECRET)
     log.warning("opening Socket Mode with %s", app_token)
+    log.warning("verifying Slack with %s", signing_secret)
     log.warning("key: %s", private_key_pem)
     log.warning("key on one line: %s", private_key_pem.replace("\n", "\\n"))
 
     written = "\n".join(lines(capsys))
     assert WEBHOOK_SECRET not in written and app_token not in written
+    assert signing_secret not in written
     for pem_line in private_key_pem.splitlines()[1:-1]:
         assert pem_line not in written
     assert written.count(logs.MASK) >= 4
