@@ -7,7 +7,11 @@ from collections.abc import Sequence
 
 # The accounts of Copilot's coding agent: its PRs' author, and the app it assigns itself as.
 COPILOT_AGENT = frozenset({"Copilot", "copilot-swe-agent[bot]"})
-AGENT_AUTHORS = COPILOT_AGENT | {"devin-ai-integration[bot]"}
+AGENT_AUTHORS = COPILOT_AGENT | {
+    "devin-ai-integration[bot]",  # Devin's GitHub app
+    "google-labs-jules[bot]",  # Google's Jules opens its PRs as its app
+    "openhands-agent",  # the account OpenHands' resolver offers to commit and open PRs as
+}
 # Bots that GitHub names without the `[bot]` suffix apps carry (Copilot reviews as `Copilot`).
 UNSUFFIXED_BOTS = frozenset({"Copilot"})
 
