@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
-from stoplight.core.light import Level
+from rich.console import Console
+
+from stoplight.core.light import Level, LightState
 from stoplight.core.pulls import HoldReason, Phase, Rules
+from stoplight.effects.notice_blocks import NoticeContext, light_notice
 from stoplight.effects.plan import held_description
+from stoplight.ops import terminal
 from stoplight.state.review_queue import QueueStore
+from stoplight.state.views import load_team_view
 from tests.conftest import deliver
 from tests.fakes import Pull
 from tests.test_agents import SWE_AGENT, copilot_opened, copilot_pull, github_user
@@ -167,3 +174,52 @@ def test_each_reason_has_its_wording_within_githubs_140_characters():
     assert all(len(text) <= 140 for text in worded.values())
     # while the queue is red, red is everyone's reason
     assert "red" in held_description(1, HoldReason.WIP, light=Level.RED, person="a", rules=rules)
+
+
+def devin_pull(rt, clock, number: int) -> Pull:
+    pull = Pull(number=number, head_sha=f"{number:040x}", author="devin-ai-integration[bot]",
+                author_type="Bot")  # fmt: skip
+    deliver(rt, pull.event("opened", clock.now()))
+    clock.advance(minutes=1)
+    return pull
+
+
+def test_the_view_json_and_notice_tell_the_agents_share_and_whose(rt, github, clock):
+    github.put_config("octo/shop", config(4, 7, "agents: {max_waiting: 3}\n"))
+    agent_pull(rt, clock, 1)
+    agent_pull(rt, clock, 2)
+    devin_pull(rt, clock, 3)
+    for number, author in ((4, "bob"), (5, "carol"), (6, "dan")):
+        person_pull(rt, clock, number, author)
+    agent_pull(rt, clock, 7, "bob")  # yellow: held
+    view = load_team_view(rt.redis, 42, WEB, clock.now())
+    assert view is not None and view.level is Level.YELLOW
+
+    assert view.as_json()["agents"] == {
+        "waiting": 3,
+        "held": 1,
+        "whose": [
+            {"agent": "Copilot for alice", "pulls": 2},
+            {"agent": "Copilot for bob", "pulls": 1},
+            {"agent": "Devin", "pulls": 1},
+        ],
+    }
+    assert view.agents_share == 0.5
+    previous = LightState(level=Level.GREEN, since=clock.now() - timedelta(hours=1))
+    notice = light_notice(view, NoticeContext(previous=previous))
+    line = (
+        "3 of 6 waiting and 1 of 1 held are agents' "
+        "(Copilot for alice 2, Copilot for bob 1, Devin 1)"
+    )
+    assert line in json.dumps(notice.blocks, ensure_ascii=False)
+
+
+def test_the_terminal_headline_counts_the_agents_prs(rt, github, clock):
+    github.put_config("octo/shop", config(1, 7))
+    person_pull(rt, clock, 1)
+    agent_pull(rt, clock, 2)
+    view = load_team_view(rt.redis, 42, WEB, clock.now())
+    assert view is not None
+    console = Console(width=100, record=True)
+    console.print(terminal._panel(view))
+    assert "agents' PRs: 0 waiting, 1 held" in console.export_text()

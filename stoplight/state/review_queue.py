@@ -225,6 +225,10 @@ class QueueStore:
         """The team's held lane, first in line first."""
         return members(self.redis, self.keys.team(team).held)
 
+    def waiting_agent_pulls(self, team: str) -> list[PullRecord]:
+        """The team's waiting agent PRs (at most `agents.max_waiting` enter), oldest first."""
+        return self.pulls(members(self.redis, self.keys.team(team).waiting_agents))
+
     def held_count(self, team: str) -> int:
         return self.redis.zcard(self.keys.team(team).held)
 
