@@ -8,6 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
+from benchmarks.team_history import TeamShape, deliveries_of, team_config, team_year
+from stoplight.backtest.report import run_backtest
+from stoplight.backtest.summary import TeamSummary, describe_held
 from stoplight.core.light import Level, LightState
 from stoplight.core.pulls import HoldReason, Phase, Rules
 from stoplight.effects.notice_blocks import NoticeContext, light_notice
@@ -223,3 +226,20 @@ def test_the_terminal_headline_counts_the_agents_prs(rt, github, clock):
     console = Console(width=100, record=True)
     console.print(terminal._panel(view))
     assert "agents' PRs: 0 waiting, 1 held" in console.export_text()
+
+
+def test_the_backtest_replays_the_agent_lane_on_a_generated_history():
+    """What `hold_from: yellow` would have done to a team whose PRs are a third Copilot's."""
+    history = deliveries_of(team_year(TeamShape(days=60, by_agent=0.3), seed=11))
+    limits = "{yellow: {waiting: 4}, red: {waiting: 8}}"
+
+    def held(hold_from: str) -> TeamSummary:
+        config = team_config(limits) + f"agents: {{hold_from: {hold_from}, max_waiting: null}}\n"
+        (team,) = run_backtest(history, window=timedelta(days=60), config=config).teams
+        return team.summary
+
+    at_yellow, at_red = held("yellow"), held("red")
+    assert at_yellow.held_agents > at_red.held_agents  # agents wait from yellow on
+    assert at_yellow.held - at_yellow.held_agents <= at_red.held - at_red.held_agents
+    assert at_yellow.as_json()["held"]["agents"]["count"] == at_yellow.held_agents
+    assert "agents'" in describe_held(at_yellow)
