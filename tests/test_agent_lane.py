@@ -243,3 +243,10 @@ def test_the_backtest_replays_the_agent_lane_on_a_generated_history():
     assert at_yellow.held - at_yellow.held_agents <= at_red.held - at_red.held_agents
     assert at_yellow.as_json()["held"]["agents"]["count"] == at_yellow.held_agents
     assert "agents'" in describe_held(at_yellow)
+    # the weekly figures tell agents' PRs leaving review, and their waits, from people's
+    weeks = [week for week in at_yellow.weeks if week.agents_left]
+    assert weeks and all(0 < (week.agents_share or 0) < 1 for week in weeks)
+    figures = weeks[0].as_json()["agents"]
+    assert figures["left"] == weeks[0].agents_left
+    assert figures["median_wait_seconds"] is not None
+    assert figures["people_median_wait_seconds"] is not None
