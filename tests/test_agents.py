@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from stoplight.core.agents import credited_person
-from stoplight.core.pulls import Phase, PullRecord
+from stoplight.core.changes import PullSnapshot
+from stoplight.core.pulls import Phase, PullRecord, Rules
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull
@@ -103,6 +104,22 @@ def test_the_person_stays_credited_after_their_review_takes_them_off_the_reviewe
     deliver(rt, pull.review("alice", "commented", clock.now()))
     deliver(rt, pull.event("edited", clock.now()))
     assert QueueStore(rt.redis, 42).pull("1001#1").person == "alice"
+
+
+@pytest.mark.parametrize(
+    "author", ["Copilot", "devin-ai-integration[bot]", "google-labs-jules[bot]", "openhands-agent"]
+)
+def test_the_documented_agent_accounts_are_agents_by_default(author):
+    assert Rules().is_agent(snapshot_by(author))
+
+
+def snapshot_by(author: str) -> PullSnapshot:
+    return PullSnapshot(
+        repo_id=1001, repo="octo/shop", number=1, title="A change",
+        url="https://github.com/octo/shop/pull/1", author=author,
+        author_is_bot=author.endswith("[bot]"), head_sha="a" * 40, draft=False, open=True,
+        updated_at="2026-11-02T09:00:00Z",
+    )  # fmt: skip
 
 
 def test_a_record_stored_before_persons_were_known_is_its_authors():

@@ -109,7 +109,9 @@ def test_the_queue_store_holds_admits_and_moves_prs_on_a_cluster(cluster):
 
     approved(store, 1, clock)
     approved(store, 2, clock)
-    assert [record.key for record in store.admit_held(WEB.key, POLICY, clock.now())] == ["1001#4"]
+    assert [record.key for record in store.admit_held(WEB.key, POLICY, Rules(), clock.now())] == [
+        "1001#4"
+    ]
     assert store.measures(WEB.key).waiting == 2
 
     assert store.move_repository("octo/shop", API, clock.now()) == {WEB.key}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from stoplight.core.admission import Entrance, entering
 from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
 from stoplight.core.light import Level
 from stoplight.core.marks import HELD_LABEL, SWARM_LABEL, Status, size_label
@@ -54,9 +55,10 @@ def review(state: str, at: datetime, commit_id: str = HEAD, head: str = HEAD) ->
 
 
 def run(*changes: PullChange | ReviewChange, red: bool = False) -> PullRecord:
+    rule = entering(Entrance(Level.RED if red else Level.GREEN), RULES)
     record = None
     for change in changes:
-        record = advance(record, change, TEAM, RULES, change.at, red=red)
+        record = advance(record, change, TEAM, RULES, change.at, entering=rule)
     assert record is not None
     return record
 

@@ -480,3 +480,17 @@ def test_an_agents_pr_is_shown_as_its_persons_work(app, users, rt, github, clock
 
     authors = re.findall(r"</td>\s*<td>([^<]*)</td>\s*<td class=\"num nowrap\">", page.text)
     assert authors == ["Copilot for alice", "alice"]
+
+
+def test_the_team_page_shows_the_agents_share_of_the_queue(app, users, rt, github, clock):
+    agents = copilot_pull(repo=SHOP, number=1)
+    deliver(rt, copilot_opened(agents, clock.now()))
+    deliver(rt, Pull(repo=SHOP, number=2, head_sha="b" * 40).event("opened", clock.now()))
+
+    page = sign_in(app, alice(users)).get("/teams/42/octo%2Fshop")
+
+    share = re.search(r'<p id="agents-share"[^>]*>(.*?)</p>', page.text, re.S)
+    assert share is not None
+    assert html.unescape(share[1]) == (
+        "Agents' PRs: 1 of 2 waiting (50%), 0 of 0 held · Copilot for alice 1"
+    )

@@ -83,6 +83,7 @@ class HeldSpell:
     pull: str
     since: datetime
     until: datetime | None  # None: still held when the run ended
+    agent: bool = False  # an agent's PR, held in the agents' lane
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ class _Observer:
     """What the simulation sees of every team after each step: its light and held lane."""
 
     redis: Redis
-    held_since: dict[TeamId, dict[str, datetime]] = field(default_factory=dict)
+    # pull key -> when it was held, and whether it is an agent's
+    held_since: dict[TeamId, dict[str, tuple[datetime, bool]]] = field(default_factory=dict)
     spells: dict[TeamId, list[HeldSpell]] = field(default_factory=dict)
 
     def look(self, now: datetime) -> dict[TeamId, Level]:
@@ -131,15 +133,22 @@ class _Observer:
         return lights
 
     def _held(self, team_id: TeamId, store: QueueStore, now: datetime) -> None:
-        held = {r.key: r.held_since for r in store.pulls(store.held_keys(team_id[1]))}
+        held = {
+            r.key: (r.held_since, r.by_agent)
+            for r in store.pulls(store.held_keys(team_id[1]))
+            if r.held_since is not None
+        }
         before = self.held_since.get(team_id, {})
-        for pull, since in before.items():
+        for pull, (since, agent) in before.items():
             if pull not in held:
-                self.spells.setdefault(team_id, []).append(HeldSpell(pull, since, now))
-        self.held_since[team_id] = {k: v for k, v in held.items() if v is not None}
+                self.spells.setdefault(team_id, []).append(HeldSpell(pull, since, now, agent))
+        self.held_since[team_id] = held
 
     def spells_of(self, team_id: TeamId) -> tuple[HeldSpell, ...]:
-        still = [HeldSpell(p, s, None) for p, s in self.held_since.get(team_id, {}).items()]
+        still = [
+            HeldSpell(pull, since, None, agent)
+            for pull, (since, agent) in self.held_since.get(team_id, {}).items()
+        ]
         return tuple(sorted([*self.spells.get(team_id, []), *still], key=lambda h: h.since))
 
 

@@ -35,6 +35,8 @@ class TeamSummary:
     weeks: tuple[WeekFigures, ...]  # newest first
     open_at_end: int = 0  # PRs whose end the history does not show
     stale_at_end: int = 0
+    held_agents: int = 0  # of `held`, agents' PRs
+    held_agents_median: timedelta | None = None
 
     def share(self, level: Level) -> float:
         """The part of the counted time the light spent at `level`."""
@@ -58,6 +60,10 @@ class TeamSummary:
                 "count": self.held,
                 "median_hours": _hours(self.held_median),
                 "max_hours": _hours(self.held_max),
+                "agents": {
+                    "count": self.held_agents,
+                    "median_hours": _hours(self.held_agents_median),
+                },
             },
             "weeks": [week.as_json() for week in self.weeks],
             "without_end": {"open": self.open_at_end, "stale": self.stale_at_end},
@@ -71,6 +77,7 @@ def summarize_team(team: TeamRun, since: datetime, until: datetime) -> TeamSumma
     changes = [c for n, c in enumerate(lights) if n > 0 and since < c.at <= until]
     spells = [spell for spell in team.held if since <= spell.since < until]
     held_for = sorted(calendar.waited(s.since, s.until or until) for s in spells)
+    agents_held_for = [calendar.waited(s.since, s.until or until) for s in spells if s.agent]
     weeks_back = (until - since) // WEEK + 2
     weeks = weekly_figures(team.history, calendar, until, weeks_back)
     return TeamSummary(
@@ -91,6 +98,8 @@ def summarize_team(team: TeamRun, since: datetime, until: datetime) -> TeamSumma
         weeks=tuple(w for w in weeks if w.end > since and w.observed_from < w.observed_until),
         open_at_end=team.open_at_end,
         stale_at_end=team.stale_at_end,
+        held_agents=len(agents_held_for),
+        held_agents_median=_median(agents_held_for),
     )
 
 
@@ -123,9 +132,15 @@ def describe_held(summary: TeamSummary) -> str:
     if not summary.held:
         return "none held"
     assert summary.held_median is not None and summary.held_max is not None
-    return (
+    described = (
         f"{summary.held} held, median {format_duration(summary.held_median)}, "
         f"max {format_duration(summary.held_max)}"
+    )
+    if summary.held_agents_median is None:
+        return described
+    return (
+        f"{described}; agents' {summary.held_agents}, "
+        f"median {format_duration(summary.held_agents_median)}"
     )
 
 
@@ -134,6 +149,10 @@ def describe_without_end(summary: TeamSummary) -> str:
     if not summary.open_at_end:
         return "none"
     return f"{summary.open_at_end} still open at the end, {summary.stale_at_end} of them stale"
+
+
+def _median(durations: list[timedelta]) -> timedelta | None:
+    return timedelta(seconds=statistics.median(_seconds(durations))) if durations else None
 
 
 def _seconds(durations: list[timedelta]) -> list[float]:

@@ -12,20 +12,23 @@ lane drains), and "would a new PR be held now?" (the pull signal agents read bef
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from datetime import datetime
 
 from stoplight.core.changes import PullSnapshot
-from stoplight.core.light import Level
-from stoplight.core.pulls import Rules
+from stoplight.core.light import Level, Measures, Policy, level_called_for
+from stoplight.core.pulls import HoldReason, HoldRule, PullRecord, Rules
 
-
-class HoldReason(StrEnum):
-    RED = "red"  # the queue is red: nobody starts a new review
-    AGENT_LIGHT = "agent_light"  # agents wait from `agents.hold_from` on
-    AGENTS_FULL = "agents_full"  # `agents.max_waiting` agent PRs wait already
-    WIP = "wip"  # the person has `wip_per_author` PRs waiting already
+__all__ = [
+    "Drain",
+    "Entrance",
+    "HoldReason",
+    "drain",
+    "entering",
+    "hold_reason",
+    "pull_hold_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,74 @@ def pull_hold_reason(entrance: Entrance, pull: PullSnapshot, rules: Rules) -> Ho
         person=pull.person,
         expedite=rules.expedite_label in pull.labels,
     )
+
+
+def entering(entrance: Entrance, rules: Rules) -> HoldRule:
+    """The rule `core.pulls.advance` asks about a PR that newly becomes ready."""
+    return lambda pull: pull_hold_reason(entrance, pull, rules)
+
+
+@dataclass(frozen=True)
+class Drain:
+    admitted: list[PullRecord]  # in the order they enter
+    # Why the PRs that stay held are held now, where the rule names a reason (one stopped only
+    # by the measures, or by its place behind such a one, keeps the reason it has).
+    reasons: dict[str, HoldReason]
+
+
+def drain(
+    held: Sequence[PullRecord],
+    entrance: Entrance,
+    measures: Measures,
+    policy: Policy,
+    rules: Rules,
+    now: datetime,
+) -> Drain:
+    """Which held PRs enter as room appears: people's first, in their order, then agents', in
+    theirs. Each enters if the rule lets it in with those admitted before it, and the measures
+    with it added call for less than red (for an agent's, less than `agents.hold_from` too),
+    or the queue is empty (nobody is held for ever). A PR held by its person's WIP is passed
+    over, to enter when one of theirs leaves review; any other stop ends its lane, and a stop
+    among people's PRs keeps every agent's out (humans enter before agents)."""
+    admitted: list[PullRecord] = []
+    for agents in (False, True):
+        ceiling = Level.RED
+        if agents and rules.agents.hold_from is not None:
+            ceiling = min(ceiling, rules.agents.hold_from)
+        stopped = False
+        for record in (record for record in held if record.by_agent is agents):
+            reason = _reason(entrance, record, rules)
+            if reason is HoldReason.WIP:
+                continue
+            with_it = measures_with(measures, record, now)
+            too_many = with_it.waiting > 1 and level_called_for(with_it, policy, now) >= ceiling
+            if reason is not None or too_many:
+                stopped = True
+                break
+            admitted.append(record)
+            entrance, measures = entrance.with_one_more(record, rules), with_it
+        if stopped and not agents:
+            break
+    entered = {record.key for record in admitted}
+    reasons = {
+        record.key: reason
+        for record in held
+        if record.key not in entered and (reason := _reason(entrance, record, rules)) is not None
+    }
+    return Drain(admitted, reasons)
+
+
+def _reason(entrance: Entrance, record: PullRecord, rules: Rules) -> HoldReason | None:
+    return hold_reason(
+        entrance,
+        rules,
+        agent=record.by_agent,
+        person=record.person,
+        expedite=rules.expedite_label in record.labels,
+    )
+
+
+def measures_with(measures: Measures, record: PullRecord, now: datetime) -> Measures:
+    """The measures once `record` starts waiting now."""
+    oldest = min(measures.oldest_since or now, now)
+    return Measures(measures.waiting + 1, oldest, measures.lines + record.lines)

@@ -7,7 +7,18 @@ from collections.abc import Sequence
 
 # The accounts of Copilot's coding agent: its PRs' author, and the app it assigns itself as.
 COPILOT_AGENT = frozenset({"Copilot", "copilot-swe-agent[bot]"})
-AGENT_AUTHORS = COPILOT_AGENT | {"devin-ai-integration[bot]"}
+AGENT_AUTHORS = COPILOT_AGENT | {
+    "devin-ai-integration[bot]",  # Devin's GitHub app
+    "google-labs-jules[bot]",  # Google's Jules opens its PRs as its app
+    "openhands-agent",  # the account OpenHands' resolver offers to commit and open PRs as
+}
+# What people call the agents whose logins say it less plainly.
+AGENT_NAMES = {
+    "copilot-swe-agent[bot]": "Copilot",
+    "devin-ai-integration[bot]": "Devin",
+    "google-labs-jules[bot]": "Jules",
+    "openhands-agent": "OpenHands",
+}
 # Bots that GitHub names without the `[bot]` suffix apps carry (Copilot reviews as `Copilot`).
 UNSUFFIXED_BOTS = frozenset({"Copilot"})
 
@@ -25,3 +36,8 @@ def credited_person(author: str, assignees: Sequence[str], requested: Sequence[s
     if author not in COPILOT_AGENT:
         return author
     return next(iter((*assignees, *requested)), author)
+
+
+def agent_name(login: str) -> str:
+    """An agent's account as people call it: `Devin` for `devin-ai-integration[bot]`."""
+    return AGENT_NAMES.get(login, login.removesuffix("[bot]"))

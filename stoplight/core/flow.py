@@ -56,6 +56,7 @@ class Exit:
     pull: str
     waiting_since: datetime
     held: bool = False  # reviewed in the held lane: in review, never in the queue's measures
+    agent: bool = False  # an agent's PR (exits recorded before agents were told apart: not)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,15 @@ class WeekFigures:
     # held not, since the measures never held them): what mean_wip should come to.
     throughput_x_wait: float | None
     imbalance: tuple[str, ...] = ()  # why the two sides differ, when they do
+    # Agents' PRs apart: of those leaving review, how many were agents', and their waits.
+    agents_left: int = 0
+    agents_median_wait: timedelta | None = None
+    people_median_wait: timedelta | None = None
+
+    @property
+    def agents_share(self) -> float | None:
+        """The agents' share of the PRs leaving review (their share of the throughput)."""
+        return self.agents_left / self.left if self.left else None
 
     @property
     def current(self) -> bool:
@@ -139,6 +149,12 @@ class WeekFigures:
             "throughput_per_day": self.throughput,
             "throughput_x_mean_wait": self.throughput_x_wait,
             "imbalance": list(self.imbalance),
+            "agents": {
+                "left": self.agents_left,
+                "share_of_left": self.agents_share,
+                "median_wait_seconds": _seconds(self.agents_median_wait),
+                "people_median_wait_seconds": _seconds(self.people_median_wait),
+            },
         }
 
 
@@ -245,6 +261,8 @@ def _week(
 
     exits = [e for e in history.exits if within(e.at)]
     waits = sorted(calendar.waited(e.waiting_since, e.at) for e in exits)
+    agents_waits = sorted(calendar.waited(e.waiting_since, e.at) for e in exits if e.agent)
+    people_waits = sorted(calendar.waited(e.waiting_since, e.at) for e in exits if not e.agent)
     day = working_day(calendar)
     throughput = len(exits) / (counted / day) if counted else None
     departures = [e for e in exits if not e.held] + [e for e in history.stale if within(e.at)]
@@ -271,6 +289,9 @@ def _week(
         throughput=throughput,
         throughput_x_wait=law,
         imbalance=_imbalance(history, departures, mean_wip, law, observed_from, observed_until),
+        agents_left=len(agents_waits),
+        agents_median_wait=_percentile(agents_waits, 50),
+        people_median_wait=_percentile(people_waits, 50),
     )
 
 

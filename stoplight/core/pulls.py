@@ -8,10 +8,12 @@ on it (a push, a re-request, a review), which makes it wait afresh.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stoplight.core.agents import AGENT_AUTHORS
 from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
@@ -29,7 +31,20 @@ class Phase(StrEnum):
     STALE = "stale"  # waited past the team's stale_after: abandoned, or forgotten
 
 
-# Actions by which a PR newly becomes ready for review: while red, these are held.
+class HoldReason(StrEnum):
+    """Why a held PR is held (`core.admission` decides it)."""
+
+    RED = "red"  # the queue is red: nobody starts a new review
+    AGENT_LIGHT = "agent_light"  # agents wait from `agents.hold_from` on
+    AGENTS_FULL = "agents_full"  # `agents.max_waiting` agent PRs wait already
+    WIP = "wip"  # the person has `wip_per_author` PRs waiting already
+
+
+# Whether a PR that newly becomes ready is held, and why: `core.admission` answers it.
+HoldRule = Callable[[PullSnapshot], HoldReason | None]
+
+
+# Actions by which a PR newly becomes ready for review: these may be held.
 NEWLY_READY = frozenset({"opened", "reopened", "ready_for_review"})
 # Actions after which a stale PR waits afresh: somebody acted on it.
 REVIVING = frozenset({"synchronize", "review_requested", "reopened", "ready_for_review"})
@@ -104,7 +119,24 @@ class PullRecord(PullSnapshot):
     wait_since: datetime | None = None
     held_since: datetime | None = None
     held_order: int = 0  # taken when the PR joined the held lane: ties within a second
+    held_for: HoldReason | None = None  # why it is held; records held before it read as red
     stale_since: datetime | None = None  # when it went stale: only what comes after revives it
+    # An agent's PR, by the team's `agents` rules as the PR last moved: the store's agent and
+    # per-person indexes count it so, in and out alike.
+    agent: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_agents_unless_recorded(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "agent" not in data and "author" in data:
+            data = {**data, "agent": data["author"] in AGENT_AUTHORS}
+        if isinstance(data, dict) and data.get("phase") == "held" and not data.get("held_for"):
+            data = {**data, "held_for": HoldReason.RED}
+        return data
+
+    @property
+    def by_agent(self) -> bool:
+        return self.agent
 
     @property
     def key(self) -> str:
@@ -131,6 +163,10 @@ def pull_key(repo_id: int, number: int) -> str:
     return f"{repo_id}#{number}"
 
 
+def _never_held(pull: PullSnapshot) -> HoldReason | None:
+    return None
+
+
 def advance(
     record: PullRecord | None,
     change: PullChange | ReviewChange,
@@ -138,14 +174,15 @@ def advance(
     rules: Rules,
     now: datetime,
     *,
-    red: bool = False,
+    entering: HoldRule = _never_held,
 ) -> PullRecord:
     """The record after `change`. A snapshot older than the one held never overwrites it.
 
-    `red`: the team's light is red, so a PR that newly becomes ready is held (unless the team
-    does not hold, or the PR carries the expedite label).
+    `entering`: why a PR that newly becomes ready now is held, None when it enters review (the
+    expedite label always admits; a held PR keeps its place and its reason).
     """
     fields = _snapshot_fields(record, change.pull)
+    snapshot = PullSnapshot.model_validate(fields)
     reviews = dict(record.reviews) if record else {}
     if isinstance(change, ReviewChange):
         _apply_review(reviews, change)
@@ -165,8 +202,10 @@ def advance(
         and not _revives(change, record, rules)
     ):
         phase, stale_since = Phase.STALE, record.stale_since
-    held_since, held_order = None, 0
-    if phase is Phase.WAITING and _holds(record, change, rules, red):
+    held_since, held_order, held_for = None, 0, None
+    if phase is Phase.WAITING:
+        held_for = _held_for(record, change, rules, snapshot, entering)
+    if held_for is not None:
         phase = Phase.HELD
         if record is not None and record.held:  # its place in the line is kept
             held_since, held_order = record.held_since, record.held_order
@@ -190,7 +229,9 @@ def advance(
             "wait_since": wait_since,
             "held_since": held_since,
             "held_order": held_order,
+            "held_for": held_for,
             "stale_since": stale_since,
+            "agent": rules.is_agent(snapshot),
         }
     )
 
@@ -215,27 +256,46 @@ def _revives(change: PullChange | ReviewChange, record: PullRecord, rules: Rules
 def admit(record: PullRecord, now: datetime) -> PullRecord:
     """A held PR enters the queue: its wait starts now."""
     return record.model_copy(
-        update={"phase": Phase.WAITING, "wait_since": now, "held_since": None, "held_order": 0}
+        update={
+            "phase": Phase.WAITING,
+            "wait_since": now,
+            "held_since": None,
+            "held_order": 0,
+            "held_for": None,
+        }
     )
 
 
-def _holds(
+def _held_for(
     record: PullRecord | None,
     change: PullChange | ReviewChange,
     rules: Rules,
-    red: bool,
-) -> bool:
+    snapshot: PullSnapshot,
+    entering: HoldRule,
+) -> HoldReason | None:
     if rules.expedite_label in change.pull.labels:
-        return False
+        return None
     if record is not None and record.held:
-        return True
+        return record.held_for
     newly_ready = isinstance(change, PullChange) and change.action in NEWLY_READY
-    return newly_ready and red and rules.hold_when_red and (record is None or not record.waiting)
+    if newly_ready and (record is None or not record.waiting):
+        return entering(snapshot)
+    return None
 
 
 # A record's fields that say where the PR stands in its queue, not what GitHub showed.
 QUEUE_FIELDS = frozenset(
-    {"reviews", "team", "phase", "wait_since", "held_since", "held_order", "stale_since"}
+    {
+        "reviews",
+        "team",
+        "phase",
+        "wait_since",
+        "held_since",
+        "held_order",
+        "held_for",
+        "stale_since",
+        "agent",
+    }
 )
 
 

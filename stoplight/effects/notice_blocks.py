@@ -69,7 +69,8 @@ def red_fingerprint(view: TeamView) -> str:
     """What a red notice's update depends on: the PRs it lists and the counts it shows."""
     listed = ",".join(_claimed_key(pull) for pull in view.waiting[:PULLS_LISTED])
     stale = ",".join(pull.record.key for pull in view.stale_line[:STALE_LISTED])
-    return f"{listed}|{view.measures.waiting}|{view.measures.lines}|{view.held}|{stale}"
+    agents = f"{view.agents.waiting}|{view.agents.held}"
+    return f"{listed}|{view.measures.waiting}|{view.measures.lines}|{view.held}|{stale}|{agents}"
 
 
 def claim_value(installation_id: int, pull_key: str) -> str:
@@ -101,12 +102,18 @@ def _call_to_action(view: TeamView, context: NoticeContext) -> str:
         case Level.RED:
             return (
                 "*Stop starting new work. Review these PRs first*, oldest first, "
-                f"until the queue clears.\n{_held_line(view.held)}"
+                f"until the queue clears.\n{_held_line(view.held)}{_agents_line(view)}"
             )
         case Level.YELLOW if context.previous.level is Level.RED:
-            return f"Out of red after {lasted}. Before starting new work, review a teammate's PR."
+            return (
+                f"Out of red after {lasted}. Before starting new work, review a teammate's PR."
+                f"{_agents_line(view)}"
+            )
         case Level.YELLOW:
-            return "The queue is filling. Before starting new work, review a teammate's PR."
+            return (
+                "The queue is filling. Before starting new work, review a teammate's PR."
+                f"{_agents_line(view)}"
+            )
         case _:
             return f"All clear: the review queue is flowing again after {lasted} at {was}."
 
@@ -114,6 +121,18 @@ def _call_to_action(view: TeamView, context: NoticeContext) -> str:
 def _lasted(view: TeamView, context: NoticeContext) -> timedelta:
     assert view.since is not None
     return max(view.since - context.previous.since, timedelta(0))
+
+
+def _agents_line(view: TeamView) -> str:
+    """One short line: how many of the waiting and held PRs are agents', and whose."""
+    share = view.agents
+    if not share.waiting and not share.held:
+        return ""
+    counted = [f"{share.waiting} of {view.measures.waiting} waiting"]
+    if view.held:
+        counted.append(f"{share.held} of {view.held} held")
+    whose = ", ".join(f"{escape(name)} {count}" for name, count in share.whose)
+    return f"\n{' and '.join(counted)} are agents' ({whose})"
 
 
 def _held_line(held: int) -> str:

@@ -24,12 +24,13 @@ from stoplight.core.marks import (
     Status,
     size_label,
 )
-from stoplight.core.pulls import PullRecord
+from stoplight.core.pulls import HoldReason, PullRecord, Rules
 from stoplight.core.text import clip
 from stoplight.effects.labels import Labels
 from stoplight.effects.statuses import Statuses
 
 STATUS_LIMIT = 140  # GitHub's limit on a status description
+DEFAULT_RULES = Rules()
 
 DESCRIPTIONS = {
     Level.GREEN: "Green: review queue is flowing",
@@ -43,8 +44,30 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def held_description(place: int) -> str:
-    return f"Held ({ordinal(place)} in line): review queue is red. Enters review as it drains"
+def held_description(
+    place: int,
+    reason: HoldReason | None = HoldReason.RED,
+    *,
+    light: Level = Level.RED,
+    person: str = "",
+    rules: Rules = DEFAULT_RULES,
+) -> str:
+    """A held PR's status: its place, and why it is held. While the queue is red, red is the
+    reason for everyone (the admission rule names it first)."""
+    return clip(
+        f"Held ({ordinal(place)} in line): {_why(reason, light, person, rules)}", STATUS_LIMIT
+    )
+
+
+def _why(reason: HoldReason | None, light: Level, person: str, rules: Rules) -> str:
+    if light is Level.RED or reason in (None, HoldReason.RED):
+        return "review queue is red. Enters review as it drains"
+    if reason is HoldReason.AGENT_LIGHT:
+        held_from = rules.agents.hold_from or Level.RED
+        return f"agents wait while the queue is {max(light, held_from).label.lower()}"
+    if reason is HoldReason.AGENTS_FULL:
+        return f"{rules.agents.max_waiting} agent PRs are waiting already"
+    return f"{person} has {rules.wip_per_author} PRs waiting"
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,7 @@ class TeamMarks:
     held: tuple[str, ...] = ()  # pull keys in the held lane, first in line first
     swarm: frozenset[str] = frozenset()  # pull keys to carry stoplight:swarm
     errors: Mapping[str, str] = field(default_factory=dict)  # repo -> configuration error
+    rules: Rules = DEFAULT_RULES  # the team's: the limits a held PR's status names
 
     def place(self, pull_key: str) -> int | None:
         return self.held.index(pull_key) + 1 if pull_key in self.held else None
@@ -96,7 +120,10 @@ def plan_pull(
         if error is not None:
             status = Status("error", clip(error, STATUS_LIMIT), target_url)
         elif place is not None:
-            status = Status("pending", held_description(place), target_url)
+            why = held_description(
+                place, record.held_for, light=light, person=record.person, rules=marks.rules
+            )
+            status = Status("pending", why, target_url)
         else:
             status = Status("success", DESCRIPTIONS[light], target_url)
     if status is not None and status.state != "success":

@@ -50,6 +50,8 @@ def _panel(view: TeamView) -> Panel:
     if view.since is not None:
         headline.append(f"  since {view.since:%Y-%m-%d %H:%M} UTC")
     headline.append(f"  ·  {view.held} held")
+    if view.agents.waiting or view.agents.held:
+        headline.append(f"  ·  agents' PRs: {view.agents.waiting} waiting, {view.agents.held} held")
     if view.stale:
         headline.append(f"  ·  {view.stale} stale")
     parts: list[RenderableType] = [headline, _measures(view), _pulls(view)]

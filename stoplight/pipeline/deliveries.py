@@ -145,7 +145,7 @@ def apply_change(rt: Runtime, installation_id: int, change: Change) -> None:
     )
     if before is not None and before.team != team.key:
         refresh_team(rt, installation_id, before.team)
-    refresh_team(rt, installation_id, team.key, settings.policy, transition.team)
+    refresh_team(rt, installation_id, team.key, settings, transition.team)
 
 
 def _other_label(change: PullChange | ReviewChange, expedite_label: str) -> TypeGuard[PullChange]:

@@ -183,13 +183,19 @@ def _marks(
 ) -> TeamMarks:
     """What sets single PRs apart: place in the held lane, swarm, a configuration error."""
     configs = RepoConfigs(rt.redis, store.installation_id)
-    swarm_count = configs.team(team).swarm_labels
+    settings = configs.team(team)
+    swarm_count = settings.swarm_labels
     swarm: list[str] = []
     if level is Level.RED and swarm_count > 0:
         holders = ClaimStore(rt.redis, store.installation_id).holders(rt.clock.now())
         swarm = swarm_keys(store, team, swarm_count, holders)  # unclaimed PRs first
     errors = {repo: error for repo in {p.repo for p in pulls} if (error := configs.error(repo))}
-    return TeamMarks(held=tuple(store.held_keys(team)), swarm=frozenset(swarm), errors=errors)
+    return TeamMarks(
+        held=tuple(store.held_keys(team)),
+        swarm=frozenset(swarm),
+        errors=errors,
+        rules=settings.rules,
+    )
 
 
 _CLEAR_IF_UNCHANGED = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from stoplight.config.schema import TeamSettings
 from stoplight.core.light import (
     Level,
     LightState,
@@ -27,19 +28,19 @@ def refresh_team(
     rt: Runtime,
     installation_id: int,
     team: str,
-    policy: Policy | None = None,
+    settings: TeamSettings | None = None,
     read: TeamRead | None = None,
 ) -> Verdict:
     """Re-evaluate the team's light now, store it, and set the effects and next tick going.
 
-    `policy`, `read`: the team's settings and state as a change just left them, if one did.
+    `settings`, `read`: the team's settings and state as a change just left them, if one did.
     """
     store = QueueStore(rt.redis, installation_id)
     now = rt.clock.now()
-    if policy is None:  # read here, not from a change: the team's digest may be new or moved
+    if settings is None:  # read here, not from a change: the team's digest may be new or moved
         settings = team_settings(rt, installation_id, team)
-        policy = settings.policy
         digest.ensure_scheduled(rt, installation_id, team, settings)
+    policy = settings.policy
     if _sweep_stale(store, team, policy, now, read):
         read = None  # the measures changed under it
     verdicts: list[Verdict] = []
@@ -51,7 +52,7 @@ def refresh_team(
     update = store.update_light(team, decide, read)
     previous, state = update.previous, update.state
     if state.level < Level.RED and update.held:
-        admitted = store.admit_held(team, policy, now)
+        admitted = store.admit_held(team, policy, settings.rules, now)
         if admitted:
             log.info("team %s: admitted %s from the held lane", team, [p.key for p in admitted])
             state = store.update_light(team, decide).state

@@ -49,6 +49,7 @@ from stoplight.state import keys
 
 RETENTION = timedelta(days=90)
 HELD_MARK = "held"  # on the exit of a PR reviewed while it was held
+AGENT_MARK = "agent"  # on the exit of an agent's PR
 # What the records written in this context keep: the live app's RETENTION, unless a backtest
 # replaying a longer window on its own Redis asks for more (`retained_for`).
 _retention: ContextVar[timedelta] = ContextVar("history_retention", default=RETENTION)
@@ -128,7 +129,8 @@ def record_moves(
         assert before is not None and before.wait_since is not None
         left = installation.team(before.team).history
         kind = left.stale if same_team and after is not None and after.stale else left.exits
-        _append(pipe, kind, now, f"{_ms(now)}|{before.key}|{_ms(before.wait_since)}", now)
+        member = f"{_ms(now)}|{before.key}|{_ms(before.wait_since)}{_agent_mark(before)}"
+        _append(pipe, kind, now, member, now)
     if before is not None and after is not None and same_team and before.held:
         _record_held_review(pipe, installation.team(after.team).history, before, after, now)
     if after is not None and after.held and not (before is not None and before.held):
@@ -155,7 +157,12 @@ def _record_held_review(
     assert before.held_since is not None
     since = _ms(before.held_since)
     _append(pipe, names.entries, before.held_since, f"{since}|{before.key}", now)
-    _append(pipe, names.exits, now, f"{_ms(now)}|{before.key}|{since}|{HELD_MARK}", now)
+    member = f"{_ms(now)}|{before.key}|{since}|{HELD_MARK}{_agent_mark(before)}"
+    _append(pipe, names.exits, now, member, now)
+
+
+def _agent_mark(record: PullRecord) -> str:
+    return f"|{AGENT_MARK}" if record.by_agent else ""
 
 
 def _append(pipe: Pipeline, name: str, moment: datetime, member: str, now: datetime) -> None:
@@ -208,8 +215,14 @@ def read_history(
     )
 
 
-def _exit(at: str, pull: str, waiting_since: str, *mark: str) -> Exit:
-    return Exit(_moment(at), pull, _moment(waiting_since), held=mark == (HELD_MARK,))
+def _exit(at: str, pull: str, waiting_since: str, *marks: str) -> Exit:
+    return Exit(
+        _moment(at),
+        pull,
+        _moment(waiting_since),
+        held=HELD_MARK in marks,
+        agent=AGENT_MARK in marks,
+    )
 
 
 @dataclass(frozen=True)

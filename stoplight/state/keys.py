@@ -185,6 +185,18 @@ class TeamKeys:
         return f"{self.root}:lines"
 
     @property
+    def waiting_agents(self) -> str:
+        """Sorted set: the waiting PRs that are agents', pull key -> moment it started waiting;
+        kept in step with `waiting`."""
+        return f"{self.root}:waiting:agents"
+
+    @property
+    def waiting_people(self) -> str:
+        """Sorted set: person -> how many PRs credited to them wait (their agents' with their
+        own), kept in step with `waiting`; nobody at zero."""
+        return f"{self.root}:waiting:people"
+
+    @property
     def held(self) -> str:
         """Sorted set: pull key -> the held score of the moment it was held and its number (see
         `queue.held_score`); the held lane, first in first out."""

@@ -1,23 +1,26 @@
 """The Redis store of each team's review queue. The only writer of queue state.
 
 Measures are read in O(log n): a sorted set of waiting PRs by wait start (count and oldest)
-and a line counter updated in the same transaction as the set.
+and a line counter updated in the same transaction as the set. So is the entrance the
+admission rule reads (`core.admission`): the waiting agent PRs are a sorted set of their own,
+and the waiting PRs per person a sorted set of counts, both kept with the waiting set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 
+from stoplight.core.admission import Entrance, drain, entering
 from stoplight.core.changes import PullChange, ReviewChange
 from stoplight.core.clock import from_timestamp
-from stoplight.core.light import Level, LightState, Measures, Policy, level_called_for
-from stoplight.core.pulls import PullRecord, Rules, admit, advance, go_stale
+from stoplight.core.light import Level, LightState, Measures, Policy
+from stoplight.core.pulls import NEWLY_READY, PullRecord, Rules, admit, advance, go_stale
 from stoplight.core.pulls import pull_key as pull_key_of
 from stoplight.state import history, keys
 from stoplight.state.claims import end_claim_by_review
@@ -44,6 +47,12 @@ class TeamRead:
     measures: Measures
     held: int
     light: LightState | None
+    agents_waiting: int = 0
+    waiting_by_person: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def entrance(self) -> Entrance:
+        return _entrance(self.light, self.agents_waiting, self.waiting_by_person)
 
 
 @dataclass(frozen=True)
@@ -60,12 +69,20 @@ class LightUpdate:
     held: int  # PRs in the team's held lane as the light was decided
 
 
-# KEYS: the team's waiting set, line counter, held lane, light. One round trip, where a
-# watched pipeline before MULTI would take one per command.
+# KEYS: the team's waiting set, line counter, held lane, light, waiting agents, waiting per
+# person. One round trip, where a watched pipeline before MULTI would take one per command.
 _READ_TEAM = """
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or ''
 return {redis.call('ZCARD', KEYS[1]), oldest, redis.call('GET', KEYS[2]) or '0',
-        redis.call('ZCARD', KEYS[3]), redis.call('GET', KEYS[4]) or ''}
+        redis.call('ZCARD', KEYS[3]), redis.call('GET', KEYS[4]) or '',
+        redis.call('ZCARD', KEYS[5]), redis.call('ZRANGE', KEYS[6], 0, -1, 'WITHSCORES')}
+"""
+
+# KEYS: a PR's record, its team's light, waiting agents, waiting per person: what a change
+# needs to move the PR (a person has a handful of PRs waiting, a team a few dozen people).
+_READ_ENTRANCE = """
+return {redis.call('GET', KEYS[1]) or '', redis.call('GET', KEYS[2]) or '',
+        redis.call('ZCARD', KEYS[3]), redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')}
 """
 
 
@@ -80,21 +97,27 @@ class QueueStore:
     ) -> Transition:
         """Move one PR by `change`, keeping the team indexes in step, atomically.
 
-        The team's light is read in the same transaction: while it is red, a PR that newly
-        becomes ready goes to the held lane.
+        The team's entrance (its light, the agent PRs and each person's PRs waiting) is read in
+        the same transaction: a PR that newly becomes ready goes to the held lane when the
+        admission rule says so, and the PR records why.
         """
         pull_key = self.keys.pull(pull_key_of(change.pull.repo_id, change.pull.number))
         team_keys = self.keys.team(team.key)
-        light_key = team_keys.light
+        read_keys = (pull_key, team_keys.light, team_keys.waiting_agents, team_keys.waiting_people)
+        # Only a PR that may be held depends on who else waits: other changes watch less.
+        may_hold = isinstance(change, PullChange) and change.action in NEWLY_READY
         moved: tuple[PullRecord | None, PullRecord] | None = None
 
         def write(pipe: Pipeline) -> None:
             nonlocal moved
-            # MGET as a plain command, for redis-py's cluster pipeline (see `admit_held`).
-            raw_pull, raw_light = pipe.execute_command("MGET", pull_key, light_key)
-            before, light = _load(raw_pull), _load_light(raw_light)
-            red = light is not None and light.level is Level.RED
-            after = advance(before, change, team.key, rules, now, red=red)
+            # EVAL as a plain command: redis-py's cluster pipeline has no eval().
+            raw_pull, raw_light, agents, people = pipe.execute_command(
+                "EVAL", _READ_ENTRANCE, len(read_keys), *read_keys
+            )
+            before = _load(raw_pull)
+            entrance = _entrance(_load_light(raw_light), agents, _counts(people))
+            rule = entering(entrance, rules)
+            after = advance(before, change, team.key, rules, now, entering=rule)
             if before is None:
                 # Registered before its first PR is stored: a crash in between leaves an
                 # installation without PRs in the registry, never PRs outside it.
@@ -114,22 +137,23 @@ class QueueStore:
             _queue_team_read(pipe, team_keys)  # answered last, with the change made
             moved = (before, after)
 
-        replies = self.redis.transaction(write, pull_key, light_key)
+        replies = self.redis.transaction(write, *(read_keys if may_hold else read_keys[:2]))
         assert moved is not None and replies is not None
         return Transition(*moved, team=_team_read(replies[-1]))
 
-    def admit_held(self, team: str, policy: Policy, now: datetime) -> list[PullRecord]:
-        """Let held PRs into the queue, oldest first, while the queue stays below red.
-
-        Each enters only if the measures with it added call for less than red, or if the queue
-        is empty (so nobody is held for ever). The first that does not fit stops the line.
+    def admit_held(
+        self, team: str, policy: Policy, rules: Rules, now: datetime
+    ) -> list[PullRecord]:
+        """Let held PRs into the queue as room appears (`core.admission.drain`: people's first,
+        then agents', each lane first in first out), and note on those that stay held why
+        they are held now.
         """
         team_keys = self.keys.team(team)
         admitted: list[PullRecord] = []
 
         def write(pipe: Pipeline) -> None:
             admitted.clear()
-            measures = _read_team(pipe, team_keys).measures
+            read = _read_team(pipe, team_keys)
             held_keys = members(pipe, team_keys.held)
             if not held_keys:
                 return
@@ -137,21 +161,29 @@ class QueueStore:
             pipe.watch(*names)
             # MGET as a plain command: redis-py's cluster pipeline refuses mget(), though
             # these keys, one installation's, share the transaction's slot.
-            for raw in pipe.execute_command("MGET", *names):
-                record = _load(raw)
-                if record is None or not record.held:
-                    break
-                measures = _with(measures, record, now)
-                if measures.waiting > 1 and level_called_for(measures, policy, now) >= Level.RED:
-                    break
-                admitted.append(record)
+            loaded = [_load(raw) for raw in pipe.execute_command("MGET", *names)]
+            held = [record for record in loaded if record is not None and record.held]
+            outcome = drain(held, read.entrance, read.measures, policy, rules, now)
+            admitted.extend(outcome.admitted)
             pipe.multi()
             for record in admitted:
                 after = admit(record, now)
                 pipe.set(self.keys.pull(record.key), after.model_dump_json())
                 self._reindex(pipe, record, after, now)
+            for record in held:
+                reason = outcome.reasons.get(record.key, record.held_for)
+                if reason != record.held_for:
+                    update = record.model_copy(update={"held_for": reason})
+                    pipe.set(self.keys.pull(record.key), update.model_dump_json())
 
-        self.redis.transaction(write, team_keys.waiting, team_keys.lines, team_keys.held)
+        self.redis.transaction(
+            write,
+            team_keys.waiting,
+            team_keys.lines,
+            team_keys.held,
+            team_keys.waiting_agents,
+            team_keys.waiting_people,
+        )
         return admitted
 
     def sweep_stale(self, team: str, cutoff: datetime, now: datetime) -> list[PullRecord]:
@@ -193,6 +225,10 @@ class QueueStore:
         """The team's held lane, first in line first."""
         return members(self.redis, self.keys.team(team).held)
 
+    def waiting_agent_pulls(self, team: str) -> list[PullRecord]:
+        """The team's waiting agent PRs (at most `agents.max_waiting` enter), oldest first."""
+        return self.pulls(members(self.redis, self.keys.team(team).waiting_agents))
+
     def held_count(self, team: str) -> int:
         return self.redis.zcard(self.keys.team(team).held)
 
@@ -211,6 +247,9 @@ class QueueStore:
             if before.waiting:
                 pipe.zrem(old.waiting, before.key)
                 pipe.decrby(old.lines, before.lines)
+                pipe.zrem(old.waiting_agents, before.key)
+                pipe.zincrby(old.waiting_people, -1, before.person)
+                pipe.zremrangebyscore(old.waiting_people, "-inf", 0)
             if before.held:
                 pipe.zrem(old.held, before.key)
             if before.stale:
@@ -223,6 +262,9 @@ class QueueStore:
             assert after.wait_since is not None
             pipe.zadd(new.waiting, {after.key: after.wait_since.timestamp()})
             pipe.incrby(new.lines, after.lines)
+            if after.by_agent:
+                pipe.zadd(new.waiting_agents, {after.key: after.wait_since.timestamp()})
+            pipe.zincrby(new.waiting_people, 1, after.person)
         if after.held:
             pipe.zadd(new.held, {after.key: held_score(after)})
         if after.stale:
@@ -366,18 +408,39 @@ def _queue_team_read(redis: Redis, team: keys.TeamKeys) -> Any:
     """The read of `_read_team`: its reply, or the pipeline it was queued on."""
     # EVAL as a plain command: redis-py's cluster pipeline has no eval().
     return redis.execute_command(
-        "EVAL", _READ_TEAM, 4, team.waiting, team.lines, team.held, team.light
+        "EVAL",
+        _READ_TEAM,
+        6,
+        team.waiting,
+        team.lines,
+        team.held,
+        team.light,
+        team.waiting_agents,
+        team.waiting_people,
     )
 
 
 def _team_read(reply: list[Any]) -> TeamRead:
-    waiting, oldest, lines, held, light = reply
+    waiting, oldest, lines, held, light, agents, people = reply
     measures = Measures(
         waiting=int(waiting),
         oldest_since=from_timestamp(float(oldest)) if oldest else None,
         lines=int(lines),
     )
-    return TeamRead(measures, int(held), _load_light(light))
+    return TeamRead(measures, int(held), _load_light(light), int(agents), _counts(people))
+
+
+def _counts(flat: list[Any]) -> dict[str, int]:
+    """A WITHSCORES reply as Lua hands it on: member, score, member, score..."""
+    return {text(flat[i]): int(float(flat[i + 1])) for i in range(0, len(flat), 2)}
+
+
+def _entrance(light: LightState | None, agents: int, people: Mapping[str, int]) -> Entrance:
+    return Entrance(
+        level=light.level if light else Level.GREEN,
+        agents_waiting=int(agents),
+        waiting_by_person=people,
+    )
 
 
 def _measures(pipe: Pipeline, team: keys.TeamKeys) -> Measures:
@@ -391,12 +454,6 @@ def _measures(pipe: Pipeline, team: keys.TeamKeys) -> Measures:
         oldest_since=from_timestamp(oldest[0]) if oldest else None,
         lines=int(lines or 0),
     )
-
-
-def _with(measures: Measures, record: PullRecord, now: datetime) -> Measures:
-    """The measures once `record` starts waiting now."""
-    oldest = min(measures.oldest_since or now, now)
-    return Measures(measures.waiting + 1, oldest, measures.lines + record.lines)
 
 
 def _load(raw: bytes | str | None) -> PullRecord | None:

@@ -3,7 +3,9 @@
 Version 1 named an installation's keys `stoplight:i:42:…`; version 2 puts the id in a hash tag,
 `stoplight:i:{42}:…` (see `keys`). Version 3 keys a team of a repository's file by the file's
 full repository, `name@owner/repo`, where version 2 wrote `name@repo`: the team's keys, its
-entries in the installation's team and home hashes, and its PRs' records move.
+entries in the installation's team and home hashes, and its PRs' records move. Version 4 keeps,
+beside each team's waiting set, its waiting agent PRs and each person's count: they are built
+from the waiting PRs' records, in a transaction that watches the waiting set.
 
 Each key is renamed by a script that leaves a key alone if its new name is already taken (a
 newer process wrote it) or if it expired meanwhile, so the upgrade can run again, from several
@@ -20,13 +22,15 @@ import re
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.client import Pipeline
 
+from stoplight.core.pulls import PullRecord
 from stoplight.state import keys
-from stoplight.state.replies import text
+from stoplight.state.replies import members, text
 
 log = logging.getLogger(__name__)
 
-KEY_SCHEMA_VERSION = 3
+KEY_SCHEMA_VERSION = 4
 _UNTAGGED = re.compile(rf"^{keys.PREFIX}:i:(\d+):")
 _UNTAGGED_PATTERN = f"{keys.PREFIX}:i:[0-9]*"
 _SCAN_BATCH = 500
@@ -76,6 +80,10 @@ def upgrade_keys(redis: Redis) -> Upgrade:
     for index in redis.scan_iter(match=_TEAM_INDEXES, count=_SCAN_BATCH):
         done, kept = _qualify_team_keys(redis, text(index).removesuffix(":teams"))
         renamed, left = renamed + done, left + kept
+    for index in redis.scan_iter(match=_TEAM_INDEXES, count=_SCAN_BATCH):
+        installation = _installation_keys(text(index).removesuffix(":teams"))
+        for team in redis.hkeys(installation.teams):
+            _index_waiting(redis, installation, text(team))
     redis.set(keys.KEY_SCHEMA, KEY_SCHEMA_VERSION)
     if renamed or left:
         log.info(
@@ -166,3 +174,24 @@ def _move_pulls(redis: Redis, installation: keys.InstallationKeys, moves: dict[s
         if record.get("team") in moves:
             moved = json.dumps({**record, "team": moves[record["team"]]})
             redis.eval(_SWAP, 1, name, raw, moved)
+
+
+def _index_waiting(redis: Redis, installation: keys.InstallationKeys, team: str) -> None:
+    """Build the team's waiting agents and per-person counts from its waiting PRs' records."""
+    team_keys = installation.team(team)
+
+    def write(pipe: Pipeline) -> None:
+        names = [installation.pull(key) for key in members(pipe, team_keys.waiting)]
+        raws = pipe.execute_command("MGET", *names) if names else []
+        pipe.multi()
+        pipe.delete(team_keys.waiting_agents, team_keys.waiting_people)
+        for raw in raws:
+            if raw is None:
+                continue
+            record = PullRecord.model_validate_json(raw)
+            assert record.wait_since is not None
+            if record.by_agent:
+                pipe.zadd(team_keys.waiting_agents, {record.key: record.wait_since.timestamp()})
+            pipe.zincrby(team_keys.waiting_people, 1, record.person)
+
+    redis.transaction(write, team_keys.waiting)

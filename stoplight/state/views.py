@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from redis import Redis
 
 from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
+from stoplight.core.agents import agent_name
 from stoplight.core.light import Level, Measures, Policy, Thresholds, assess
 from stoplight.core.marks import size_label
 from stoplight.core.pulls import PullRecord
@@ -40,6 +42,38 @@ class WaitingPull:
 
 
 @dataclass(frozen=True)
+class AgentShare:
+    """How much of the queue and of the held lane is agents' PRs, and whose agents they are."""
+
+    waiting: int = 0
+    held: int = 0
+    # "Copilot for alice" -> their waiting and held PRs, most first
+    whose: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def of(cls, waiting: list[PullRecord], held: list[PullRecord]) -> AgentShare:
+        agents = [record for record in (*waiting, *held) if record.by_agent]
+        counted = Counter(_agent_byline(record) for record in agents)
+        return cls(
+            waiting=sum(1 for record in waiting if record.by_agent),
+            held=sum(1 for record in held if record.by_agent),
+            whose=tuple(sorted(counted.items(), key=lambda item: (-item[1], item[0]))),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "waiting": self.waiting,
+            "held": self.held,
+            "whose": [{"agent": name, "pulls": count} for name, count in self.whose],
+        }
+
+
+def _agent_byline(record: PullRecord) -> str:
+    name = agent_name(record.author)
+    return f"{name} for {record.person}" if record.person != record.author else name
+
+
+@dataclass(frozen=True)
 class TeamView:
     installation_id: int
     key: str
@@ -57,6 +91,12 @@ class TeamView:
     stale: int = 0
     # The stale PRs left longest first, with how long since their wait began (wall-clock).
     stale_line: tuple[WaitingPull, ...] = ()
+    agents: AgentShare = AgentShare()
+
+    @property
+    def agents_share(self) -> float:
+        """The agents' share of the waiting PRs, 0 to 1."""
+        return self.agents.waiting / self.measures.waiting if self.measures.waiting else 0.0
 
     def limits(self, level: Level) -> Thresholds:
         limits = self.policy.thresholds(level)
@@ -98,6 +138,7 @@ class TeamView:
             "stale": self.stale,
             "stale_after_seconds": _seconds(self.policy.stale_after),
             "stale_pulls": [item.as_json() for item in self.stale_line],
+            "agents": self.agents.as_json(),
         }
 
 
@@ -131,6 +172,9 @@ def team_view(
         if record.wait_since is not None
     )
     called_for, reasons = assess(measures, policy, now)
+    held_keys = store.held_keys(team)
+    # The held lane is short by design (it drains first in first out): read it whole.
+    held = store.pulls(held_keys)
     return TeamView(
         installation_id=store.installation_id,
         key=team,
@@ -141,16 +185,17 @@ def team_view(
         oldest=measures.oldest(now, policy.calendar),
         policy=policy,
         waiting=waiting,
-        held=store.held_count(team),
+        held=len(held_keys),
         called_for=called_for,
         reasons=reasons,
-        held_line=tuple(store.pulls(store.held_keys(team)[:shown])),
+        held_line=tuple(held[:shown]),
         stale=store.stale_count(team),
         stale_line=tuple(
             WaitingPull(record, now - record.wait_since)
             for record in store.stale_pulls(team, shown)
             if record.wait_since is not None
         ),
+        agents=AgentShare.of(store.waiting_agent_pulls(team), held),
     )
 
 
