@@ -9,8 +9,9 @@ from typing import Any
 from rich.console import Console
 
 from benchmarks.team_history import TeamShape, deliveries_of, team_config, team_year
-from stoplight.backtest.report import run_backtest
-from stoplight.backtest.summary import TeamSummary, describe_held
+from stoplight.backtest.render import render
+from stoplight.backtest.report import TeamResult, run_backtest
+from stoplight.backtest.summary import describe_held
 from stoplight.core.light import Level, LightState
 from stoplight.core.pulls import HoldReason, Phase, Rules
 from stoplight.effects.notice_blocks import NoticeContext, light_notice
@@ -233,12 +234,13 @@ def test_the_backtest_replays_the_agent_lane_on_a_generated_history():
     history = deliveries_of(team_year(TeamShape(days=60, by_agent=0.3), seed=11))
     limits = "{yellow: {waiting: 4}, red: {waiting: 8}}"
 
-    def held(hold_from: str) -> TeamSummary:
+    def replayed(hold_from: str) -> TeamResult:
         config = team_config(limits) + f"agents: {{hold_from: {hold_from}, max_waiting: null}}\n"
         (team,) = run_backtest(history, window=timedelta(days=60), config=config).teams
-        return team.summary
+        return team
 
-    at_yellow, at_red = held("yellow"), held("red")
+    yellow_team = replayed("yellow")
+    at_yellow, at_red = yellow_team.summary, replayed("red").summary
     assert at_yellow.held_agents > at_red.held_agents  # agents wait from yellow on
     assert at_yellow.held - at_yellow.held_agents <= at_red.held - at_red.held_agents
     assert at_yellow.as_json()["held"]["agents"]["count"] == at_yellow.held_agents
@@ -250,3 +252,8 @@ def test_the_backtest_replays_the_agent_lane_on_a_generated_history():
     assert figures["left"] == weeks[0].agents_left
     assert figures["median_wait_seconds"] is not None
     assert figures["people_median_wait_seconds"] is not None
+    # and so does the report people read in the terminal
+    console = Console(width=100, record=True)
+    render(console, [yellow_team], None)
+    text = console.export_text()
+    assert "agents' out" in text and "people's median" in text

@@ -494,3 +494,32 @@ def test_the_team_page_shows_the_agents_share_of_the_queue(app, users, rt, githu
     assert html.unescape(share[1]) == (
         "Agents' PRs: 1 of 2 waiting (50%), 0 of 0 held · Copilot for alice 1"
     )
+
+
+def test_the_weekly_figures_tell_agents_prs_leaving_review_from_peoples(
+    app, users, rt, github, clock
+):
+    agents = copilot_pull(repo=SHOP, number=1)
+    person = Pull(repo=SHOP, number=2, head_sha="b" * 40)
+    deliver(rt, copilot_opened(agents, clock.now()))
+    deliver(rt, person.event("opened", clock.now()))
+    clock.advance(hours=2)
+    deliver(rt, agents.review("bob", "approved", clock.now()))
+    clock.advance(hours=1)
+    deliver(rt, person.review("bob", "approved", clock.now()))
+    clock.advance(minutes=1)  # a week's figures count what came before now
+
+    page = sign_in(app, alice(users)).get("/teams/42/octo%2Fshop")
+
+    rows = {
+        html.unescape(re.sub(r"<[^>]+>", "", heading)).strip(): html.unescape(
+            re.sub(r"<[^>]+>", "", cells)
+        ).strip()
+        for heading, cells in re.findall(
+            r'<tr class="agents"><th scope="row">(.*?)</th>(.*?)</tr>', page.text, re.S
+        )
+    }
+    assert rows == {
+        "agents' PRs leaving review": "1 (50%)",
+        "median wait: agents' / people's": "2h / 3h",
+    }

@@ -5,6 +5,7 @@ figures, and the chart."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -133,7 +134,34 @@ def _weeks(weeks: Sequence[WeekFigures]) -> Group:
         "L = λW: the queue's departures a day times their mean wait",
         style="dim",
     )
-    return Group(table, legend, *_imbalances(weeks))
+    return Group(table, legend, *_agent_weeks(weeks), *_imbalances(weeks))
+
+
+def _agent_weeks(weeks: Sequence[WeekFigures]) -> list[Table | Text]:
+    """Agents' PRs apart from people's, for a history that has any."""
+    if not any(week.agents_left for week in weeks):
+        return []
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, header_style="dim")
+    for heading in ("week of", "agents' out", "share", "agents' median", "people's median"):
+        table.add_column(heading, justify="left" if heading == "week of" else "right", no_wrap=True)
+    for week in reversed(weeks):
+        table.add_row(
+            f"{week.first_day:%d %b}",
+            str(week.agents_left),
+            f"{week.agents_share:.0%}" if week.agents_share is not None else "-",
+            _duration(week.agents_median_wait),
+            _duration(week.people_median_wait),
+        )
+    legend = Text(
+        "agents' out: agents' PRs leaving review, and their share of all leaving; medians: "
+        "the waits of agents' and of people's PRs leaving review",
+        style="dim",
+    )
+    return [table, legend]
+
+
+def _duration(value: timedelta | None) -> str:
+    return format_duration(value) if value is not None else "-"
 
 
 def _imbalances(weeks: Sequence[WeekFigures]) -> list[Text]:
