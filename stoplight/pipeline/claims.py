@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,10 +26,12 @@ from stoplight.core.pulls import Phase, PullRecord
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime, job_id
+from stoplight.pipeline.slack_people import unknown_person
 from stoplight.state import keys
 from stoplight.state.claims import ClaimResult, ClaimStore, Outcome
 from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
+from stoplight.state.slack_links import SlackPerson, known_login
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Click:
     pull_key: str
     slack_user: str  # Slack member id
     response_url: str
+    workspace: str = ""  # Slack team id: with the member id, whom a linked login belongs to
 
 
 def queue_click(lanes: Lanes, click: Click, click_id: str) -> None:
@@ -65,14 +67,16 @@ def queue_click(lanes: Lanes, click: Click, click_id: str) -> None:
             timeout=JOB_TIMEOUT_SECONDS,
             pipeline=pipe,
         )  # first: RQ's enqueue on a pipeline must open it
-        pipe.hset(record, mapping={"user": click.slack_user, "response_url": click.response_url})
+        pipe.hset(
+            record,
+            mapping={
+                "user": click.slack_user,
+                "workspace": click.workspace,
+                "response_url": click.response_url,
+            },
+        )
         pipe.expire(record, CLICK_TTL)
         pipe.execute()
-
-
-def github_login(slack_users: Mapping[str, str], member: str) -> str | None:
-    """The GitHub login a team's `slack_users` (login -> Slack member id) gives a member."""
-    return next((login for login, id_ in slack_users.items() if id_ == member), None)
 
 
 def answer_slack_click(rt: Runtime, click_id: str, installation_id: int, pull_key: str) -> None:
@@ -88,9 +92,11 @@ def answer_slack_click(rt: Runtime, click_id: str, installation_id: int, pull_ke
         _tell(reply, "Stoplight no longer follows that PR.")
         return
     settings = RepoConfigs(rt.redis, installation_id).team(pull.team)
-    login = github_login(settings.slack_users, stored["user"])
+    # A record queued before clicks named their workspace links nobody: slack_users alone.
+    person = SlackPerson(stored.get("workspace", ""), stored["user"])
+    login = known_login(rt.redis, settings.slack_users, person)
     if login is None:
-        _tell(reply, _unknown_person(stored["user"], settings))
+        _tell(reply, unknown_person(rt.redis, rt.settings, person, settings.name))
         return
     result = _claim_once(rt, record_key, stored, installation_id, pull, login, settings)
     if result.outcome is Outcome.TAKEN:
@@ -175,13 +181,6 @@ def _tell(response_url: str, message: str) -> None:
         slack.reply_privately(response_url, message)
     except SlackError as error:
         log.warning("private Slack reply not sent: %s", error)
-
-
-def _unknown_person(member: str, settings: TeamSettings) -> str:
-    return (
-        "Stoplight does not know your GitHub login. Add yourself to `slack_users` of team "
-        f"{settings.name} in `.github/stoplight.yml`, e.g. `slack_users: {{your-login: {member}}}`."
-    )
 
 
 def _reason(error: GithubException) -> str:
