@@ -145,7 +145,10 @@ def _teams_of(redis: Redis, teams: list[Team], command: Command, login: str) -> 
     here = [team for team in teams if _is_channel(team.settings.slack_channel, command)]
     listed = [team for team in teams if command.person.member in team.settings.slack_users.values()]
     active = [team for team in teams if _works_in(redis, team, login)]
-    return list(dict.fromkeys([*here, *listed, *active]))
+    first: dict[tuple[int, str], Team] = {}
+    for team in [*here, *listed, *active]:
+        first.setdefault((team.installation_id, team.key), team)
+    return list(first.values())
 
 
 def _is_channel(channel: str | None, command: Command) -> bool:
