@@ -20,12 +20,13 @@ from tests.conftest import api_root, deliver, run_jobs
 from tests.fakes import Pull, Repo
 from tests.github_users import FakeGitHubUsers, Person
 from tests.test_pages import sign_in
-from tests.test_slack_claims import (  # noqa: F401 (review_requests: a fixture)
+from tests.test_slack_claims import (
     CLAIMS_CONFIG,
+    REVIEW_REQUESTS,
     SIGNING_SECRET,
+    ReviewRequests,
     click,
     holders,
-    review_requests,
 )
 from tests.test_slack_notices import open_pulls
 
@@ -49,7 +50,8 @@ def readers(github) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture
-def slack_app(rt, fake_slack, github, readers, review_requests):
+def slack_app(rt, fake_slack, github, readers):
+    github.mock.add_callback(responses.POST, REVIEW_REQUESTS, ReviewRequests())
     rt.settings = rt.settings.model_copy(
         update={
             "slack_bot_token": SecretStr("xoxb-test"),
