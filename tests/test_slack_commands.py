@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+import requests
 import responses
 from pydantic import SecretStr
+from redis import Redis
 from slack_sdk.signature import SignatureVerifier
 
 from stoplight.state.claims import ClaimStore
 from stoplight.state.slack_links import SlackLinks, SlackPerson
 from stoplight.web import create_app
-from tests.conftest import api_root, deliver, run_jobs
+from tests.conftest import WEBHOOK_SECRET, api_root, deliver, run_jobs
 from tests.fakes import Pull, Repo
+from tests.github_server import serve_fake_github
 from tests.github_users import FakeGitHubUsers, Person
+from tests.test_end_to_end import _answers, free_port, start_serve, stop, wait_for
 from tests.test_pages import sign_in
 from tests.test_slack_claims import (
     CLAIMS_CONFIG,
@@ -264,3 +269,68 @@ def test_an_expired_or_made_up_link_is_a_404_that_names_nothing(
         response = browser.get(path)
         assert response.status_code == 404
         assert "U0DAVE" not in response.text and WORKSPACE not in response.text
+
+
+@pytest.fixture
+def served_with_slack(tmp_path, private_key_pem):
+    """`stoplight serve` with Slack's signing secret, on the real clock, and its Redis."""
+    with serve_fake_github() as (host, _):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = start_serve(
+            {
+                "APP_ID": "1234",
+                "PRIVATE_KEY": private_key_pem,
+                "WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "GHE_HOST": host,
+                "GHE_PROTOCOL": "http",
+                "PORT": str(port),
+                "BASE_URL": url,
+                "DATA_DIR": str(tmp_path / "data"),
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            },
+            tmp_path,
+        )
+        try:
+            wait_for(lambda: _answers(f"{url}/healthz"))
+            with Redis(unix_socket_path=str(tmp_path / "data" / "redis" / "redis.sock")) as redis:
+                yield url, redis
+        finally:
+            stop(process)
+        assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def signed_post(url: str, body: str, timestamp: int, secret: str = SIGNING_SECRET):
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
+    return requests.post(
+        f"{url}/slack/commands",
+        data=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": signature,
+        },
+        timeout=5,
+    )
+
+
+def test_the_served_app_answers_a_signed_command_and_refuses_forged_old_and_replayed_ones(
+    served_with_slack,
+):
+    url, redis = served_with_slack
+    body = urlencode(
+        {"command": "/stoplight", "text": "help", "user_id": "U0BOB", "team_id": WORKSPACE,
+         "response_url": "http://127.0.0.1:9/unused"}
+    )  # fmt: skip
+    now = int(time.time())
+    good = signed_post(url, body, now)
+    assert good.status_code == 200
+    assert good.json()["response_type"] == "ephemeral"
+    assert "`/stoplight TEAM`" in good.json()["text"]
+    seen = redis.keys("stoplight:slack:seen:*")
+    assert len(seen) == 1
+
+    assert signed_post(url, body, now, secret="not-the-secret").status_code == 401
+    assert signed_post(url, body, now - 5 * 60 - 1).status_code == 401
+    assert signed_post(url, body, now).status_code == 401  # the good one, again
+    assert redis.keys("stoplight:slack:seen:*") == seen  # nothing more recorded
