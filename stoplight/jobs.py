@@ -11,7 +11,15 @@ from stoplight import logs
 from stoplight.core.clock import from_timestamp
 from stoplight.effects import digest, notices
 from stoplight.ops import heal, redeliver, sync
-from stoplight.pipeline import claims, deliveries, fanout, lights, merge_groups, runtime
+from stoplight.pipeline import (
+    claims,
+    deliveries,
+    fanout,
+    lights,
+    merge_groups,
+    runtime,
+    slack_commands,
+)
 
 
 def process_delivery(delivery_id: str, installation_id: int) -> None:
@@ -68,6 +76,10 @@ def update_claimed_notice(installation_id: int, team: str) -> None:
 def answer_slack_click(click_id: str, installation_id: int, pull_key: str) -> None:
     with logs.bound(installation=installation_id):
         claims.answer_slack_click(runtime.current(), click_id, installation_id, pull_key)
+
+
+def answer_slack_command(command_id: str) -> None:
+    slack_commands.answer_slack_command(runtime.current(), command_id)
 
 
 def sync_installation(installation_id: int) -> None:

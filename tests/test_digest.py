@@ -11,13 +11,14 @@ from pydantic import SecretStr
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from stoplight.config.schema import Invalid, load
+from stoplight.config.schema import ClaimsConfig, Invalid, load
 from stoplight.core.calendar import DailySchedule
 from stoplight.core.light import Level, Measures, Policy
 from stoplight.effects import digest
 from stoplight.effects.digest_blocks import DigestContext, Turnover, daily_digest
 from stoplight.effects.notice_blocks import MAX_BLOCKS, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 from stoplight.pipeline import lights, runtime
+from stoplight.state.claims import ClaimStore, Outcome
 from stoplight.state.views import TeamView, WaitingPull
 from tests.conftest import UNPACED, deliver, run_due_jobs
 from tests.fakes import START, FakeClock, Pull
@@ -326,3 +327,23 @@ def test_block_kit_limits_hold_with_a_long_name_long_titles_and_many_prs():
     assert rest[0] == "and 25 more waiting"
     assert texts[-3].endswith("octo/shop#10> and 10 more")  # held: ten named of 20
     assert texts[-1].startswith("*Yesterday:* 100 in, 90 out of review.")
+
+
+def test_each_waiting_pr_of_the_digest_says_who_claimed_it(rt, github, clock, bot):
+    github.put_config("octo/shop", BERLIN_CONFIG)
+    for number in (1, 2, 3):
+        open_pull(rt, clock, number)
+    lights.refresh_team(rt, 42, TEAM)
+    clock.moment = utc(2026, 11, 3, 8, 0)  # claims last 4 h: made half an hour before
+    rules = ClaimsConfig()
+    claims = ClaimStore(rt.redis, 42)
+    assert claims.claim("1001#1", "bob", clock.now(), rules).outcome is Outcome.CLAIMED
+    assert claims.claim("1001#3", "carol", clock.now(), rules).outcome is Outcome.CLAIMED
+
+    clock.moment = utc(2026, 11, 3, 8, 30)
+    run_due_jobs(rt, clock)
+    [post] = digests(bot)
+    lines = [block["text"]["text"] for block in post["blocks"] if "text" in block][2:5]
+    assert lines[0].endswith(" · claimed by <@U0BOB>")  # bob is in slack_users
+    assert "claimed by" not in lines[1]
+    assert lines[2].endswith(" · claimed by carol")

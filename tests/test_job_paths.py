@@ -25,6 +25,7 @@ QUEUED_BEFORE = {
     "stoplight.jobs.update_red_notice": ["installation_id", "team"],
     "stoplight.jobs.update_claimed_notice": ["installation_id", "team"],
     "stoplight.jobs.answer_slack_click": ["click_id", "installation_id", "pull_key"],
+    "stoplight.jobs.answer_slack_command": ["command_id"],
     "stoplight.jobs.sync_installation": ["installation_id"],
     "stoplight.jobs.scheduled_sync": [],
     "stoplight.jobs.redeliver_since": ["since_timestamp"],

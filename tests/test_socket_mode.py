@@ -142,7 +142,7 @@ def test_an_envelope_delivered_twice_is_applied_once(
         {"type": "interactive", "envelope_id": "env-event", "payload": "not an object"},
         {"type": "interactive", "envelope_id": "env-event"},
     ],
-    ids=["event", "unwired slash command", "another interaction", "odd payload", "no payload"],
+    ids=["event", "a command naming nobody", "another interaction", "odd payload", "no payload"],
 )
 def test_an_envelope_this_does_not_handle_is_acked_and_changes_nothing(
     rt, slack_app, socket_server, socket, envelope
@@ -261,3 +261,26 @@ def test_a_click_over_the_socket_claims_in_the_real_serve_process(
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log, log
     assert APP_TOKEN not in log
+
+
+def test_stoplight_over_the_socket_is_answered_in_the_acknowledgement(
+    rt, clock, slack_app, socket_server, socket
+):
+    open_pulls(rt, clock, 2)
+    payload = {
+        "command": "/stoplight",
+        "text": "",
+        "user_id": "U0BOB",
+        "team_id": "T0SHOP",
+        "channel_id": "C0GENERAL",
+        "channel_name": "general",
+        "response_url": slack_app.response_url,
+    }
+    socket_server.send({"type": "slash_commands", "envelope_id": "env-cmd", "payload": payload})
+    socket_server.wait_acked("env-cmd")
+
+    (ack,) = socket_server.acked("env-cmd")
+    assert ack["payload"]["response_type"] == "ephemeral"
+    lines = ack["payload"]["text"].split("\n")
+    assert lines[0].startswith("🟢 *shop*: green. 2 waiting")
+    assert lines[1] == "*Next for you to review* (@bob):"

@@ -1,7 +1,7 @@
 """What a team's daily Slack digest says: Block Kit blocks and a plain-text fallback. Pure.
 
-Built from the team's view (light, measures, waiting PRs oldest first, held line, stale PRs)
-and the PRs that entered and left review since the previous working day.
+Built from the team's view (light, measures, waiting PRs oldest first with their claims, held
+line, stale PRs) and the PRs that entered and left review since the previous working day.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ def _pull_line(pull: WaitingPull, users: Mapping[str, str]) -> str:
     size = f"{size_label(record.lines).name} ({record.lines:,} lines)"
     reviewers = ", ".join(_mention(login, users) for login in record.requested_reviewers)
     details = f"waiting {format_duration(pull.waited)} · {size} · reviewers: {reviewers or 'none'}"
+    if pull.claimed_by:  # someone said "I'll review" in Slack: the others can pick another
+        details += f" · claimed by {_mention(pull.claimed_by, users)}"
     return f"*{_link(record)}* {title}\n{details}"
 
 

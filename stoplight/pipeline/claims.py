@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from github import GithubException
 from redis.exceptions import WatchError
@@ -30,10 +30,12 @@ from stoplight.effects.notice_blocks import CLAIM_ACTION
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime, job_id
+from stoplight.pipeline.slack_people import unknown_person
 from stoplight.state import keys
 from stoplight.state.claims import ClaimResult, ClaimStore, Outcome
 from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
+from stoplight.state.slack_links import SlackPerson, known_login
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class Click:
     pull_key: str
     slack_user: str  # Slack member id
     response_url: str
+    workspace: str = ""  # Slack team id: with the member id, whom a linked login belongs to
 
 
 def accept_interaction(lanes: Lanes, payload: object, interaction_id: str) -> bool:
@@ -76,7 +79,16 @@ def click_of(payload: object) -> Click | None:
     response_url = payload.get("response_url")
     if not installation.isdigit() or not pull_key or not user or not response_url:
         raise ValueError("the click names no installation, PR, user or response_url")
-    return Click(int(installation), pull_key, str(user), str(response_url))
+    return Click(int(installation), pull_key, str(user), str(response_url), _workspace(payload))
+
+
+def _workspace(payload: dict[str, Any]) -> str:
+    """The clicker's Slack team id: the payload's team, or their own (`user.team_id`)."""
+    team, user = payload.get("team"), payload.get("user")
+    found = team.get("id") if isinstance(team, dict) else None
+    if not found and isinstance(user, dict):
+        found = user.get("team_id")
+    return str(found or "")
 
 
 def queue_click(lanes: Lanes, click: Click, click_id: str) -> bool:
@@ -97,18 +109,20 @@ def queue_click(lanes: Lanes, click: Click, click_id: str) -> bool:
             timeout=JOB_TIMEOUT_SECONDS,
             pipeline=pipe,
         )  # first: RQ's enqueue on a pipeline opens its transaction
-        pipe.hset(record, mapping={"user": click.slack_user, "response_url": click.response_url})
+        pipe.hset(
+            record,
+            mapping={
+                "user": click.slack_user,
+                "workspace": click.workspace,
+                "response_url": click.response_url,
+            },
+        )
         pipe.expire(record, CLICK_TTL)
         try:
             pipe.execute()
         except WatchError:  # the same click, recorded meanwhile by another process
             return False
     return True
-
-
-def github_login(slack_users: Mapping[str, str], member: str) -> str | None:
-    """The GitHub login a team's `slack_users` (login -> Slack member id) gives a member."""
-    return next((login for login, id_ in slack_users.items() if id_ == member), None)
 
 
 def answer_slack_click(rt: Runtime, click_id: str, installation_id: int, pull_key: str) -> None:
@@ -124,9 +138,11 @@ def answer_slack_click(rt: Runtime, click_id: str, installation_id: int, pull_ke
         _tell(reply, "Stoplight no longer follows that PR.")
         return
     settings = RepoConfigs(rt.redis, installation_id).team(pull.team)
-    login = github_login(settings.slack_users, stored["user"])
+    # A record queued before clicks named their workspace links nobody: slack_users alone.
+    person = SlackPerson(stored.get("workspace", ""), stored["user"])
+    login = known_login(rt.redis, settings.slack_users, person)
     if login is None:
-        _tell(reply, _unknown_person(stored["user"], settings))
+        _tell(reply, unknown_person(rt.redis, rt.settings, person, settings.name))
         return
     result = _claim_once(rt, record_key, stored, installation_id, pull, login, settings)
     if result.outcome is Outcome.TAKEN:
@@ -211,13 +227,6 @@ def _tell(response_url: str, message: str) -> None:
         slack.reply_privately(response_url, message)
     except SlackError as error:
         log.warning("private Slack reply not sent: %s", error)
-
-
-def _unknown_person(member: str, settings: TeamSettings) -> str:
-    return (
-        "Stoplight does not know your GitHub login. Add yourself to `slack_users` of team "
-        f"{settings.name} in `.github/stoplight.yml`, e.g. `slack_users: {{your-login: {member}}}`."
-    )
 
 
 def _reason(error: GithubException) -> str:

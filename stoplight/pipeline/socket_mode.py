@@ -7,7 +7,9 @@ to one of the open connections and sends it again, to any, until it is acknowled
 socket stands in for the signature of an HTTP request: only Slack, given the app's token,
 hands out the connection's address. So an `interactive` envelope goes to the same
 `accept_interaction` the `/slack/actions` route calls, under the envelope's id, which makes a
-redelivered envelope queue nothing.
+redelivered envelope queue nothing. A `slash_commands` envelope (`/stoplight`) goes to the
+same `answer_command` the `/slack/commands` route calls; its answer rides on the
+acknowledgement.
 
 slack_sdk reconnects by itself when Slack asks it to (a `disconnect` envelope), closes the
 socket, or stops answering pings; only the first connection is this module's to retry.
@@ -31,6 +33,7 @@ from slack_sdk.socket_mode.client import BaseSocketModeClient
 
 from stoplight.pipeline.claims import accept_interaction
 from stoplight.pipeline.runtime import Runtime
+from stoplight.pipeline.slack_commands import answer_command
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,16 @@ def _interactive(rt: Runtime, envelope_id: str, payload: dict[str, Any]) -> None
     accept_interaction(rt.lanes, payload, envelope_id)
 
 
-HANDLERS: dict[str, EnvelopeHandler] = {"interactive": _interactive}
+def _slash_command(rt: Runtime, envelope_id: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    # The payload holds the fields the HTTP route gets as its form.
+    form = {name: str(value) for name, value in payload.items() if isinstance(value, str | int)}
+    return answer_command(rt.redis, rt.lanes, rt.settings, rt.clock.now(), form)
+
+
+HANDLERS: dict[str, EnvelopeHandler] = {
+    "interactive": _interactive,
+    "slash_commands": _slash_command,
+}
 
 
 class SocketMode:

@@ -78,6 +78,24 @@ def slack_action(action_id: str) -> str:
     return f"{PREFIX}:slack:action:{action_id}"
 
 
+def slack_command(command_id: str) -> str:
+    """Hash: one `/stoplight TEAM` from Slack waiting for its job (who asked, for what, where to
+    answer them)."""
+    return f"{PREFIX}:slack:command:{command_id}"
+
+
+def slack_link_offer(digest: str) -> str:
+    """JSON: the Slack person a one-time link would link, by a hash of its token, while the link
+    may be used."""
+    return f"{PREFIX}:slack:link-offer:{digest}"
+
+
+def slack_person(workspace: str, member: str) -> str:
+    """The GitHub login a Slack person linked, tagged by their Slack workspace (a Slack person
+    belongs to a workspace, not to an installation)."""
+    return f"{PREFIX}:slack:{{{workspace}}}:person:{member}"
+
+
 def slack_reported(problem: str) -> str:
     """Set once a Slack problem the operator must fix has been logged."""
     return f"{PREFIX}:slack:reported:{problem}"
@@ -155,6 +173,11 @@ class InstallationKeys:
     def files(self, repo: str, sha: str) -> str:
         """JSON: a PR's changed files at one head commit, as (path, changed lines) pairs."""
         return f"{self.root}:files:{repo}:{sha}"
+
+    def repository_reader(self, repo: str, login: str) -> str:
+        """ "1" or "0": whether GitHub said `login` may read the repository, cached a few
+        minutes (for `/stoplight TEAM`, which has no token of the person's)."""
+        return f"{self.root}:reader:{repo}:{login}"
 
     @property
     def team_homes(self) -> str:
