@@ -27,7 +27,16 @@ def create_app(
 ) -> Flask:
     """The app on the state's Redis (`redis`) and the lanes' (`queue`, which is `redis`
     unless REDIS_QUEUE_URL names another); both from the settings when not given."""
-    from stoplight.web import auth, headers, health, pages, setup, slack_actions, webhooks
+    from stoplight.web import (
+        auth,
+        headers,
+        health,
+        pages,
+        pull_signal,
+        setup,
+        slack_actions,
+        webhooks,
+    )
 
     settings = settings or Settings()
     if redis is None and settings.redis_url:
@@ -43,6 +52,7 @@ def create_app(
     app.register_blueprint(setup.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pull_signal.bp)
     slack_actions.install(app, settings.slack_signing_secret)
     if settings.configured:
         auth.init_app(app, settings, redis)
