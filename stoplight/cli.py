@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import click
 from pydantic import ValidationError
-from redis import Redis
+from redis import Redis, RedisError
 from rich.console import Console
 
 from stoplight import logs
@@ -30,6 +33,7 @@ from stoplight.config import schema
 from stoplight.config.repos import ORG_CONFIG_REPO
 from stoplight.core.clock import SystemClock
 from stoplight.events import intake
+from stoplight.ops import gate as gate_ops
 from stoplight.ops import terminal
 from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redeliver import redeliver_failed
@@ -40,6 +44,7 @@ from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
 from stoplight.state.connection import connect
+from stoplight.state.signal_tokens import TokenStore, every_token, revoke_anywhere
 from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
 from stoplight.web import create_app
 from stoplight.web.serving import WebServer
@@ -436,3 +441,121 @@ def redeliver(since: str) -> None:
     now = SystemClock().now()
     result = redeliver_failed(settings, now - window, now)
     click.echo(f"{result.checked} deliveries since {since} ago; {len(result.failed)} redelivered")
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens for GET /api/signal/<installation>/<team>, one team each."""
+
+
+@token.command("create")
+@click.option("--team", required=True, help="The team key, as the team page's URL has it.")
+@click.option("--installation", "installation_id", type=int, help="Where several have the team.")
+@click.option("--name", default="", help="What the token is for, shown by `token list`.")
+def token_create(team: str, installation_id: int | None, name: str) -> None:
+    """Make a token and print it, once: only its hash is kept."""
+    settings = load_settings()
+    with redis_to_read(settings) as redis:
+        chosen = _team_installation(redis, team, installation_id, click.ClickException)
+        text, made = TokenStore(redis, chosen).create(team, name, SystemClock().now())
+    click.echo(text)
+    signal_url = f"{settings.base_url}/api/signal/{chosen}/{quote(team, safe='')}"
+    click.echo(f"token {made.id} for {signal_url}: shown once, keep it as a secret", err=True)
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def token_list(as_json: bool) -> None:
+    """Every token's id, name, team, creation and last use (never the token)."""
+    with redis_to_read(load_settings()) as redis:
+        tokens = every_token(redis)
+    if as_json:
+        click.echo(json.dumps([each.as_json() for each in tokens], indent=2))
+        return
+    for each in tokens:
+        used = each.last_used.isoformat(timespec="seconds") if each.last_used else "never used"
+        click.echo(
+            f"{each.id}  {each.name or '-'}  {each.installation_id}/{each.team}  "
+            f"created {each.created.isoformat(timespec='seconds')}  {used}"
+        )
+    if not tokens:
+        click.echo("No tokens.")
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID")
+def token_revoke(token_id: str) -> None:
+    """Revoke the token with this id (from `token list`): it is refused from now on."""
+    with redis_to_read(load_settings()) as redis:
+        revoked = revoke_anywhere(redis, token_id)
+    if revoked is None:
+        raise click.ClickException(f"no token {token_id!r}")
+    click.echo(f"token {revoked.id} ({revoked.installation_id}/{revoked.team}) is revoked")
+
+
+class GateFailure(click.ClickException):
+    exit_code = 2  # 1 means "held"
+
+
+@main.command()
+@click.option("--team", required=True, help="The team key, as the team page's URL has it.")
+@click.option("--agent", is_flag=True, help="Ask for an agent's PR (held from yellow).")
+@click.option("--person", help="Count this login's waiting PRs against wip_per_author.")
+@click.option("--wait", "wait_text", default="0s", help="Ask again until it enters: 30m, 2h.")
+@click.option("--url", envvar="STOPLIGHT_URL", help="A running Stoplight's address.")
+@click.option("--token", "bearer", envvar="STOPLIGHT_TOKEN", help="Its token (with --url).")
+@click.option("--installation", "installation_id", type=int, envvar="STOPLIGHT_INSTALLATION",
+              help="The team's installation (needed with --url).")  # fmt: skip
+def gate(
+    team: str,
+    agent: bool,
+    person: str | None,
+    wait_text: str,
+    url: str | None,
+    bearer: str | None,
+    installation_id: int | None,
+) -> None:
+    """Exit 0 when a new PR would enter review now, 1 when it would be held, 2 on errors."""
+    try:
+        wait = schema.parse_duration(wait_text)
+    except ValueError as error:
+        raise GateFailure(f"--wait: {error}") from None
+    clock = SystemClock()
+
+    def run(ask: gate_ops.Ask) -> gate_ops.Answer:
+        note = functools.partial(click.echo, err=True)
+        try:
+            return gate_ops.gate(
+                ask, agent=agent, wait=wait, clock=clock, sleep=time.sleep, note=note
+            )
+        except gate_ops.GateError as error:
+            raise GateFailure(str(error)) from None
+
+    if url is not None:
+        if bearer is None or installation_id is None:
+            raise GateFailure("with --url, give --token and --installation (or their env)")
+        answer = run(gate_ops.remote_signal(url, installation_id, team, bearer, person))
+    else:
+        try:
+            with redis_to_read(load_settings()) as redis:
+                chosen = _team_installation(redis, team, installation_id, GateFailure)
+                answer = run(gate_ops.local_signal(redis, chosen, team, clock, person))
+        except RedisError as error:
+            raise GateFailure(f"cannot read the state: {error}") from None
+    click.echo(answer.line)
+    sys.exit(0 if answer.enters else 1)
+
+
+def _team_installation(
+    redis: Redis, team: str, installation_id: int | None, failure: type[click.ClickException]
+) -> int:
+    """The installation of `team`: the one given, or the only one that has it."""
+    found = gate_ops.installations_with_team(redis, team)
+    if installation_id is not None:
+        if installation_id not in found:
+            raise failure(f"installation {installation_id} has no team {team!r}")
+        return installation_id
+    if len(found) != 1:
+        problem = "no installation has" if not found else "several installations have"
+        raise failure(f"{problem} a team {team!r}: name one with --installation")
+    return found[0]

@@ -283,3 +283,31 @@ def test_a_merge_group_gets_success_within_seconds(app_url, github_server):
     wait_for(lambda: github.status_writes(), timeout=10)
     print(f"merge group status after {time.monotonic() - started:.2f}s")
     assert github.status_writes() == [(GROUP_SHA, "success", MERGE_GROUP_DESCRIPTION)]
+
+
+def test_gate_reads_the_served_signal_with_a_token(served, github_server, tmp_path):
+    """An agent's step in CI: `stoplight gate --agent` against the running app, with a token
+    made by `stoplight token create`: held at yellow, while a person's PR would enter."""
+    url, _ = served
+    clock = FakeClock(datetime.now(UTC))
+    for number in range(1, 5):  # four waiting: yellow
+        pull = Pull(number=number, head_sha=f"{number}" * 40)
+        delivered = post_delivery(url, pull.event("opened", clock.now()), f"gate-{number}")
+        assert delivered.status_code == 202
+    github = github_server[1]
+    wait_for(lambda: {text for _, _, text in github.status_writes()[-4:]} == {YELLOW})
+    socket_path = tmp_path / "data" / "redis" / "redis.sock"
+    env = {**os.environ, "REDIS_URL": f"unix://{socket_path}", "DATA_DIR": str(tmp_path / "cli")}
+
+    def stoplight(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "stoplight", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    token = stoplight("token", "create", "--team", "octo/shop").stdout.strip()
+    remote = ("--team", "octo/shop", "--url", url, "--token", token, "--installation", "42")
+    agent, person = stoplight("gate", "--agent", *remote), stoplight("gate", *remote)
+    wrong = stoplight("gate", *remote[:4], "--token", "slt_wrong", "--installation", "42")
+
+    assert (agent.returncode, agent.stdout) == (1, "held: agents wait while the queue is yellow\n")
+    assert (person.returncode, person.stdout) == (0, "go: the queue is yellow\n")
+    assert wrong.returncode == 2 and "404" in wrong.stderr

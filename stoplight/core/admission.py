@@ -165,3 +165,17 @@ def measures_with(measures: Measures, record: PullRecord, now: datetime) -> Meas
     """The measures once `record` starts waiting now."""
     oldest = min(measures.oldest_since or now, now)
     return Measures(measures.waiting + 1, oldest, measures.lines + record.lines)
+
+
+def explain(reason: HoldReason, level: Level, rules: Rules, person: str) -> str:
+    """Why a PR is held, in the few words a status and `stoplight gate` say after the place."""
+    match reason:
+        case HoldReason.RED:
+            return "the review queue is red"
+        case HoldReason.AGENT_LIGHT:
+            held_from = rules.agents.hold_from or Level.RED
+            return f"agents wait while the queue is {max(level, held_from).label.lower()}"
+        case HoldReason.AGENTS_FULL:
+            return f"{rules.agents.max_waiting} agent PRs are waiting already"
+        case HoldReason.WIP:
+            return f"{person} has {rules.wip_per_author} PRs waiting"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from stoplight.clients.github import InstallationClient
+from stoplight.core.admission import explain
 from stoplight.core.light import Level
 from stoplight.core.marks import (
     HELD_LABEL,
@@ -62,12 +63,7 @@ def held_description(
 def _why(reason: HoldReason | None, light: Level, person: str, rules: Rules) -> str:
     if light is Level.RED or reason in (None, HoldReason.RED):
         return "review queue is red. Enters review as it drains"
-    if reason is HoldReason.AGENT_LIGHT:
-        held_from = rules.agents.hold_from or Level.RED
-        return f"agents wait while the queue is {max(light, held_from).label.lower()}"
-    if reason is HoldReason.AGENTS_FULL:
-        return f"{rules.agents.max_waiting} agent PRs are waiting already"
-    return f"{person} has {rules.wip_per_author} PRs waiting"
+    return explain(reason, light, rules, person)
 
 
 @dataclass(frozen=True)

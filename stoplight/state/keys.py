@@ -189,6 +189,21 @@ class InstallationKeys:
         """Hash: pull key -> JSON of who claimed it from Slack ("I'll review") and until when."""
         return f"{self.root}:claims"
 
+    @property
+    def signal_tokens(self) -> str:
+        """Hash: SHA-256 of a bearer token for the pull signal -> JSON of its team and name.
+        The token itself is never stored."""
+        return f"{self.root}:signal:tokens"
+
+    @property
+    def signal_tokens_used(self) -> str:
+        """Hash: SHA-256 of a bearer token -> when it was last used (epoch seconds)."""
+        return f"{self.root}:signal:tokens:used"
+
+    def signal_calls(self, caller: str, window: int) -> str:
+        """Integer: a caller's requests to the pull signal in one rate-limit window."""
+        return f"{self.root}:signal:calls:{caller}:{window}"
+
     def team(self, team: str) -> TeamKeys:
         return TeamKeys(f"{self.root}:t:{team}")
 

@@ -32,6 +32,7 @@ def create_app(
         headers,
         health,
         pages,
+        pull_signal,
         setup,
         slack_link,
         slack_requests,
@@ -52,6 +53,7 @@ def create_app(
     app.register_blueprint(setup.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pull_signal.bp)
     slack_requests.install(app, settings.slack_signing_secret)
     if settings.configured:
         auth.init_app(app, settings, redis)
