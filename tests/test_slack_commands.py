@@ -214,12 +214,16 @@ def test_a_link_signs_in_stores_the_pair_then_claims_work_until_unlinked(
     browser = app.test_client()
     assert browser.get(path).status_code == 302  # to sign-in, which brings them back
     browser = sign_in(app, dave, next_page=path)
-    back = browser.get(path)
+    asked = browser.get(path)  # opening the link asks first, and links nothing yet
+    assert asked.status_code == 200 and "Link Slack member U0DAVE to @dave?" in asked.text
+    assert SlackLinks(rt.redis).login(SlackPerson(WORKSPACE, "U0DAVE")) is None
+    back = browser.post(path)
     assert back.status_code == 302 and urlsplit(back.headers["Location"]).path == "/slack/linked"
     page = browser.get("/slack/linked")
     assert "Slack user linked to @dave" in page.text and "Unlink" in page.text
     assert SlackLinks(rt.redis).login(SlackPerson(WORKSPACE, "U0DAVE")) == "dave"
     assert browser.get(path).status_code == 404  # used: once only
+    assert browser.post(path).status_code == 404
 
     click_as(rt, client, clock, slack_app, "U0DAVE", 2)
     assert holders(rt, clock) == {"1001#2": "dave"}
@@ -230,6 +234,16 @@ def test_a_link_signs_in_stores_the_pair_then_claims_work_until_unlinked(
     click_as(rt, client, clock, slack_app, "U0DAVE", 3)
     assert holders(rt, clock) == {}
     assert "/slack/link/" in slack_app.private_replies()[-1]["text"]
+
+
+def test_a_link_posted_without_a_session_links_nothing(rt, clock, app, client, slack_app, dave):
+    """Another site's form posting to the link: the SameSite=Lax cookie stays behind."""
+    token = SlackLinks(rt.redis).offer(SlackPerson(WORKSPACE, "U0MALLORY"))
+    assert app.test_client().post(f"/slack/link/{token}").status_code == 404
+    assert SlackLinks(rt.redis).login(SlackPerson(WORKSPACE, "U0MALLORY")) is None
+    browser = sign_in(app, dave)
+    assert browser.post(f"/slack/link/{token}").status_code == 302  # the token still works
+    assert SlackLinks(rt.redis).login(SlackPerson(WORKSPACE, "U0MALLORY")) == "dave"
 
 
 def click_as(rt, client, clock, fake_slack, user: str, number: int) -> None:

@@ -1,5 +1,6 @@
 """Linking a Slack person to their GitHub login, once: `/slack/link/<token>` signs them in with
-GitHub (the pages' own sign-in) and stores the pair; the page that follows can undo it.
+GitHub (the pages' own sign-in), asks them to confirm, and stores the pair; the page that
+follows can undo it.
 
 The token came in a private Slack message to one person and works once, for a few minutes. A
 used, lapsed or made-up token gets the one 404 of the site, which names nothing. Unlinking is a
@@ -40,14 +41,24 @@ def install(app: Flask) -> None:
 
 
 @bp.get("/slack/link/<token>")
-def link(token: str) -> Response:
-    links = SlackLinks(_redis())
-    if links.offered(token) is None:
+def link(token: str) -> Response | str:
+    """Ask before linking: a link passed on to someone else, opened while they are signed in,
+    would otherwise let its Slack person act as them."""
+    person = SlackLinks(_redis()).offered(token)
+    if person is None:
         abort(404)
     user = auth.current_user()
     if user is None:
         return redirect(url_for("auth.login", next=auth.return_token(request.path)))
-    person = links.redeem(token, user.login)
+    return render_template("slack_link_confirm.html", person=person, login=user.login, token=token)
+
+
+@bp.post("/slack/link/<token>")
+def confirm(token: str) -> Response:
+    user = auth.current_user()
+    if user is None:  # the session cookie is SameSite=Lax: another site's form posts without it
+        abort(404)
+    person = SlackLinks(_redis()).redeem(token, user.login)
     if person is None:  # used meanwhile, in another tab or by someone else
         abort(404)
     session[LINKED] = person.dump()
