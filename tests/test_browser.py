@@ -19,11 +19,18 @@ import pytest
 
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import FakeClock, Pull
 from tests.github_server import FakeGitHubState, serve_fake_github
 from tests.test_agents import copilot_opened, copilot_pull
-from tests.test_end_to_end import _answers, free_port, post_delivery, start_serve, stop, wait_for
+from tests.test_end_to_end import (
+    _answers,
+    free_port,
+    post_delivery,
+    serve_env,
+    start_serve,
+    stop,
+    wait_for,
+)
 
 CHROMIUM = shutil.which("chromium")
 # Flags for a closed network: no sandbox as root, and no calls home at start.
@@ -60,22 +67,14 @@ def signed_in_app(tmp_path, private_key_pem) -> Iterator[tuple[str, FakeGitHubSt
         github.access = {42: [(1001, "octo/shop")]}
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        process = start_serve(
-            {
-                "APP_ID": "1234",
-                "PRIVATE_KEY": private_key_pem,
-                "WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "GHE_HOST": host,
-                "GHE_PROTOCOL": "http",
-                "PORT": str(port),
-                "BASE_URL": url,
-                "DATA_DIR": str(tmp_path / "data"),
-                "GITHUB_CLIENT_ID": "Iv1.browser",
-                "GITHUB_CLIENT_SECRET": "browser-secret",
-                "SESSION_SECRET": "a-session-secret-for-the-browser-test",
-            },
-            tmp_path,
-        )
+        env = serve_env(
+            private_key_pem, host, port, tmp_path,
+            BASE_URL=url,
+            GITHUB_CLIENT_ID="Iv1.browser",
+            GITHUB_CLIENT_SECRET="browser-secret",
+            SESSION_SECRET="a-session-secret-for-the-browser-test",
+        )  # fmt: skip
+        process = start_serve(env, tmp_path)
         try:
             wait_for(lambda: _answers(f"{url}/healthz"))
             yield url, github

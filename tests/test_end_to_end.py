@@ -68,6 +68,22 @@ _SETTINGS = {
 }  # fmt: skip
 
 
+def serve_env(
+    private_key: str, github_host: str, port: int, tmp_path: Path, **more: str
+) -> dict[str, str]:
+    """The settings of a `stoplight serve` against a local fake GitHub, and `more`."""
+    return {
+        "APP_ID": "1234",
+        "PRIVATE_KEY": private_key,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GHE_HOST": github_host,
+        "GHE_PROTOCOL": "http",
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path / "data"),
+        **more,
+    }
+
+
 def stop(process: subprocess.Popen[bytes], how: int = signal.SIGTERM) -> None:
     if process.poll() is None:
         process.send_signal(how)
@@ -96,19 +112,9 @@ def served(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The `stoplight serve` process and its address."""
     port = free_port()
-    process = start_serve(
-        {
-            "APP_ID": "1234",
-            # One line with literal \n, as hosting dashboards store it.
-            "PRIVATE_KEY": private_key_pem.replace("\n", "\\n"),
-            "WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "GHE_HOST": github_server[0],
-            "GHE_PROTOCOL": "http",
-            "PORT": str(port),
-            "DATA_DIR": str(tmp_path / "data"),
-        },
-        tmp_path,
-    )
+    # The key on one line with literal \n, as hosting dashboards store it.
+    one_line_key = private_key_pem.replace("\n", "\\n")
+    process = start_serve(serve_env(one_line_key, github_server[0], port, tmp_path), tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(f"{url}/healthz"))

@@ -19,11 +19,11 @@ from slack_sdk.signature import SignatureVerifier
 from stoplight.state.claims import ClaimStore
 from stoplight.state.slack_links import SlackLinks, SlackPerson
 from stoplight.web import create_app
-from tests.conftest import WEBHOOK_SECRET, api_root, deliver, run_jobs
+from tests.conftest import api_root, deliver, run_jobs
 from tests.fakes import Pull, Repo
 from tests.github_server import serve_fake_github
 from tests.github_users import FakeGitHubUsers, Person
-from tests.test_end_to_end import _answers, free_port, start_serve, stop, wait_for
+from tests.test_end_to_end import _answers, free_port, serve_env, start_serve, stop, wait_for
 from tests.test_pages import sign_in
 from tests.test_slack_claims import (
     CLAIMS_CONFIG,
@@ -291,20 +291,10 @@ def served_with_slack(tmp_path, private_key_pem):
     with serve_fake_github() as (host, _):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        process = start_serve(
-            {
-                "APP_ID": "1234",
-                "PRIVATE_KEY": private_key_pem,
-                "WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "GHE_HOST": host,
-                "GHE_PROTOCOL": "http",
-                "PORT": str(port),
-                "BASE_URL": url,
-                "DATA_DIR": str(tmp_path / "data"),
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            },
-            tmp_path,
+        env = serve_env(
+            private_key_pem, host, port, tmp_path, BASE_URL=url, SLACK_SIGNING_SECRET=SIGNING_SECRET
         )
+        process = start_serve(env, tmp_path)
         try:
             wait_for(lambda: _answers(f"{url}/healthz"))
             with Redis(unix_socket_path=str(tmp_path / "data" / "redis" / "redis.sock")) as redis:

@@ -15,12 +15,12 @@ from pydantic import SecretStr
 from stoplight.cli import main
 from stoplight.pipeline.socket_mode import SocketMode
 from stoplight.state import keys
-from tests.conftest import WEBHOOK_SECRET, run_jobs
+from tests.conftest import run_jobs
 from tests.fakes import FakeClock, Pull
 from tests.github_server import serve_fake_github
 from tests.slack_fake import FakeSlack
 from tests.socket_mode_fake import FakeSocketMode
-from tests.test_end_to_end import free_port, post_delivery, start_serve, stop, wait_for
+from tests.test_end_to_end import free_port, post_delivery, serve_env, start_serve, stop, wait_for
 from tests.test_slack_claims import (
     CLAIMS_CONFIG,
     INSTALLATION,
@@ -215,18 +215,12 @@ def test_a_click_over_the_socket_claims_in_the_real_serve_process(
     port = free_port()
     with serve_fake_github() as (github_host, github):
         github.files[("octo/shop", ".github/stoplight.yml")] = CLAIMS_CONFIG
-        env = {
-            "APP_ID": "1234",
-            "PRIVATE_KEY": private_key_pem,
-            "WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "GHE_HOST": github_host,
-            "GHE_PROTOCOL": "http",
-            "PORT": str(port),
-            "DATA_DIR": str(tmp_path / "data"),
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_API_URL": fake_slack.api_url,
-            "SLACK_APP_TOKEN": APP_TOKEN,
-        }
+        env = serve_env(
+            private_key_pem, github_host, port, tmp_path,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=fake_slack.api_url,
+            SLACK_APP_TOKEN=APP_TOKEN,
+        )  # fmt: skip
         process = start_serve(env, tmp_path)
         try:
             socket_server.wait_connected()
