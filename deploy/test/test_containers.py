@@ -108,8 +108,9 @@ def wait_for(
 
 
 def latest_statuses(github: FakeGitHubState) -> dict[str, dict]:
+    # The fake keeps a commit's statuses newest first, as GitHub lists them.
     with github.lock:
-        return {sha: written[-1] for sha, written in github.statuses.items() if written}
+        return {sha: written[0] for sha, written in github.statuses.items() if written}
 
 
 def stoplight_status(github: FakeGitHubState, pull: Pull) -> dict | None:
