@@ -354,16 +354,17 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def serve_fake_github(
-    now: Callable[[], datetime] = wall_clock,
+    now: Callable[[], datetime] = wall_clock, host: str = "127.0.0.1"
 ) -> Iterator[tuple[str, FakeGitHubState]]:
-    """Yields (host:port, state) of a fake GitHub listening on 127.0.0.1."""
+    """Yields (host:port, state) of a fake GitHub listening on `host` (containers reach it
+    on their network's gateway)."""
     state = FakeGitHubState(now=now)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = ThreadingHTTPServer((host, 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"127.0.0.1:{server.server_address[1]}", state
+        yield f"{host}:{server.server_address[1]}", state
     finally:
         state.release.set()
         server.shutdown()

@@ -10,7 +10,7 @@ import hmac
 import logging
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from stoplight.metrics import LANE_METRICS, STATE_METRICS
+from stoplight.ops.healthcheck import HEARTBEAT_WINDOW
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.installations import installation_ids
@@ -31,8 +32,6 @@ from stoplight.state.views import load_team_view
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
-# A worker heartbeats each second while idle and at every job; a minute of silence is a problem.
-HEARTBEAT_WINDOW = timedelta(minutes=1)
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
