@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from rq.registry import StartedJobRegistry
@@ -80,3 +80,24 @@ def test_a_silent_schedulers_lock_is_freed_and_a_beating_ones_is_kept(redis):
         watch.free_dead_locks(redis, ["a", "b"])
     assert not redis.exists(dead)
     assert redis.get(alive) == b"live-scheduler"
+
+
+def test_a_lane_whose_scheduler_died_has_its_timed_jobs_run_by_a_running_scheduler(
+    rt, settings, tmp_path
+):
+    """Schedulers lock lanes one by one, so a dead scheduler may leave one lane's lock to a
+    worker whose scheduler already runs for the other lanes; RQ's running scheduler looks for
+    free locks every two minutes, and the lane's retries would wait that long."""
+    lanes = rt.lanes.queues
+    orphaned = lanes[-1]
+    # As a scheduler killed with its worker leaves it: held for a minute, never beating again.
+    rt.queue.set(RQScheduler.get_locking_key(orphaned.name), "killed-scheduler", ex=60)
+    job = orphaned.enqueue_in(timedelta(0), "builtins.len", [])
+    with (
+        serve_fake_github() as (host, _),
+        worker_process(_worker_env(settings, host), tmp_path / "worker.log"),
+    ):
+        _wait_for(lambda: rt.queue.exists(RQScheduler.get_locking_key(lanes[0].name)))
+        _wait_for(lambda: job.get_status(refresh=True) == "finished", RECOVERY_BOUND_SECONDS)
+        owners = {rt.queue.get(RQScheduler.get_locking_key(lane.name)) for lane in lanes}
+    assert len(owners) == 1 and None not in owners  # one scheduler holds every lane again

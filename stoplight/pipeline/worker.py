@@ -4,8 +4,10 @@ A worker killed mid-job (SIGKILL, a lost machine) is noticed within seconds. Whi
 a heartbeat thread renews the job's entry in RQ's started registry every couple of seconds; the
 entry of a dead worker's job lapses a few seconds later, and the next maintenance of any worker
 (every few seconds) retries the job (every job carries retries). Retries and timed jobs go
-through RQ's scheduler, which one worker runs under a lock that RQ keeps for a minute after its
-holder dies; a worker that sees the holder's heartbeat stand still frees the lock and takes it.
+through RQ's scheduler, which takes a lock per lane and keeps it for a minute after its holder
+dies; a worker that sees the holder's heartbeat stand still frees the lock, and a worker that
+sees a lane's lock free restarts its scheduler to take it (RQ's running scheduler would look
+for free locks only every two minutes, and the lane's retries would wait that long).
 
 Deliveries wait in the lanes' streams (see `stoplight.pipeline.consumer`): between RQ jobs
 the worker applies a batch of them, and an idle worker waits on the streams for a moment
@@ -159,10 +161,25 @@ class StoplightWorker(SimpleWorker):
         self.state_watch.check(self.rt)  # first: a Redis that lost its data is healed
         self.register_again_if_forgotten()
         if self.scheduler is not None:
-            self.scheduler_watch.free_dead_locks(self.connection, [q.name for q in self.queues])
+            lanes = [q.name for q in self.queues]
+            self.scheduler_watch.free_dead_locks(self.connection, lanes)
+            self.take_free_scheduler_locks(lanes)
         super().run_maintenance_tasks()
         self.delivery_streams.reclaim()
         self.delivery_streams.forget_stopped_consumers()
+
+    def take_free_scheduler_locks(self, lanes: list[str]) -> None:
+        """A lane whose scheduler lock nobody holds has its timed jobs and retries wait: a
+        scheduler takes every free lock when it starts, so this worker's starts again."""
+        assert self.scheduler is not None
+        free = [
+            lane for lane in lanes if not self.connection.exists(RQScheduler.get_locking_key(lane))
+        ]
+        if not free:
+            return
+        log.info("scheduler locks of %s are free: this worker's scheduler takes them", free)
+        self.stop_scheduler()  # it releases the locks it holds, to take them again at once
+        self.scheduler.acquire_locks(auto_start=True)
 
     def register_again_if_forgotten(self) -> None:
         """A Redis that lost its data forgot this worker with the rest, and its heartbeats
