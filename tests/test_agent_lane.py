@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from benchmarks.team_history import TeamShape, deliveries_of, team_config, team_year
@@ -229,6 +230,7 @@ def test_the_terminal_headline_counts_the_agents_prs(rt, github, clock):
     assert "agents' PRs: 0 waiting, 1 held" in console.export_text()
 
 
+@pytest.mark.slow
 def test_the_backtest_replays_the_agent_lane_on_a_generated_history():
     """What `hold_from: yellow` would have done to a team whose PRs are a third Copilot's."""
     history = deliveries_of(team_year(TeamShape(days=60, by_agent=0.3), seed=11))

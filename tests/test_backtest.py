@@ -233,6 +233,7 @@ def test_the_backtest_shows_the_light_the_live_app_shows_at_every_delivery(rt, g
     assert team.history.exits == live_history.exits
 
 
+@pytest.mark.slow
 def test_suggested_thresholds_hit_their_targets_within_five_and_two_points():
     pulls = org_month(160, repos=2, days=21)
     deliveries = sorted((d for p in pulls for d in p.deliveries()), key=lambda d: d.at)

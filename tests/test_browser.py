@@ -32,6 +32,8 @@ from tests.test_end_to_end import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium")
 # Flags for a closed network: no sandbox as root, and no calls home at start.
 CHROMIUM_ARGS = [

@@ -36,6 +36,8 @@ from tests.redis_servers import Server, free_port, servers, until
 from tests.test_crash import _settled, _worker_env, worker_process
 from tests.test_end_to_end import post_delivery
 
+pytestmark = pytest.mark.slow
+
 WEB, API = Team("web", "web"), Team("api", "api")
 POLICY = Policy(yellow=Thresholds(waiting=2), red=Thresholds(waiting=3), cooldown=timedelta(0))
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from redis import Redis
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
@@ -24,6 +25,8 @@ from stoplight.state.review_queue import QueueStore
 from tests.conftest import UNPACED, WEBHOOK_SECRET, accept, deliver
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import FakeGitHubState, serve_fake_github
+
+pytestmark = pytest.mark.slow
 
 
 def _worker_env(settings, host: str) -> dict[str, str]:

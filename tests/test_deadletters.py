@@ -277,6 +277,7 @@ def _group_is_gone(worker: subprocess.Popen[bytes]) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_delivery_that_kills_its_worker_3_times_is_set_aside(rt, settings, tmp_path):
     rt.clock = FakeClock(datetime.now(UTC))
     log = tmp_path / "workers.log"

@@ -26,6 +26,8 @@ from tests.github_server import FakeGitHubState, serve_fake_github
 from tests.test_hostile_config import alias_bomb
 from tests.test_merge_queue import GROUP_SHA, merge_group
 
+pytestmark = pytest.mark.slow
+
 GREEN, YELLOW = DESCRIPTIONS[Level.GREEN], DESCRIPTIONS[Level.YELLOW]
 
 

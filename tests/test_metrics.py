@@ -179,6 +179,7 @@ def web_process_env(settings, tmp_path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_metrics_add_up_across_web_processes(web_process_env, redis, clock, tmp_path):
     payload = json.dumps(Pull().event("opened", clock.now())[1])
     for delivery in ("d-first-process", "d-second-process"):
@@ -212,6 +213,7 @@ WEB_SERVERS = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", WEB_SERVERS.values(), ids=WEB_SERVERS.keys())
 def test_web_server_processes_report_each_others_deliveries(
     command, web_process_env, redis, tmp_path

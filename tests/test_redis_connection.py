@@ -47,6 +47,7 @@ def test_a_cluster_for_the_state_needs_a_plain_redis_for_the_lanes():
     assert (settings.redis_url, settings.redis_queue_url) == (cluster, lanes)
 
 
+@pytest.mark.slow
 def test_a_command_during_a_restart_waits_for_redis_and_finds_what_its_aof_held(tmp_path):
     server = Server(tmp_path / "redis", free_port())
     with servers(server):
@@ -63,6 +64,7 @@ def test_a_command_during_a_restart_waits_for_redis_and_finds_what_its_aof_held(
         print(f"the command waited {time.monotonic() - started:.1f} s for the restart")
 
 
+@pytest.mark.slow
 def test_the_web_tier_gives_up_within_seconds(tmp_path):
     server = Server(tmp_path / "redis", free_port())
     with servers(server):
@@ -75,6 +77,7 @@ def test_the_web_tier_gives_up_within_seconds(tmp_path):
         print(f"the web tier's command failed after {time.monotonic() - started:.2f} s")
 
 
+@pytest.mark.slow
 def test_after_a_sentinel_failover_commands_reach_the_new_primary_with_all_it_held(tmp_path):
     primary = Server(tmp_path / "primary", free_port())
     replica = Server(tmp_path / "replica", free_port(), ("--replicaof", HOST, str(primary.port)))

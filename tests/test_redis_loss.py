@@ -37,6 +37,7 @@ def _ready(app) -> int:
     return app.test_client().get("/readyz").status_code
 
 
+@pytest.mark.slow
 def test_a_worker_outlives_a_flushall_heals_and_goes_on(rt, settings, tmp_path):
     clock = FakeClock(datetime.now(UTC))
     before, after = (Pull(number=n, head_sha=f"{n:040x}") for n in (1, 2))
@@ -68,6 +69,7 @@ def test_a_worker_outlives_a_flushall_heals_and_goes_on(rt, settings, tmp_path):
     assert "Traceback" not in text
 
 
+@pytest.mark.slow
 def test_readyz_is_503_while_redis_is_away_and_200_once_it_is_back(settings, tmp_path):
     server = Server(tmp_path / "redis", free_port())
     with servers(server):

@@ -34,6 +34,8 @@ from stoplight.backtest.suggest import (
 )
 from stoplight.core.light import Level, Thresholds
 
+pytestmark = pytest.mark.slow
+
 TARGETS = Targets(yellow=0.25, red=0.05)
 MARGINS = Margins()  # 8 points for yellow or worse, 3 for red
 # A team's thresholds as it might have written them before asking for a suggestion.

@@ -7,6 +7,7 @@ import signal
 import subprocess
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from redis import Redis
 from rq.registry import StartedJobRegistry
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
@@ -34,6 +35,7 @@ def started_expiries(redis: Redis) -> list[float]:
     return [score for _, score in redis.zrange(registry.key, 0, -1, withscores=True)]
 
 
+@pytest.mark.slow
 def test_a_killed_workers_job_is_finished_by_the_other_worker(rt, settings, tmp_path):
     clock = FakeClock(datetime.now(UTC))
     pulls = [Pull(number=n, head_sha=f"{n:040x}") for n in range(1, 5)]
@@ -82,6 +84,7 @@ def test_a_silent_schedulers_lock_is_freed_and_a_beating_ones_is_kept(redis):
     assert redis.get(alive) == b"live-scheduler"
 
 
+@pytest.mark.slow
 def test_a_lane_whose_scheduler_died_has_its_timed_jobs_run_by_a_running_scheduler(
     rt, settings, tmp_path
 ):
