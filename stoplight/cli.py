@@ -39,6 +39,7 @@ from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redeliver import redeliver_failed
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.sync import sync_all as run_sync
+from stoplight.ops.web_server import PortTaken, WebServerProcess
 from stoplight.pipeline import dead_letters, runtime, socket_mode
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import run_worker
@@ -46,8 +47,6 @@ from stoplight.settings import Settings
 from stoplight.state.connection import connect
 from stoplight.state.signal_tokens import TokenStore, every_token, revoke_anywhere
 from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
-from stoplight.web import create_app
-from stoplight.web.serving import WebServer
 
 log = logging.getLogger("stoplight")
 
@@ -118,20 +117,20 @@ def since_option(since: str) -> timedelta:
 
 @main.command()
 def serve() -> None:
-    """Web server, worker and scheduler in one process."""
+    """Web server (granian, as deployed), worker and scheduler in one command."""
     settings = load_settings()
     configure_logging(settings)
     with redis_for(settings) as settings:
         rt = runtime.Runtime.create(settings)
         upgrade_keys_once(rt.redis)
         log_slack_delivery(settings)
-        web = WebServer(create_app(settings), host=settings.host, port=settings.port)
-        web.start()
+        try:
+            web = WebServerProcess(settings.host, settings.port).start()
+        except PortTaken as error:
+            raise click.ClickException(str(error)) from None
         log.info("listening on http://%s:%s%s", settings.host, settings.port, settings.webhook_path)
         if settings.webhook_proxy_url:
-            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-            target = f"http://{host}:{settings.port}{settings.webhook_path}"
-            WebhookProxy(settings.webhook_proxy_url, target).start()
+            WebhookProxy(settings.webhook_proxy_url, web.url + settings.webhook_path).start()
         try:
             with runtime.installed(rt), socket_mode.opened(rt):
                 run_worker(rt)
@@ -147,7 +146,7 @@ def worker(burst: bool) -> None:
     configure_logging(settings)
     if not settings.redis_url:
         raise click.ClickException(
-            "stoplight worker needs REDIS_URL; `stoplight serve` runs everything in one process"
+            "stoplight worker needs REDIS_URL; `stoplight serve` runs everything in one command"
         )
     rt = runtime.Runtime.create(settings)
     upgrade_keys_once(rt.redis)

