@@ -6,7 +6,9 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -131,11 +133,21 @@ def serve() -> None:
         log.info("listening on http://%s:%s%s", settings.host, settings.port, settings.webhook_path)
         if settings.webhook_proxy_url:
             WebhookProxy(settings.webhook_proxy_url, web.url + settings.webhook_path).start()
+        web_ended = threading.Event()
+
+        def stop_serving(code: int) -> None:
+            log.error("the web server exited (%s): stopping", code)
+            web_ended.set()
+            signal.raise_signal(signal.SIGTERM)  # the worker stops as a service manager asks
+
+        web.watch(stop_serving)
         try:
             with runtime.installed(rt), socket_mode.opened(rt):
                 run_worker(rt)
         finally:
             web.stop()
+        if web_ended.is_set():
+            raise click.ClickException("the web server stopped unexpectedly")
 
 
 @main.command()

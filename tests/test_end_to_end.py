@@ -377,3 +377,34 @@ def test_gate_reads_the_served_signal_with_a_token(served, github_server, tmp_pa
     assert (agent.returncode, agent.stdout) == (1, "held: agents wait while the queue is yellow\n")
     assert (person.returncode, person.stdout) == (0, "go: the queue is yellow\n")
     assert wrong.returncode == 2 and "404" in wrong.stderr
+
+
+def test_serve_whose_web_server_died_stops_saying_so_and_leaves_nothing_running(tmp_path):
+    port = free_port()
+    process = start_serve({"DATA_DIR": str(tmp_path / "data"), "PORT": str(port)}, tmp_path)
+    log = tmp_path / "serve.log"
+    try:
+        wait_for(lambda: "Scheduler for" in log.read_text())
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"))
+        started = descendants(process.pid)
+        web_main = next(
+            pid
+            for pid in started
+            if "stoplight.ops.web_server" in command_line(pid) and _parent_of(pid) == process.pid
+        )
+        os.kill(web_main, signal.SIGKILL)  # as the out-of-memory killer would
+        process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log.read_text()
+    assert process.returncode == 1
+    assert "the web server exited (-9): stopping" in output, output
+    assert "Error: the web server stopped unexpectedly" in output, output
+    assert "Traceback" not in output, output
+    assert [pid for pid in started if running(pid)] == []
+    assert redis_servers_under(tmp_path) == []
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])

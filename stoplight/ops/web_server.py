@@ -11,13 +11,17 @@ count deliveries in a directory they share (prometheus-client's multiprocess mod
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from granian.constants import Interfaces
@@ -139,17 +143,39 @@ class WebServerProcess:
         self.stop()
         raise RuntimeError(f"the web server did not listen within {timeout}s")
 
+    def watch(self, on_exit: Callable[[int], object]) -> None:
+        """Call `on_exit` with the exit code if the server ends before `stop` was asked for:
+        a `serve` whose web server died would go on working and answer no one."""
+        process = self._process
+        assert process is not None, "watch a started server"
+
+        def wait() -> None:
+            code = process.wait()
+            if self._process is process:  # not stopped on purpose
+                _end_group(process)
+                on_exit(code)
+
+        threading.Thread(target=wait, name="web server watch", daemon=True).start()
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
             # granian lets requests being answered finish, then stops its workers.
             children.stop(process, timeout=STOP_TIMEOUT_SECONDS)
+            _end_group(process)
 
     def __enter__(self) -> WebServerProcess:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """granian's worker processes outlive a main process that was killed: they are in its
+    session's process group, which ends with it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":
