@@ -4,10 +4,10 @@ a locked-down pod, disruption budgets and grace periods that match how the proce
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,13 +27,15 @@ from tests.test_end_to_end import free_port
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 KUBERNETES_VERSION = "1.37"
+KUSTOMIZATION = "kustomization.yaml"
+EXAMPLE_SECRET = "secret.example.yaml"
 # A worker's first heartbeat can wait for the renaming of an earlier version's keys.
 WORKER_START_SECONDS = 5 * 60
 MEBIBYTES = {"Mi": 1, "Gi": 1024}
 
 
 def manifest_files() -> list[Path]:
-    return sorted(KUBERNETES.glob("*.yaml"))
+    return sorted(path for path in KUBERNETES.glob("*.yaml") if path.name != KUSTOMIZATION)
 
 
 def documents() -> list[tuple[str, dict[str, Any]]]:
@@ -45,9 +47,12 @@ def documents() -> list[tuple[str, dict[str, Any]]]:
 
 
 def applied() -> dict[tuple[str, str], dict[str, Any]]:
+    """What `kubectl apply -k` applies: the documents of the files kustomization.yaml lists."""
+    kustomization = yaml.safe_load((KUBERNETES / KUSTOMIZATION).read_text())
     return {
         (document["kind"], document["metadata"]["name"]): document
-        for document in yaml.safe_load_all((KUBERNETES / "stoplight.yaml").read_text())
+        for name in kustomization["resources"]
+        for document in yaml.safe_load_all((KUBERNETES / name).read_text())
     }
 
 
@@ -97,10 +102,16 @@ def test_every_document_is_valid_kubernetes(where, document):
 
 
 def test_an_unknown_field_is_refused():
-    misspelt = copy.deepcopy(applied()[("Deployment", "stoplight-web")])
+    misspelt = applied()[("Deployment", "stoplight-web")]  # read afresh: this copy is ours
     misspelt["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError, match="livenesProbe"):
         kubernetes_validate.validate(misspelt, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomize_applies_every_manifest_but_the_example_secret():
+    kustomization = yaml.safe_load((KUBERNETES / KUSTOMIZATION).read_text())
+    listed = set(kustomization["resources"])
+    assert listed == {path.name for path in manifest_files()} - {EXAMPLE_SECRET}
 
 
 def test_web_probes_ask_the_apps_health_pages():
@@ -206,3 +217,38 @@ def test_web_grace_covers_the_pause_before_stopping_and_granians_stop():
 
 def test_worker_grace_covers_a_job_to_its_end():
     assert pod("stoplight-worker")["terminationGracePeriodSeconds"] > JOB_TIMEOUT_SECONDS
+
+
+def readme_overlay() -> str:
+    readme = (DEPLOY / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+    (overlay,) = [block for block in blocks if "kind: Kustomization" in block]
+    return overlay
+
+
+def test_the_readmes_overlay_renders_valid_manifests(tmp_path):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its kustomize) is not installed")
+    shutil.copytree(KUBERNETES, tmp_path / "base")
+    (tmp_path / "production").mkdir()
+    (tmp_path / "production" / KUSTOMIZATION).write_text(readme_overlay())
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(tmp_path / "production")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    found = {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(rendered)}
+    assert found.keys() == applied().keys()
+    for document in found.values():
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    overlay = yaml.safe_load(readme_overlay())
+    worker = found[("Deployment", "stoplight-worker")]
+    assert worker["spec"]["replicas"] == overlay["replicas"][0]["count"]
+    assert worker["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
+        overlay["images"][0]["newName"]
+    )
+    name, value = overlay["configMapGenerator"][0]["literals"][0].split("=", 1)
+    assert found[("ConfigMap", "stoplight")]["data"][name] == value
