@@ -9,7 +9,7 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from stoplight.pipeline.runtime import job_id
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo

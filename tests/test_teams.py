@@ -13,7 +13,7 @@ from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.pipeline.configs import team_settings
-from stoplight.pipeline.runtime import job_id
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import team_view
 from tests.conftest import deliver

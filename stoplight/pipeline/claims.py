@@ -29,10 +29,11 @@ from stoplight.core.pulls import Phase, PullRecord
 from stoplight.effects.notice_blocks import CLAIM_ACTION
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.lanes import Lanes
-from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime, job_id
+from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
 from stoplight.pipeline.slack_people import unknown_person
 from stoplight.state import keys
 from stoplight.state.claims import ClaimResult, ClaimStore, Outcome
+from stoplight.state.keys import job_id
 from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.slack_links import SlackPerson, known_login

@@ -21,9 +21,10 @@ from stoplight.core.light import Level
 from stoplight.core.pulls import PullRecord
 from stoplight.effects.plan import TeamEffects, TeamMarks
 from stoplight.pipeline.beats import repeating
-from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.pipeline.runtime import Runtime
 from stoplight.state import keys, locks, rebuild
 from stoplight.state.claims import ClaimStore, swarm_keys
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,9 @@ from stoplight.core.changes import (
     InstallationChange,
 )
 from stoplight.pipeline.lights import refresh_team
-from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.pipeline.runtime import Runtime
 from stoplight.state.installations import Installation
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 
 # As long as GitHub may redeliver a delivery sent before an uninstall.

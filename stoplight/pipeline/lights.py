@@ -18,7 +18,9 @@ from stoplight.core.light import (
 from stoplight.effects import digest, notices
 from stoplight.pipeline.configs import team_settings
 from stoplight.pipeline.fanout import ensure_effects_pass, mark_effects_stale
-from stoplight.pipeline.runtime import Runtime, job_id, scheduled_moment
+from stoplight.pipeline.runtime import Runtime
+from stoplight.state.keys import job_id
+from stoplight.state.replies import scheduled_moment
 from stoplight.state.review_queue import QueueStore, TeamRead
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,10 @@ from stoplight.core.changes import MergeGroupChange
 from stoplight.core.marks import Status
 from stoplight.effects.plan import team_url
 from stoplight.effects.statuses import Statuses
-from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.pipeline.runtime import Runtime
 from stoplight.state import rebuild
 from stoplight.state.installations import Installation, admission_of
+from stoplight.state.keys import job_id
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ Built once per process from the environment (or handed in by tests), never at im
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.clients.github import GitHubApp
 from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
-from stoplight.core.clock import Clock, SystemClock, from_timestamp
+from stoplight.core.clock import Clock, SystemClock
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.connection import WORKER, connect
@@ -124,20 +123,8 @@ class Runtime:
 
     def read_schedule(self, pipe: Pipeline, job_id: str) -> None:
         """Queue on the caller's pipeline the read of when the timed job `job_id` is due;
-        `scheduled_moment` takes its reply."""
+        `stoplight.state.replies.scheduled_moment` takes its reply."""
         pipe.zscore(ScheduledJobRegistry(queue=self.lanes.shared).key, job_id)
-
-
-def scheduled_moment(reply: float | None) -> datetime | None:
-    """The moment a timed job is due, from `Runtime.read_schedule`'s reply; None if it is not
-    in the schedule."""
-    return from_timestamp(reply) if reply is not None else None
-
-
-def job_id(kind: str, installation_id: int, *parts: str) -> str:
-    """A stable RQ job id (letters, digits, dashes) for one kind of job on one subject."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
-    return f"{kind}-{installation_id}-{digest}"
 
 
 def _describe(func: str, args: tuple[object, ...]) -> str:
