@@ -10,7 +10,7 @@ from rq import get_current_job
 from stoplight import logs
 from stoplight.core.clock import from_timestamp
 from stoplight.effects import digest, notices
-from stoplight.ops import heal, redeliver, sync
+from stoplight.ops import heal, redeliver
 from stoplight.pipeline import (
     claims,
     deliveries,
@@ -19,6 +19,7 @@ from stoplight.pipeline import (
     merge_groups,
     runtime,
     slack_commands,
+    sync,
 )
 
 

@@ -11,7 +11,7 @@ from stoplight.core.light import Level
 from stoplight.core.pulls import Rules
 from stoplight.effects.plan import team_url
 from stoplight.events.payloads import PullRequestEvent
-from stoplight.ops import sync
+from stoplight.pipeline import sync
 from stoplight.pipeline.configs import team_settings
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore, Team
