@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta
 
 from stoplight import metrics
-from stoplight.clients.slack import Message, SlackClient, SlackError
+from stoplight.clients.slack import Message, SlackError
 from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.calendar import DailySchedule
@@ -50,7 +50,7 @@ def ensure_scheduled(
     """Make sure the team's next digest is scheduled for its next working-day moment. Reads
     one score when it is; writes only when the moment is new or has moved."""
     schedule = settings.digest
-    if schedule is None or not SlackClient(rt.settings).can_update(settings.slack_channel):
+    if schedule is None or not rt.slack.can_update(settings.slack_channel):
         return
     moment = schedule.next_after(rt.clock.now())
     digest = digest_job_id(installation_id, team, moment, schedule)
@@ -72,8 +72,9 @@ def send_digest(rt: EffectsRuntime, installation_id: int, team: str, moment: dat
         log.info("team %s: digest of %s dropped, the team has none now", team, f"{moment:%F}")
         return
     ensure_scheduled(rt, installation_id, team, settings)
-    client = SlackClient(rt.settings)
-    if not _still_due(rt, team, schedule, moment) or not client.can_update(settings.slack_channel):
+    if not _still_due(rt, team, schedule, moment) or not rt.slack.can_update(
+        settings.slack_channel
+    ):
         return
     day = schedule.local_date(moment)
     record = QueueStore(rt.redis, installation_id).keys.team(team).slack_digest(day.isoformat())
@@ -85,7 +86,7 @@ def send_digest(rt: EffectsRuntime, installation_id: int, team: str, moment: dat
         rt.redis.delete(record)
         return
     try:
-        client.post(settings.slack_channel, message)
+        rt.slack.post(settings.slack_channel, message)
     except SlackError as error:
         rt.redis.delete(record)
         args = (moment.timestamp(),)

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from stoplight import metrics
 from stoplight.clients import slack
-from stoplight.clients.slack import Posted, SlackClient, SlackError, SlackRateLimited, SlackRejected
+from stoplight.clients.slack import Posted, SlackError, SlackRateLimited, SlackRejected
 from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.clock import from_timestamp
@@ -108,8 +108,8 @@ def send_notice(rt: EffectsRuntime, installation_id: int, team: str, change: Lig
         log.info("team %s: notice of %s dropped, the light changed again", team, change.identity)
         return
     # The team's channel, or (None) the incoming webhook if there is one.
-    client, settings = SlackClient(rt.settings), _team_settings(rt, installation_id, team)
-    if not client.can_post(settings.slack_channel):
+    settings = _team_settings(rt, installation_id, team)
+    if not rt.slack.can_post(settings.slack_channel):
         log.debug("team %s: no Slack channel and no webhook, no notice", team)
         return
     record = store.keys.team(team).slack_notice(change.identity)
@@ -120,7 +120,7 @@ def send_notice(rt: EffectsRuntime, installation_id: int, team: str, change: Lig
     url = _team_url(rt, installation_id, team)
     context = NoticeContext(change.previous, settings.slack_users, url, _buttons(rt))
     try:
-        posted = client.post(settings.slack_channel, light_notice(view, context))
+        posted = rt.slack.post(settings.slack_channel, light_notice(view, context))
     except SlackError as error:
         rt.redis.delete(record)
         job = "stoplight.jobs.send_light_notice"
@@ -167,7 +167,7 @@ def _update_notice(
     url = _team_url(rt, installation_id, team)
     context = NoticeContext(sent.previous, settings.slack_users, url, _buttons(rt))
     try:
-        SlackClient(rt.settings).update(sent.posted, light_notice(view, context))
+        rt.slack.update(sent.posted, light_notice(view, context))
     except SlackError as error:
         retry_or_give_up(rt, error, job, installation_id, team, subject="update")
         return

@@ -1,4 +1,5 @@
-"""What the Slack effects (notices, the digest) need of the process they run in.
+"""What the Slack effects (notices, the digest) need of the process they run in: among it
+the Slack writer, which tests replace with a recorder.
 
 The pipeline's `Runtime` is one; naming only what is used keeps effects below the pipeline:
 they ask for follow-up jobs without knowing the lanes that carry them.
@@ -13,6 +14,7 @@ from redis import Redis
 from redis.client import Pipeline
 
 from stoplight.core.clock import Clock
+from stoplight.effects.writers import SlackWriter
 from stoplight.settings import Settings
 
 
@@ -30,6 +32,9 @@ class EffectsRuntime(Protocol):
 
     @property
     def clock(self) -> Clock: ...
+
+    @property
+    def slack(self) -> SlackWriter: ...
 
     def enqueue(self, func: str, *args: object, job_id: str | None = None) -> None:
         """Run the job `func` soon."""

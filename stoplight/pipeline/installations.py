@@ -7,11 +7,10 @@ import logging
 from stoplight.core.changes import (
     InstallationChange,
 )
+from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.lights import refresh_team
-from stoplight.pipeline.runtime import Runtime
 from stoplight.state.installations import Installation
 from stoplight.state.keys import job_id
-from stoplight.state.review_queue import QueueStore
 
 # As long as GitHub may redeliver a delivery sent before an uninstall.
 # A sync reads many pages; it may take longer than other jobs (see sync.py).
@@ -20,10 +19,8 @@ log = logging.getLogger(__name__)
 SYNC_TIMEOUT_SECONDS = 30 * 60
 
 
-def apply_installation_change(
-    rt: Runtime, installation_id: int, change: InstallationChange
-) -> None:
-    store = QueueStore(rt.redis, installation_id)
+def apply_installation_change(ctx: InstallationContext, change: InstallationChange) -> None:
+    rt, installation_id, store = ctx.runtime, ctx.installation_id, ctx.store
     installation = Installation(rt.redis, installation_id)
     if change.action == "deleted":
         installation.forget()
@@ -34,7 +31,7 @@ def apply_installation_change(
     )
     for repo in change.removed:
         for team in store.forget_repository(repo.full_name, rt.clock.now()):
-            refresh_team(rt, installation_id, team)
+            refresh_team(ctx, team)
     if change.action in ("created", "unsuspend", "added") and rt.github is not None:
         # New repositories come with open PRs no delivery will tell about: read them.
         rt.enqueue(

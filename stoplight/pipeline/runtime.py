@@ -1,10 +1,11 @@
-"""What a process needs to do work: settings, Redis, the clock, GitHub, the job queue.
+"""What a process needs to do work: settings, Redis, the clock, GitHub, Slack, the job queue.
 
 Two Redis clients, which are one unless REDIS_QUEUE_URL is set: `redis` for the state (it may
 be a Redis Cluster) and `queue` for the lanes (delivery streams and records, RQ's jobs, the
 effects passes' coordination), which RQ needs on a plain Redis.
 
 Built once per process from the environment (or handed in by tests), never at import time.
+What one installation needs (its stores, its GitHub) is `pipeline.context.InstallationContext`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.clients.github import GitHubApp
 from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
+from stoplight.clients.slack import SlackClient
 from stoplight.core.clock import Clock, SystemClock
+from stoplight.effects.writers import SlackWriter
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.connection import WORKER, connect
@@ -49,7 +52,9 @@ class Runtime:
     queue: Redis
     clock: Clock
     lanes: Lanes
-    github: GitHubApp | None
+    github: GitHubApp | None  # None: no credentials (see `InstallationContext.of`)
+    # A writer handed in (a test's recorder); else Slack as the settings say when it is used.
+    slack_writer: SlackWriter | None = None
 
     @classmethod
     def create(
@@ -73,6 +78,11 @@ class Runtime:
         if settings.app_id and settings.private_key:
             github = GitHubApp(settings, redis, clock, budget=budget, sleep=sleep)
         return cls(settings, redis, queue, clock, Lanes.on(queue), github)
+
+    @property
+    def slack(self) -> SlackWriter:
+        # Built on use, as a SlackClient is only its settings: it follows the runtime's.
+        return self.slack_writer if self.slack_writer is not None else SlackClient(self.settings)
 
     @property
     def redis_clients(self) -> list[Redis]:
