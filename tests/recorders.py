@@ -113,6 +113,7 @@ class RecordedGitHub:
     labels: RecordedLabels = field(default_factory=RecordedLabels)
     readers: set[tuple[str, str]] = field(default_factory=set)  # (repo, login)
     review_requests: list[tuple[str, int, str]] = field(default_factory=list)
+    reachable: bool = True
     reader: None = None  # configurations come from the cache
 
     def count_excluded_lines(

@@ -4,7 +4,8 @@
 there, once, by the type of `github`: `ConnectedGitHub` over the installation's client, or
 `NoGitHub` (no credentials: tests of the state alone, a web process, `serve` before setup),
 which writes nothing and reads configurations from the cache alone. The stages ask the
-context and never check.
+context (its writers, its reader, whether GitHub is `reachable` at all, which spares a
+fan-out or a sync for nobody) and never look for credentials.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class InstallationGitHub(Protocol):
     """The installation's GitHub as the stages use it."""
 
     @property
+    def reachable(self) -> bool:
+        """Whether anything reaches GitHub: without it a fan-out or a sync is work for nobody."""
+
+    @property
     def reader(self) -> FileReader | None:
         """Where configurations not yet cached are read; None: the cache alone answers."""
 
@@ -60,6 +65,8 @@ class InstallationGitHub(Protocol):
 
 class ConnectedGitHub:
     """The installation's GitHub through its client, with the status and label ledgers."""
+
+    reachable = True
 
     def __init__(self, client: InstallationClient) -> None:
         self.client = client
@@ -93,6 +100,7 @@ class NoGitHub:
     """An app without GitHub credentials: configurations come from the cache, sizes count
     every file, and nothing is written or asked."""
 
+    reachable = False
     reader = None
 
     def __init__(self) -> None:

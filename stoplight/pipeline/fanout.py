@@ -102,6 +102,9 @@ def apply_effects(ctx: InstallationContext, team: str) -> None:
     rt, installation_id = ctx.runtime, ctx.installation_id
     team_keys = ctx.store.keys.team(team)
     rt.queue.delete(team_keys.effects_queued)  # requests from now on need a job of their own
+    if not ctx.github.reachable:
+        log.warning("no GitHub App credentials: effects for team %s skipped", team)
+        return
     # Not thread-local: the renewing thread acts for the pass that holds it.
     lock = rt.queue.lock(team_keys.effects_lock, timeout=EFFECTS_LOCK_SECONDS, thread_local=False)
     while (generation := rt.queue.get(team_keys.effects_dirty)) is not None:

@@ -32,7 +32,7 @@ def apply_installation_change(ctx: InstallationContext, change: InstallationChan
     for repo in change.removed:
         for team in store.forget_repository(repo.full_name, rt.clock.now()):
             refresh_team(ctx, team)
-    if change.action in ("created", "unsuspend", "added") and rt.github is not None:
+    if change.action in ("created", "unsuspend", "added") and ctx.github.reachable:
         # New repositories come with open PRs no delivery will tell about: read them.
         rt.enqueue(
             "stoplight.jobs.sync_installation",
