@@ -63,9 +63,8 @@ from benchmarks.org_day import CONFIG_PATH, ORG, duplicate_writes, org_config, o
 from benchmarks.org_history import iso
 from stoplight.backtest.history import Recorded
 from stoplight.clients.pacing import WriteBudget
-from stoplight.ops import sync
 from stoplight.ops.redis_server import EmbeddedRedis
-from stoplight.pipeline import runtime
+from stoplight.pipeline import runtime, sync
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings

@@ -40,10 +40,10 @@ from stoplight.ops import terminal
 from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redeliver import redeliver_failed
 from stoplight.ops.redis_server import EmbeddedRedis
-from stoplight.ops.sync import sync_all as run_sync
 from stoplight.ops.web_server import PortTaken, WebServerProcess
 from stoplight.pipeline import dead_letters, runtime, socket_mode
 from stoplight.pipeline.lanes import Lanes
+from stoplight.pipeline.sync import sync_all as run_sync
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
 from stoplight.state.connection import connect

@@ -10,7 +10,7 @@ from rq import get_current_job
 from stoplight import logs
 from stoplight.core.clock import from_timestamp
 from stoplight.effects import digest, notices
-from stoplight.ops import heal, redeliver, sync
+from stoplight.ops import heal, redeliver
 from stoplight.pipeline import (
     claims,
     deliveries,
@@ -19,7 +19,9 @@ from stoplight.pipeline import (
     merge_groups,
     runtime,
     slack_commands,
+    sync,
 )
+from stoplight.pipeline.context import InstallationContext
 
 
 def process_delivery(delivery_id: str, installation_id: int) -> None:
@@ -33,17 +35,18 @@ def process_delivery(delivery_id: str, installation_id: int) -> None:
 
 def refresh_team(installation_id: int, team: str) -> None:
     with logs.bound(installation=installation_id, team=team):
-        lights.refresh_team(runtime.current(), installation_id, team)
+        lights.refresh_team(InstallationContext.of(runtime.current(), installation_id), team)
 
 
 def apply_effects(installation_id: int, team: str) -> None:
     with logs.bound(installation=installation_id, team=team):
-        fanout.apply_effects(runtime.current(), installation_id, team)
+        fanout.apply_effects(InstallationContext.of(runtime.current(), installation_id), team)
 
 
 def post_merge_group_status(installation_id: int, repo: str, sha: str) -> None:
     with logs.bound(installation=installation_id, repo=repo):
-        merge_groups.post_merge_group_status(runtime.current(), installation_id, repo, sha)
+        context = InstallationContext.of(runtime.current(), installation_id)
+        merge_groups.post_merge_group_status(context, repo, sha)
 
 
 def send_light_notice(

@@ -13,6 +13,7 @@ from benchmarks.team_history import TeamShape, deliveries_of, team_config, team_
 from stoplight.backtest.render import render
 from stoplight.backtest.report import TeamResult, run_backtest
 from stoplight.backtest.summary import describe_held
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, LightState
 from stoplight.core.pulls import HoldReason, Phase, Rules
 from stoplight.effects.notice_blocks import NoticeContext, light_notice
@@ -197,7 +198,7 @@ def test_the_view_json_and_notice_tell_the_agents_share_and_whose(rt, github, cl
     for number, author in ((4, "bob"), (5, "carol"), (6, "dan")):
         person_pull(rt, clock, number, author)
     agent_pull(rt, clock, 7, "bob")  # yellow: held
-    view = load_team_view(rt.redis, 42, WEB, clock.now())
+    view = load_team_view(rt.redis, 42, WEB, clock.now(), RepoConfigs(rt.redis, 42).team(WEB))
     assert view is not None and view.level is Level.YELLOW
 
     assert view.as_json()["agents"] == {
@@ -223,7 +224,7 @@ def test_the_terminal_headline_counts_the_agents_prs(rt, github, clock):
     github.put_config("octo/shop", config(1, 7))
     person_pull(rt, clock, 1)
     agent_pull(rt, clock, 2)
-    view = load_team_view(rt.redis, 42, WEB, clock.now())
+    view = load_team_view(rt.redis, 42, WEB, clock.now(), RepoConfigs(rt.redis, 42).team(WEB))
     assert view is not None
     console = Console(width=100, record=True)
     console.print(terminal._panel(view))

@@ -11,7 +11,7 @@ import pytest
 from stoplight.config import schema
 from stoplight.core.agents import is_bot
 from stoplight.core.pulls import Phase
-from stoplight.ops import sync
+from stoplight.pipeline import sync
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_jobs
 from tests.fakes import START, Pull

@@ -18,6 +18,7 @@ from stoplight.effects import digest
 from stoplight.effects.digest_blocks import DigestContext, Turnover, daily_digest
 from stoplight.effects.notice_blocks import MAX_BLOCKS, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 from stoplight.pipeline import lights, runtime
+from stoplight.pipeline.context import InstallationContext
 from stoplight.state.claims import ClaimStore, Outcome
 from stoplight.state.views import TeamView, WaitingPull
 from tests.conftest import UNPACED, deliver, run_due_jobs
@@ -151,7 +152,8 @@ def test_one_digest_at_0930_berlin_however_many_runs_and_none_on_a_holiday(rt, g
     github.put_config("octo/shop", BERLIN_CONFIG)
     first, _, third = (open_pull(rt, clock, n) for n in (1, 2, 3))  # Monday 10:00 in Berlin
     deliver(rt, third.review("bob", "approved", clock.now()))
-    lights.refresh_team(rt, 42, TEAM)  # the team's settings read, as a sync does
+    # The team's settings read, as a sync does.
+    lights.refresh_team(InstallationContext.of(rt, 42), TEAM)
     assert scheduled_digests(rt) == [utc(2026, 11, 3, 8, 30)]  # Tuesday 09:30 in Berlin
 
     clock.moment = utc(2026, 11, 3, 8, 29)
@@ -213,7 +215,7 @@ def test_the_digest_shows_the_light_the_queue_oldest_first_stale_apart_and_yeste
     clock.advance(minutes=5)
     fourth = open_pull(rt, clock, 4)
     deliver(rt, fourth.review("bob", "approved", clock.now()))
-    lights.refresh_team(rt, 42, TEAM)
+    lights.refresh_team(InstallationContext.of(rt, 42), TEAM)
 
     clock.moment = utc(2026, 11, 5, 9, 30)  # Thursday
     run_due_jobs(rt, clock)
@@ -268,7 +270,7 @@ def test_without_a_channel_or_a_bot_token_no_digest_is_scheduled_or_sent(
         )
     github.put_config("octo/shop", config)
     open_pull(rt, clock, 1)
-    lights.refresh_team(rt, 42, TEAM)
+    lights.refresh_team(InstallationContext.of(rt, 42), TEAM)
     assert scheduled_digests(rt) == []
     clock.moment = due  # the team's moment on Tuesday
     digest.send_digest(rt, 42, TEAM, clock.now())
@@ -278,7 +280,7 @@ def test_without_a_channel_or_a_bot_token_no_digest_is_scheduled_or_sent(
 def test_a_rate_limited_digest_is_late_not_lost_nor_doubled(rt, github, clock, bot):
     github.put_config("octo/shop", BERLIN_CONFIG)
     open_pull(rt, clock, 1)
-    lights.refresh_team(rt, 42, TEAM)
+    lights.refresh_team(InstallationContext.of(rt, 42), TEAM)
     bot.fail_next(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"})
     clock.moment = utc(2026, 11, 3, 8, 30)
     run_due_jobs(rt, clock)
@@ -333,7 +335,7 @@ def test_each_waiting_pr_of_the_digest_says_who_claimed_it(rt, github, clock, bo
     github.put_config("octo/shop", BERLIN_CONFIG)
     for number in (1, 2, 3):
         open_pull(rt, clock, number)
-    lights.refresh_team(rt, 42, TEAM)
+    lights.refresh_team(InstallationContext.of(rt, 42), TEAM)
     clock.moment = utc(2026, 11, 3, 8, 0)  # claims last 4 h: made half an hour before
     rules = ClaimsConfig()
     claims = ClaimStore(rt.redis, 42)

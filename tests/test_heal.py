@@ -13,10 +13,10 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.ops.heal import StateWatch
-from stoplight.ops.sync import SCHEDULED_SYNC_PREFIX
 from stoplight.pipeline import runtime
 from stoplight.pipeline.lanes import delivery_stream
 from stoplight.pipeline.runtime import Runtime
+from stoplight.pipeline.sync import SCHEDULED_SYNC_PREFIX
 from stoplight.pipeline.worker import build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore

@@ -10,7 +10,7 @@ from stoplight.core.changes import PullChange, PullSnapshot
 from stoplight.core.flow import Entry, Exit, LightChange, Sample
 from stoplight.core.light import ALWAYS, Level, LightState
 from stoplight.core.pulls import Rules
-from stoplight.ops import sync
+from stoplight.pipeline import sync
 from stoplight.state import keys
 from stoplight.state.history import RETENTION, load_flow, read_history
 from stoplight.state.review_queue import QueueStore, Team

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from stoplight import cli
 from stoplight.config import schema
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from stoplight.pipeline.configs import team_settings
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo
@@ -147,7 +147,7 @@ def test_extends_names_no_repository_of_another_owner(rt, github, clock, target)
         f"Invalid .github/stoplight.yml: _extends: must name a repository of octo (not {owner})",
     )
     assert not [path for path in github.gets() if "attacker" in path.lower()]
-    assert team_settings(rt, 42, "core@octo/secret").policy.red.waiting == 2
+    assert RepoConfigs(rt.redis, 42).team("core@octo/secret").policy.red.waiting == 2
 
 
 def test_extending_a_team_file_joins_no_team_and_moves_none(rt, github, clock):
@@ -184,7 +184,7 @@ def test_a_member_file_cannot_set_its_teams_settings(rt, github, clock):
 
     store = QueueStore(rt.redis, 42)
     assert store.teams() == {"core@octo/lib": "core", "core@octo/web": "core"}
-    victim = team_settings(rt, 42, "core@octo/lib")
+    victim = RepoConfigs(rt.redis, 42).team("core@octo/lib")
     assert victim.policy.red.waiting == 2
     assert victim.slack_channel is None and victim.public_badge is False
 
@@ -212,7 +212,7 @@ def test_a_repository_extending_the_org_file_with_an_override_stays_in_its_org_t
     deliver(rt, web_pull.review("carol", "approved", clock.now()))
     assert store.measures("app").waiting == 0
     org_hours = schema.load("working_hours: {timezone: UTC}").working_hours
-    assert team_settings(rt, 42, "app").policy.calendar == org_hours.calendar()
+    assert RepoConfigs(rt.redis, 42).team("app").policy.calendar == org_hours.calendar()
 
 
 OVERFLOWING = [
@@ -237,7 +237,7 @@ def test_overflowing_values_are_errors_and_never_stop_other_reloads(
     github.put_config("octo/api", STRICT.replace("waiting: 2", "waiting: 3"))
     deliver(rt, push(API, [".github/stoplight.yml"]))
 
-    assert team_settings(rt, 42, "core@octo/api").policy.red.waiting == 3
+    assert RepoConfigs(rt.redis, 42).team("core@octo/api").policy.red.waiting == 3
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from stoplight.pipeline import runtime
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, mark_as_seen, run_due_jobs
 from tests.fakes import Pull
+from tests.recorders import RecordedLabels, RecordedStatuses
 
 GREEN = DESCRIPTIONS[Level.GREEN]
 
@@ -160,22 +161,23 @@ def test_a_fan_out_beyond_the_budget_ends_and_resumes_when_allowed(settings, red
     _within_budget(granted, budget)
 
 
+def recorded_effects(rt) -> tuple[TeamEffects, RecordedStatuses]:
+    statuses = RecordedStatuses()
+    return TeamEffects(42, rt.settings.base_url, statuses, RecordedLabels()), statuses
+
+
 def test_fan_out_goes_waiting_prs_first_and_stops_when_its_light_is_gone(rt, github, clock):
     approved, waiting = Pull(number=1, head_sha="1" * 40), Pull(number=2, head_sha="2" * 40)
     deliver(rt, approved.event("opened", clock.now()))
     deliver(rt, approved.review("bob", "approved", clock.now()))
     deliver(rt, waiting.event("opened", clock.now()))
-    store = QueueStore(rt.redis, 42)
-    client = rt.github.installation(42)
-    effects = TeamEffects(client, rt.settings.base_url)
-    pulls = store.open_pulls("octo/shop")
-    before = len(github.statuses())
+    effects, statuses = recorded_effects(rt)
+    pulls = QueueStore(rt.redis, 42).open_pulls("octo/shop")
 
     asked = iter([True, False])
     fanout = effects.apply("octo/shop", Level.RED, pulls, lambda: next(asked))
     assert not fanout.finished
-    red = [sha for sha, _, text in github.statuses()[before:]]
-    assert red == ["2" * 40]  # the waiting PR went first; the rest was dropped
+    assert statuses.shas() == ["2" * 40]  # the waiting PR went first; the rest was dropped
 
 
 def test_fan_out_goes_to_the_most_recently_active_waiting_prs_first(rt, github, clock):
@@ -184,10 +186,7 @@ def test_fan_out_goes_to_the_most_recently_active_waiting_prs_first(rt, github, 
         deliver(rt, pull.event("opened", clock.now()))
         clock.advance(minutes=10)
     deliver(rt, pulls[0].review("bob", "commented", clock.now()))  # #1 is the one being read
-    store = QueueStore(rt.redis, 42)
-    effects = TeamEffects(rt.github.installation(42), rt.settings.base_url)
-    before = len(github.statuses())
+    effects, statuses = recorded_effects(rt)
 
-    effects.apply("octo/shop", Level.RED, store.open_pulls("octo/shop"))
-    red = [sha for sha, _, _ in github.statuses()[before:]]
-    assert red == [pulls[0].head_sha, pulls[2].head_sha, pulls[1].head_sha]
+    effects.apply("octo/shop", Level.RED, QueueStore(rt.redis, 42).open_pulls("octo/shop"))
+    assert statuses.shas() == [pulls[0].head_sha, pulls[2].head_sha, pulls[1].head_sha]

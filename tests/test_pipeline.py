@@ -9,7 +9,8 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from stoplight.pipeline.runtime import job_id
+from stoplight.pipeline.context import InstallationContext
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo
@@ -148,7 +149,7 @@ def test_time_alone_turns_the_light(rt, github, clock):
     from stoplight.pipeline.lights import refresh_team
     from tests.conftest import run_jobs
 
-    verdict = refresh_team(rt, 42, "octo/shop")
+    verdict = refresh_team(InstallationContext.of(rt, 42), "octo/shop")
     run_jobs(rt)
     assert verdict.level is Level.YELLOW
     assert github.statuses()[-1] == (pull.head_sha, "success", YELLOW)

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from stoplight.core.changes import PullChange, PullSnapshot, ReviewChange
 from stoplight.core.light import Level, LightState, Measures, Policy, Thresholds, evaluate
 from stoplight.core.pulls import HoldReason, Phase
-from stoplight.pipeline import deliveries
+from stoplight.pipeline.apply import apply_change
+from stoplight.pipeline.context import InstallationContext
 from stoplight.state.review_queue import QueueStore
 
 POLICY = Policy(
@@ -82,7 +83,7 @@ def test_held_lane_is_fifo_never_counted_and_empties_with_the_queue(rt, github, 
 
     def apply(change) -> None:
         before = {key: store.pull(key) for key in store.held_keys("web")}
-        deliveries.apply_change(rt, 42, change)
+        apply_change(InstallationContext.of(rt, 42), change)
         for key, record in before.items():
             after = store.pull(key)
             if after is not None and after.phase is Phase.WAITING and record is not None:
@@ -166,7 +167,7 @@ def test_the_agent_lane_keeps_its_limits_and_its_order(rt, github, clock, plan):
 
     def apply(change) -> None:
         before = store.held_keys("web")
-        deliveries.apply_change(rt, 42, change)
+        apply_change(InstallationContext.of(rt, 42), change)
         now_held = store.held_keys("web")
         admitted = [key for key in before if key not in now_held and record_of(key).waiting]
         agents_in = [key for key in admitted if record_of(key).by_agent]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from stoplight.core.light import Level
-from stoplight.ops import sync
+from stoplight.pipeline import sync
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import run_jobs
 from tests.fakes import Pull

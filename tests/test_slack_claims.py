@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
 from stoplight.config import schema
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level
 from stoplight.pipeline import claims
 from stoplight.pipeline.claims import Click, queue_click
@@ -201,7 +202,13 @@ def test_a_claim_lapses_after_claims_expire_on_the_fake_clock(rt, clock, client,
     assert holders(rt, clock) == {f"{REPO_ID}#2": "bob"}
     clock.advance(minutes=1)
     assert holders(rt, clock) == {}
-    view = load_team_view(rt.redis, INSTALLATION, SHOP_TEAM, clock.now())
+    view = load_team_view(
+        rt.redis,
+        INSTALLATION,
+        SHOP_TEAM,
+        clock.now(),
+        RepoConfigs(rt.redis, INSTALLATION).team(SHOP_TEAM),
+    )
     assert view is not None
     assert [pull["claimed_by"] for pull in view.as_json()["waiting_pulls"]] == [None] * 4
 
@@ -284,7 +291,13 @@ def test_swarm_labels_go_to_unclaimed_prs_first(rt, clock, client, slack_app, gi
     click(rt, client, clock, slack_app, "U0BOB", 1)
     swarmed = {n for n in range(1, 9) if "stoplight:swarm" in github.carried_labels("octo/shop", n)}
     assert swarmed == {2, 3, 4}
-    view = load_team_view(rt.redis, INSTALLATION, SHOP_TEAM, clock.now())
+    view = load_team_view(
+        rt.redis,
+        INSTALLATION,
+        SHOP_TEAM,
+        clock.now(),
+        RepoConfigs(rt.redis, INSTALLATION).team(SHOP_TEAM),
+    )
     assert view is not None
     shown = [(p["number"], p["swarm"], p["claimed_by"]) for p in view.as_json()["waiting_pulls"]]
     assert shown == [(1, False, "bob"), (2, True, None), (3, True, None), (4, True, None),

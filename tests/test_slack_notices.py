@@ -16,6 +16,7 @@ from stoplight.clients import slack
 from stoplight.core.light import Level
 from stoplight.effects import notices
 from stoplight.pipeline import lights
+from stoplight.pipeline.context import InstallationContext
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull
@@ -109,7 +110,7 @@ def test_red_posts_one_message_naming_the_waiting_prs_and_green_one_all_clear(
     assert "octo/shop#6" in latest["blocks"][3]["text"]["text"]
 
     clock.advance(minutes=10)  # the cooldown ends
-    lights.refresh_team(rt, 42, SHOP_TEAM)
+    lights.refresh_team(InstallationContext.of(rt, 42), SHOP_TEAM)
     run_jobs(rt)
     assert headers(bot.posts()) == [
         "🟡 shop is yellow: review queue filling",

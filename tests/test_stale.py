@@ -8,12 +8,13 @@ from datetime import timedelta
 from rich.console import Console
 from rq.registry import ScheduledJobRegistry
 
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level, LightState
 from stoplight.core.pulls import Phase
 from stoplight.effects.notice_blocks import NoticeContext, light_notice
 from stoplight.ops import terminal
-from stoplight.pipeline.runtime import job_id
 from stoplight.state.history import read_history
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import load_team_view
 from tests.conftest import deliver, run_due_jobs
@@ -148,7 +149,7 @@ def test_stale_prs_are_listed_apart_in_slack_and_the_terminal(rt, github, clock)
     left_alone(rt, github, clock)
     clock.advance(days=1, seconds=1)
     run_due_jobs(rt, clock)
-    view = load_team_view(rt.redis, 42, TEAM, clock.now())
+    view = load_team_view(rt.redis, 42, TEAM, clock.now(), RepoConfigs(rt.redis, 42).team(TEAM))
     assert view is not None and view.stale == 1
     assert [item.record.key for item in view.waiting] == ["1001#2"]
 

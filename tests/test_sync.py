@@ -15,8 +15,7 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.cli import main
 from stoplight.core.pulls import Phase
-from stoplight.ops import sync
-from stoplight.pipeline import runtime
+from stoplight.pipeline import runtime, sync
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import UNPACED, FakeGitHub, api_root, deliver, mark_as_seen, run_jobs

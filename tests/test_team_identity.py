@@ -6,13 +6,13 @@ import json
 
 import yaml
 
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.changes import PullChange
 from stoplight.core.light import Level
 from stoplight.core.pulls import Rules
 from stoplight.effects.plan import team_url
 from stoplight.events.payloads import PullRequestEvent
-from stoplight.ops import sync
-from stoplight.pipeline.configs import team_settings
+from stoplight.pipeline import sync
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore, Team
 from tests.conftest import deliver, run_jobs
@@ -73,7 +73,10 @@ def test_one_team_name_in_two_repository_files_is_two_teams_with_their_own_setti
     assert store.measures("app@octo/api").waiting == 3
     assert store.light("app@octo/web").level is Level.RED
     assert store.light("app@octo/api").level is Level.GREEN  # its yellow is the default 4
-    web, api = team_settings(rt, 42, "app@octo/web"), team_settings(rt, 42, "app@octo/api")
+    web, api = (
+        RepoConfigs(rt.redis, 42).team("app@octo/web"),
+        RepoConfigs(rt.redis, 42).team("app@octo/api"),
+    )
     assert web.policy.red.waiting == 2 and api.policy.red.waiting == 20
     assert web.policy.calendar != api.policy.calendar  # Tokyo hours only for api
     assert team_url("https://x", 42, "app@octo/web") == "https://x/teams/42/app%40octo%2Fweb"
@@ -103,9 +106,9 @@ def test_extending_a_file_inherits_its_settings_but_not_its_teams(rt, github, cl
     assert store.teams() == {"app@octo/lib": "app", "octo/web": "octo/web"}
     assert store.measures("app@octo/lib").waiting == 1
     assert store.measures("octo/web").waiting == 2
-    web = team_settings(rt, 42, "octo/web")
+    web = RepoConfigs(rt.redis, 42).team("octo/web")
     assert web.policy.red.waiting == 8  # the defaults: lib's thresholds are its team's
-    assert web.policy.calendar == team_settings(rt, 42, "app@octo/lib").policy.calendar
+    assert web.policy.calendar == RepoConfigs(rt.redis, 42).team("app@octo/lib").policy.calendar
 
 
 def test_repositories_a_file_lists_share_its_team_under_its_full_name(rt, github, clock):
@@ -146,7 +149,7 @@ def test_a_queue_stored_under_a_plain_name_keeps_its_settings_until_a_sync_moves
         )
         store.apply(change, Team(key="app", name="app"), Rules(), clock.now())
 
-    assert team_settings(rt, 42, "app").policy.red.waiting == 2  # not the defaults
+    assert RepoConfigs(rt.redis, 42).team("app").policy.red.waiting == 2  # not the defaults
 
     sync.sync_all(rt)
     run_jobs(rt)

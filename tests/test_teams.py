@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from rq.registry import ScheduledJobRegistry
 
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from stoplight.pipeline.configs import team_settings
-from stoplight.pipeline.runtime import job_id
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import team_view
 from tests.conftest import deliver
@@ -226,7 +226,7 @@ def test_working_hours_schedule_the_light_at_the_working_time_crossing(rt, githu
     assert at == datetime(2026, 11, 11, 14, tzinfo=berlin)  # 24 working hours later
 
     clock.moment = datetime(2026, 11, 9, 9, tzinfo=berlin)
-    settings = team_settings(rt, 42, "octo/shop")
+    settings = RepoConfigs(rt.redis, 42).team("octo/shop")
     view = team_view(QueueStore(rt.redis, 42), "octo/shop", "octo/shop", settings, clock.now())
     assert view.oldest == timedelta(hours=1)
 

@@ -8,7 +8,7 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level
-from stoplight.pipeline.runtime import job_id
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from tests.conftest import deliver, run_due_jobs
 from tests.fakes import Pull

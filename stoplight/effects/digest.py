@@ -13,15 +13,17 @@ import logging
 from datetime import datetime, timedelta
 
 from stoplight import metrics
-from stoplight.clients.slack import Message, SlackClient, SlackError
+from stoplight.clients.slack import Message, SlackError
+from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.calendar import DailySchedule
 from stoplight.effects import notices
 from stoplight.effects.digest_blocks import DigestContext, Turnover, daily_digest
 from stoplight.effects.plan import team_url
-from stoplight.pipeline.configs import team_settings
-from stoplight.pipeline.runtime import Runtime, job_id, scheduled_moment
+from stoplight.effects.runtime import EffectsRuntime
 from stoplight.state.history import read_history
+from stoplight.state.keys import job_id
+from stoplight.state.replies import scheduled_moment
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import load_team_view
 
@@ -42,11 +44,13 @@ def digest_job_id(
     return job_id("digest", installation_id, team, schedule.local_date(moment).isoformat())
 
 
-def ensure_scheduled(rt: Runtime, installation_id: int, team: str, settings: TeamSettings) -> None:
+def ensure_scheduled(
+    rt: EffectsRuntime, installation_id: int, team: str, settings: TeamSettings
+) -> None:
     """Make sure the team's next digest is scheduled for its next working-day moment. Reads
     one score when it is; writes only when the moment is new or has moved."""
     schedule = settings.digest
-    if schedule is None or not SlackClient(rt.settings).can_update(settings.slack_channel):
+    if schedule is None or not rt.slack.can_update(settings.slack_channel):
         return
     moment = schedule.next_after(rt.clock.now())
     digest = digest_job_id(installation_id, team, moment, schedule)
@@ -59,17 +63,18 @@ def ensure_scheduled(rt: Runtime, installation_id: int, team: str, settings: Tea
     log.info("team %s: daily digest scheduled for %s", team, f"{moment:%Y-%m-%d %H:%M} UTC")
 
 
-def send_digest(rt: Runtime, installation_id: int, team: str, moment: datetime) -> None:
+def send_digest(rt: EffectsRuntime, installation_id: int, team: str, moment: datetime) -> None:
     """The digest due at `moment`, unless the team's settings no longer put one there or it
     was posted already; then the next one is scheduled."""
-    settings = team_settings(rt, installation_id, team)
+    settings = RepoConfigs(rt.redis, installation_id).team(team)
     schedule = settings.digest
     if schedule is None:
         log.info("team %s: digest of %s dropped, the team has none now", team, f"{moment:%F}")
         return
     ensure_scheduled(rt, installation_id, team, settings)
-    client = SlackClient(rt.settings)
-    if not _still_due(rt, team, schedule, moment) or not client.can_update(settings.slack_channel):
+    if not _still_due(rt, team, schedule, moment) or not rt.slack.can_update(
+        settings.slack_channel
+    ):
         return
     day = schedule.local_date(moment)
     record = QueueStore(rt.redis, installation_id).keys.team(team).slack_digest(day.isoformat())
@@ -81,7 +86,7 @@ def send_digest(rt: Runtime, installation_id: int, team: str, moment: datetime) 
         rt.redis.delete(record)
         return
     try:
-        client.post(settings.slack_channel, message)
+        rt.slack.post(settings.slack_channel, message)
     except SlackError as error:
         rt.redis.delete(record)
         args = (moment.timestamp(),)
@@ -92,7 +97,7 @@ def send_digest(rt: Runtime, installation_id: int, team: str, moment: datetime) 
     log.info("team %s: daily digest of %s posted", team, day)
 
 
-def _still_due(rt: Runtime, team: str, schedule: DailySchedule, moment: datetime) -> bool:
+def _still_due(rt: EffectsRuntime, team: str, schedule: DailySchedule, moment: datetime) -> bool:
     """Whether `moment` is still one of the team's digest moments, and the latest one come:
     a job left from an earlier configuration, or run after the next is due, sends nothing."""
     if schedule.moment_on(schedule.local_date(moment)) != moment:
@@ -105,7 +110,7 @@ def _still_due(rt: Runtime, team: str, schedule: DailySchedule, moment: datetime
 
 
 def _digest(
-    rt: Runtime,
+    rt: EffectsRuntime,
     installation_id: int,
     team: str,
     settings: TeamSettings,
@@ -123,7 +128,7 @@ def _digest(
 
 
 def _turnover(
-    rt: Runtime, installation_id: int, team: str, schedule: DailySchedule, moment: datetime
+    rt: EffectsRuntime, installation_id: int, team: str, schedule: DailySchedule, moment: datetime
 ) -> Turnover:
     day = schedule.local_date(moment)
     since, until = schedule.since_previous_working_day(day)
@@ -146,7 +151,7 @@ def _turnover(
 
 
 def _check_claim_later(
-    rt: Runtime, installation_id: int, team: str, moment: datetime, record: str
+    rt: EffectsRuntime, installation_id: int, team: str, moment: datetime, record: str
 ) -> None:
     """Another run holds the claim. Should its worker die before posting, look again as the
     claim lapses."""

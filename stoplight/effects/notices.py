@@ -15,15 +15,16 @@ from datetime import timedelta
 
 from stoplight import metrics
 from stoplight.clients import slack
-from stoplight.clients.slack import Posted, SlackClient, SlackError, SlackRateLimited, SlackRejected
+from stoplight.clients.slack import Posted, SlackError, SlackRateLimited, SlackRejected
 from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.clock import from_timestamp
 from stoplight.core.light import Level, LightState
 from stoplight.effects.notice_blocks import NoticeContext, light_notice, red_fingerprint
 from stoplight.effects.plan import team_url
-from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.effects.runtime import EffectsRuntime
 from stoplight.state import keys
+from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import TeamView, load_team_view
 
@@ -84,7 +85,11 @@ class LightChange:
 
 
 def on_light(
-    rt: Runtime, installation_id: int, team: str, previous: LightState | None, state: LightState
+    rt: EffectsRuntime,
+    installation_id: int,
+    team: str,
+    previous: LightState | None,
+    state: LightState,
 ) -> None:
     """Enqueue a notice when the light changed, or an update of the red notice while red."""
     if slack.mode(rt.settings) is None or previous is None:
@@ -96,15 +101,15 @@ def on_light(
         rt.enqueue("stoplight.jobs.update_red_notice", installation_id, team)
 
 
-def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChange) -> None:
+def send_notice(rt: EffectsRuntime, installation_id: int, team: str, change: LightChange) -> None:
     """Post the notice of `change` unless it was posted already or the light has moved on."""
     store = QueueStore(rt.redis, installation_id)
     if not _still_current(store, team, change.current):
         log.info("team %s: notice of %s dropped, the light changed again", team, change.identity)
         return
     # The team's channel, or (None) the incoming webhook if there is one.
-    client, settings = SlackClient(rt.settings), _team_settings(rt, installation_id, team)
-    if not client.can_post(settings.slack_channel):
+    settings = _team_settings(rt, installation_id, team)
+    if not rt.slack.can_post(settings.slack_channel):
         log.debug("team %s: no Slack channel and no webhook, no notice", team)
         return
     record = store.keys.team(team).slack_notice(change.identity)
@@ -115,7 +120,7 @@ def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChang
     url = _team_url(rt, installation_id, team)
     context = NoticeContext(change.previous, settings.slack_users, url, _buttons(rt))
     try:
-        posted = client.post(settings.slack_channel, light_notice(view, context))
+        posted = rt.slack.post(settings.slack_channel, light_notice(view, context))
     except SlackError as error:
         rt.redis.delete(record)
         job = "stoplight.jobs.send_light_notice"
@@ -130,12 +135,12 @@ def send_notice(rt: Runtime, installation_id: int, team: str, change: LightChang
         rt.enqueue("stoplight.jobs.update_red_notice", installation_id, team)
 
 
-def update_red_notice(rt: Runtime, installation_id: int, team: str) -> None:
+def update_red_notice(rt: EffectsRuntime, installation_id: int, team: str) -> None:
     """Edit the team's red notice in place when the PRs or counts it shows have changed."""
     _update_notice(rt, installation_id, team, "stoplight.jobs.update_red_notice", {Level.RED})
 
 
-def update_claimed_notice(rt: Runtime, installation_id: int, team: str) -> None:
+def update_claimed_notice(rt: EffectsRuntime, installation_id: int, team: str) -> None:
     """Edit the team's yellow or red notice in place after a claim from its buttons, so the
     channel sees who took what."""
     job = "stoplight.jobs.update_claimed_notice"
@@ -143,7 +148,7 @@ def update_claimed_notice(rt: Runtime, installation_id: int, team: str) -> None:
 
 
 def _update_notice(
-    rt: Runtime, installation_id: int, team: str, job: str, levels: set[Level]
+    rt: EffectsRuntime, installation_id: int, team: str, job: str, levels: set[Level]
 ) -> None:
     """Edit the notice of the team's light, if it is at one of `levels`; `job` retries it."""
     store = QueueStore(rt.redis, installation_id)
@@ -162,7 +167,7 @@ def _update_notice(
     url = _team_url(rt, installation_id, team)
     context = NoticeContext(sent.previous, settings.slack_users, url, _buttons(rt))
     try:
-        SlackClient(rt.settings).update(sent.posted, light_notice(view, context))
+        rt.slack.update(sent.posted, light_notice(view, context))
     except SlackError as error:
         retry_or_give_up(rt, error, job, installation_id, team, subject="update")
         return
@@ -180,7 +185,7 @@ class Sent:
     previous: LightState
 
 
-def _remember(rt: Runtime, record: str, sent: Sent) -> None:
+def _remember(rt: EffectsRuntime, record: str, sent: Sent) -> None:
     value = {
         "channel": sent.posted.channel,
         "ts": sent.posted.ts,
@@ -190,7 +195,7 @@ def _remember(rt: Runtime, record: str, sent: Sent) -> None:
     rt.redis.set(record, json.dumps(value), ex=NOTICE_TTL)
 
 
-def _recall(rt: Runtime, record: str) -> Sent | None:
+def _recall(rt: EffectsRuntime, record: str) -> Sent | None:
     raw = rt.redis.get(record)
     if raw is None or raw == PENDING.encode():
         return None
@@ -206,7 +211,7 @@ def _still_current(store: QueueStore, team: str, state: LightState) -> bool:
 
 
 def _check_claim_later(
-    rt: Runtime, installation_id: int, team: str, change: LightChange, record: str
+    rt: EffectsRuntime, installation_id: int, team: str, change: LightChange, record: str
 ) -> None:
     """Another worker holds the claim. Should it die before posting, look again as it lapses."""
     if rt.redis.get(record) != PENDING.encode():
@@ -224,7 +229,7 @@ def _check_claim_later(
 
 
 def retry_or_give_up(
-    rt: Runtime,
+    rt: EffectsRuntime,
     error: SlackError,
     job: str,
     installation_id: int,
@@ -251,29 +256,29 @@ def retry_or_give_up(
     raise error
 
 
-def _report_once(rt: Runtime, error: SlackRejected) -> None:
+def _report_once(rt: EffectsRuntime, error: SlackRejected) -> None:
     problem = hashlib.blake2b(f"{error.reason}\x1f{error.where}".encode(), digest_size=8)
     if rt.redis.set(keys.slack_reported(problem.hexdigest()), 1, nx=True, ex=REPORT_TTL):
         advice = ADVICE.get(error.reason, "check the Slack settings")
         log.error("%s: %s. Notices to it are not sent until this is fixed.", error, advice)
 
 
-def _team_settings(rt: Runtime, installation_id: int, team: str) -> TeamSettings:
+def _team_settings(rt: EffectsRuntime, installation_id: int, team: str) -> TeamSettings:
     return RepoConfigs(rt.redis, installation_id).team(team)
 
 
-def _view(rt: Runtime, installation_id: int, team: str, settings: TeamSettings) -> TeamView:
+def _view(rt: EffectsRuntime, installation_id: int, team: str, settings: TeamSettings) -> TeamView:
     view = load_team_view(rt.redis, installation_id, team, rt.clock.now(), settings)
     assert view is not None, "a team with a light has been seen"
     return view
 
 
-def _buttons(rt: Runtime) -> bool:
+def _buttons(rt: EffectsRuntime) -> bool:
     """Buttons only when Slack's clicks reach the app: verified requests to /slack/actions,
     or Socket Mode."""
     settings = rt.settings
     return settings.slack_signing_secret is not None or settings.slack_app_token is not None
 
 
-def _team_url(rt: Runtime, installation_id: int, team: str) -> str:
+def _team_url(rt: EffectsRuntime, installation_id: int, team: str) -> str:
     return team_url(rt.settings.base_url, installation_id, team)

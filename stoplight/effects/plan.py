@@ -2,9 +2,9 @@
 
 `plan_pull` is pure: a PR record and the team's light in, the wanted status and labels out.
 `TeamEffects.apply` walks the team's open PRs, most useful first, and hands each plan to the
-writers (statuses, labels), which skip every write that would change nothing. Writes are paced
-at about one a second, so a big team's fan-out takes minutes: the order decides who sees the
-new light first.
+writers (`effects.writers`: statuses, labels), which skip every write that would change
+nothing. Writes are paced at about one a second, so a big team's fan-out takes minutes: the
+order decides who sees the new light first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from stoplight.clients.github import InstallationClient
 from stoplight.core.admission import explain
 from stoplight.core.light import Level
 from stoplight.core.marks import (
@@ -27,8 +26,7 @@ from stoplight.core.marks import (
 )
 from stoplight.core.pulls import HoldReason, PullRecord, Rules
 from stoplight.core.text import clip
-from stoplight.effects.labels import Labels
-from stoplight.effects.statuses import Statuses
+from stoplight.effects.writers import LabelWriter, StatusWriter
 
 STATUS_LIMIT = 140  # GitHub's limit on a status description
 DEFAULT_RULES = Rules()
@@ -139,11 +137,15 @@ def fanout_order(plan: PullPlan, record: PullRecord) -> tuple[int, float, str, i
 
 
 class TeamEffects:
-    def __init__(self, client: InstallationClient, base_url: str) -> None:
-        self.installation_id = client.installation_id
-        self.statuses = Statuses(client)
-        self.labels = Labels(client)
+    """A team's fan-out, through whichever writers it is given (see `effects.writers`)."""
+
+    def __init__(
+        self, installation_id: int, base_url: str, statuses: StatusWriter, labels: LabelWriter
+    ) -> None:
+        self.installation_id = installation_id
         self.base_url = base_url
+        self.statuses = statuses
+        self.labels = labels
 
     def apply(
         self,

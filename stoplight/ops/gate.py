@@ -16,6 +16,7 @@ from urllib.parse import quote
 import requests
 from redis import Redis
 
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.clock import Clock
 from stoplight.state.installations import installation_ids
 from stoplight.state.pull_signal import load_signal
@@ -86,7 +87,8 @@ def local_signal(
     """The signal read from the state directly, as the endpoint reads it."""
 
     def ask() -> dict[str, Any]:
-        found = load_signal(redis, installation_id, team, clock.now(), person)
+        settings = RepoConfigs(redis, installation_id).team(team)
+        found = load_signal(redis, installation_id, team, clock.now(), settings, person)
         if found is None:
             raise GateError(f"installation {installation_id} has no team {team!r}")
         return found.as_json()

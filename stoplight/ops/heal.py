@@ -18,8 +18,8 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from stoplight.ops import redeliver, sync
-from stoplight.pipeline import fanout
+from stoplight.ops import redeliver
+from stoplight.pipeline import fanout, sync
 from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS, Runtime
 from stoplight.state import keys, rebuild
 

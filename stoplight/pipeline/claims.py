@@ -22,19 +22,19 @@ from redis.exceptions import WatchError
 from stoplight.clients import slack
 from stoplight.clients.github import WriteDeferred
 from stoplight.clients.slack import SlackError
-from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.light import Level
 from stoplight.core.pulls import Phase, PullRecord
 from stoplight.effects.notice_blocks import CLAIM_ACTION
+from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.lanes import Lanes
-from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime, job_id
+from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
 from stoplight.pipeline.slack_people import unknown_person
 from stoplight.state import keys
 from stoplight.state.claims import ClaimResult, ClaimStore, Outcome
+from stoplight.state.keys import job_id
 from stoplight.state.replies import text
-from stoplight.state.review_queue import QueueStore
 from stoplight.state.slack_links import SlackPerson, known_login
 
 log = logging.getLogger(__name__)
@@ -132,12 +132,12 @@ def answer_slack_click(rt: Runtime, click_id: str, installation_id: int, pull_ke
         log.info("Slack click %s: its record lapsed before its job ran", click_id)
         return
     reply = stored["response_url"]
-    store = QueueStore(rt.redis, installation_id)
-    pull = store.pull(pull_key)
+    ctx = InstallationContext.of(rt, installation_id)
+    pull = ctx.store.pull(pull_key)
     if pull is None or pull.phase is Phase.CLOSED:
         _tell(reply, "Stoplight no longer follows that PR.")
         return
-    settings = RepoConfigs(rt.redis, installation_id).team(pull.team)
+    settings = ctx.team_settings(pull.team)
     # A record queued before clicks named their workspace links nobody: slack_users alone.
     person = SlackPerson(stored.get("workspace", ""), stored["user"])
     login = known_login(rt.redis, settings.slack_users, person)
@@ -155,10 +155,10 @@ def answer_slack_click(rt: Runtime, click_id: str, installation_id: int, pull_ke
         )
         return
     if result.outcome is Outcome.CLAIMED and "requested" not in stored:
-        if not _request_review(rt, click_id, installation_id, pull, login, reply):
+        if not _request_review(ctx, click_id, pull, login, reply):
             return
         rt.queue.hset(record_key, "requested", 1)
-    _show_claims(rt, installation_id, pull.team)
+    _show_claims(ctx, pull.team)
 
 
 def _claim_once(
@@ -183,17 +183,13 @@ def _claim_once(
 
 
 def _request_review(
-    rt: Runtime, click_id: str, installation_id: int, pull: PullRecord, login: str, reply: str
+    ctx: InstallationContext, click_id: str, pull: PullRecord, login: str, reply: str
 ) -> bool:
     """Ask GitHub to request `login`'s review; on GitHub's refusal the claim is undone and
     the clicker told why. False when the job ends here."""
-    if rt.github is None:
-        log.warning("no GitHub App credentials: %s not requested on %s", login, _name(pull))
-        return True
-    client = rt.github.installation(installation_id)
-    request = client.github().get_repo(pull.repo).get_pull(pull.number)
+    rt, installation_id = ctx.runtime, ctx.installation_id
     try:
-        client.write(lambda: request.create_review_request(reviewers=[login]))
+        ctx.github.request_review(pull.repo, pull.number, login)
     except WriteDeferred as deferred:
         rt.schedule(
             deferred.until,
@@ -213,10 +209,11 @@ def _request_review(
     return True
 
 
-def _show_claims(rt: Runtime, installation_id: int, team: str) -> None:
+def _show_claims(ctx: InstallationContext, team: str) -> None:
     """The notice shows the claims; while red, the swarm labels move to unclaimed PRs."""
+    rt, installation_id = ctx.runtime, ctx.installation_id
     rt.enqueue("stoplight.jobs.update_claimed_notice", installation_id, team)
-    light = QueueStore(rt.redis, installation_id).light(team)
+    light = ctx.store.light(team)
     if light is not None and light.level is Level.RED:
         request_effects(rt, installation_id, team)
 

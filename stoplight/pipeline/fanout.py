@@ -1,5 +1,6 @@
-"""The fan-out of a team's light to its open PRs' statuses and labels: one pass at a time per
-team, dropped when a newer light makes it stale, handed to a fresh job when it runs long.
+"""The fan-out stage: a team's light shown where people see it. On GitHub, its open PRs'
+statuses and labels, by one pass at a time per team, dropped when a newer light makes it
+stale, handed to a fresh job when it runs long; on Slack, a notice of the change.
 
 The passes' coordination (the stale counter, the queued marker, the lock) lives with the jobs
 on the lanes' Redis (`rt.queue`): the marker is set in one transaction with its job. The
@@ -16,15 +17,16 @@ from redis.exceptions import LockNotOwnedError
 from redis.lock import Lock
 
 from stoplight.clients.github import WriteDeferred
-from stoplight.config.repos import RepoConfigs
-from stoplight.core.light import Level
+from stoplight.core.light import Level, LightState
 from stoplight.core.pulls import PullRecord
+from stoplight.effects import notices
 from stoplight.effects.plan import TeamEffects, TeamMarks
 from stoplight.pipeline.beats import repeating
-from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.pipeline.context import InstallationContext
+from stoplight.pipeline.runtime import Runtime
 from stoplight.state import keys, locks, rebuild
 from stoplight.state.claims import ClaimStore, swarm_keys
-from stoplight.state.review_queue import QueueStore
+from stoplight.state.keys import job_id
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,19 @@ EFFECTS_QUEUED_SECONDS = 300
 EFFECTS_PASS_LIMIT = timedelta(seconds=15)
 # A pass that finds the state being rebuilt looks again this much later.
 REBUILD_CHECK_SECONDS = 30
+
+
+def fan_out(
+    ctx: InstallationContext,
+    team: str,
+    previous: LightState | None,
+    state: LightState,
+    effects_queued: int,
+) -> None:
+    """Set going what shows the team's light just evaluated: a pass of its GitHub effects,
+    marked stale with the evaluation (`effects_queued`: that mark's reply), and its notice."""
+    ensure_effects_pass(ctx.runtime, ctx.installation_id, team, effects_queued)
+    notices.on_light(ctx.runtime, ctx.installation_id, team, previous, state)
 
 
 def request_effects(rt: Runtime, installation_id: int, team: str) -> None:
@@ -75,7 +90,7 @@ def ensure_effects_pass(rt: Runtime, installation_id: int, team: str, queued: in
         pipe.execute()
 
 
-def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
+def apply_effects(ctx: InstallationContext, team: str) -> None:
     """Bring the team's statuses and labels in line with its state.
 
     Requests coalesce: one pass at a time per team holds a lock; a request made meanwhile
@@ -84,9 +99,10 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
     write budget puts off ends and schedules itself for the moment the budget allows, so no
     worker sleeps through a pause.
     """
-    team_keys = keys.InstallationKeys(installation_id).team(team)
+    rt, installation_id = ctx.runtime, ctx.installation_id
+    team_keys = ctx.store.keys.team(team)
     rt.queue.delete(team_keys.effects_queued)  # requests from now on need a job of their own
-    if rt.github is None:
+    if not ctx.github.reachable:
         log.warning("no GitHub App credentials: effects for team %s skipped", team)
         return
     # Not thread-local: the renewing thread acts for the pass that holds it.
@@ -103,7 +119,7 @@ def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
         try:
             renewing = repeating(EFFECTS_LOCK_RENEW_SECONDS, lock.reacquire, f"lock of {team}")
             with renewing:
-                passed = _effects_pass(rt, installation_id, team, lock)
+                passed = _effects_pass(ctx, team, lock)
             if passed:
                 _clear_if_unchanged(rt, team_keys.effects_dirty, generation)
         except WriteDeferred as deferred:
@@ -148,28 +164,28 @@ def _check_again(rt: Runtime, installation_id: int, team: str, seconds: float) -
     )
 
 
-def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> bool:
+def _effects_pass(ctx: InstallationContext, team: str, lock: Lock) -> bool:
     """One fan-out of the team's current light; False when a newer light cut it short."""
-    assert rt.github is not None
-    store = QueueStore(rt.redis, installation_id)
+    store, installation_id = ctx.store, ctx.installation_id
     light = store.light(team)
     if light is None:
         return True
-    started = rt.clock.now()
+    started = ctx.clock.now()
 
     def still_current() -> bool:
         # Raises if another pass took over, or Redis lost its data (and the lock with it);
         # with the lanes on a Redis of their own, a loss of the state takes the light instead.
         lock.reacquire()
-        now = rt.clock.now()
+        now = ctx.clock.now()
         if now - started > EFFECTS_PASS_LIMIT:
             raise WriteDeferred(installation_id, now)  # the rest goes to a fresh job, now
         latest = store.light(team)
         return latest is not None and latest.level == light.level
 
-    effects = TeamEffects(rt.github.installation(installation_id), rt.settings.base_url)
+    github = ctx.github
+    effects = TeamEffects(installation_id, ctx.settings.base_url, github.statuses, github.labels)
     pulls = store.open_pulls(team)
-    marks = _marks(rt, store, team, light.level, pulls)
+    marks = _marks(ctx, team, light.level, pulls)
     fanout = effects.apply(team, light.level, pulls, still_current, marks=marks)
     if fanout.writes:
         log.info("team %s: %d GitHub writes", team, fanout.writes)
@@ -178,16 +194,14 @@ def _effects_pass(rt: Runtime, installation_id: int, team: str, lock: Lock) -> b
     return fanout.finished
 
 
-def _marks(
-    rt: Runtime, store: QueueStore, team: str, level: Level, pulls: list[PullRecord]
-) -> TeamMarks:
+def _marks(ctx: InstallationContext, team: str, level: Level, pulls: list[PullRecord]) -> TeamMarks:
     """What sets single PRs apart: place in the held lane, swarm, a configuration error."""
-    configs = RepoConfigs(rt.redis, store.installation_id)
-    settings = configs.team(team)
+    store, configs = ctx.store, ctx.configs
+    settings = ctx.team_settings(team)
     swarm_count = settings.swarm_labels
     swarm: list[str] = []
     if level is Level.RED and swarm_count > 0:
-        holders = ClaimStore(rt.redis, store.installation_id).holders(rt.clock.now())
+        holders = ClaimStore(ctx.redis, ctx.installation_id).holders(ctx.clock.now())
         swarm = swarm_keys(store, team, swarm_count, holders)  # unclaimed PRs first
     errors = {repo: error for repo in {p.repo for p in pulls} if (error := configs.error(repo))}
     return TeamMarks(

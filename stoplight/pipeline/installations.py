@@ -7,10 +7,10 @@ import logging
 from stoplight.core.changes import (
     InstallationChange,
 )
+from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.lights import refresh_team
-from stoplight.pipeline.runtime import Runtime, job_id
 from stoplight.state.installations import Installation
-from stoplight.state.review_queue import QueueStore
+from stoplight.state.keys import job_id
 
 # As long as GitHub may redeliver a delivery sent before an uninstall.
 # A sync reads many pages; it may take longer than other jobs (see sync.py).
@@ -19,10 +19,8 @@ log = logging.getLogger(__name__)
 SYNC_TIMEOUT_SECONDS = 30 * 60
 
 
-def apply_installation_change(
-    rt: Runtime, installation_id: int, change: InstallationChange
-) -> None:
-    store = QueueStore(rt.redis, installation_id)
+def apply_installation_change(ctx: InstallationContext, change: InstallationChange) -> None:
+    rt, installation_id, store = ctx.runtime, ctx.installation_id, ctx.store
     installation = Installation(rt.redis, installation_id)
     if change.action == "deleted":
         installation.forget()
@@ -33,8 +31,8 @@ def apply_installation_change(
     )
     for repo in change.removed:
         for team in store.forget_repository(repo.full_name, rt.clock.now()):
-            refresh_team(rt, installation_id, team)
-    if change.action in ("created", "unsuspend", "added") and rt.github is not None:
+            refresh_team(ctx, team)
+    if change.action in ("created", "unsuspend", "added") and ctx.github.reachable:
         # New repositories come with open PRs no delivery will tell about: read them.
         rt.enqueue(
             "stoplight.jobs.sync_installation",

@@ -1,8 +1,10 @@
-"""A team's light: re-evaluated from its queue, stored, and set going to where people see it."""
+"""The light stage: a team's light re-evaluated from its queue and stored, its next
+evaluation scheduled; then handed to the fan-out stage (fanout.py) for people to see."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from stoplight.config.schema import TeamSettings
@@ -15,32 +17,49 @@ from stoplight.core.light import (
     evaluate,
     stale_cutoff,
 )
-from stoplight.effects import digest, notices
-from stoplight.pipeline.configs import team_settings
-from stoplight.pipeline.fanout import ensure_effects_pass, mark_effects_stale
-from stoplight.pipeline.runtime import Runtime, job_id, scheduled_moment
-from stoplight.state.review_queue import QueueStore, TeamRead
+from stoplight.effects import digest
+from stoplight.pipeline.context import InstallationContext
+from stoplight.pipeline.fanout import fan_out, mark_effects_stale
+from stoplight.pipeline.runtime import Runtime
+from stoplight.state.keys import job_id
+from stoplight.state.replies import scheduled_moment
+from stoplight.state.review_queue import LightUpdate, QueueStore, TeamRead
 
 log = logging.getLogger(__name__)
 
 
 def refresh_team(
-    rt: Runtime,
-    installation_id: int,
+    ctx: InstallationContext,
     team: str,
     settings: TeamSettings | None = None,
     read: TeamRead | None = None,
 ) -> Verdict:
-    """Re-evaluate the team's light now, store it, and set the effects and next tick going.
+    """Re-evaluate the team's light now and store it (this stage), then fan it out (fanout.py).
 
     `settings`, `read`: the team's settings and state as a change just left them, if one did.
     """
-    store = QueueStore(rt.redis, installation_id)
-    now = rt.clock.now()
     if settings is None:  # read here, not from a change: the team's digest may be new or moved
-        settings = team_settings(rt, installation_id, team)
-        digest.ensure_scheduled(rt, installation_id, team, settings)
-    policy = settings.policy
+        settings = ctx.team_settings(team)
+        digest.ensure_scheduled(ctx.runtime, ctx.installation_id, team, settings)
+    update, verdict = evaluate_light(ctx, team, settings, read)
+    rt, installation_id = ctx.runtime, ctx.installation_id
+    tick = job_id("tick", installation_id, team)
+    with rt.queue.pipeline(transaction=False) as pipe:  # one round trip for both stages
+        mark_effects_stale(pipe, installation_id, team)
+        rt.read_schedule(pipe, tick)
+        _, effects_queued, scheduled = pipe.execute()
+    if verdict.next_change_at is not None:
+        _evaluate_again_by(rt, installation_id, team, verdict.next_change_at, scheduled)
+    fan_out(ctx, team, update.previous, update.state, effects_queued)
+    return verdict
+
+
+def evaluate_light(
+    ctx: InstallationContext, team: str, settings: TeamSettings, read: TeamRead | None
+) -> tuple[LightUpdate, Verdict]:
+    """The team's light evaluated from its queue and stored; PRs past `stale_after` leave the
+    queue first, and held PRs the new light lets in enter it (the light evaluated again)."""
+    store, now, policy = ctx.store, ctx.clock.now(), settings.policy
     if _sweep_stale(store, team, policy, now, read):
         read = None  # the measures changed under it
     verdicts: list[Verdict] = []
@@ -50,13 +69,13 @@ def refresh_team(
         return verdicts[-1].state
 
     update = store.update_light(team, decide, read)
-    previous, state = update.previous, update.state
-    if state.level < Level.RED and update.held:
+    if update.state.level < Level.RED and update.held:
         admitted = store.admit_held(team, policy, settings.rules, now)
         if admitted:
             log.info("team %s: admitted %s from the held lane", team, [p.key for p in admitted])
-            state = store.update_light(team, decide).state
+            update = replace(update, state=store.update_light(team, decide).state)
     verdict = verdicts[-1]
+    previous, state = update.previous, update.state
     if previous is None or previous.level != state.level:
         log.info(
             "team %s light %s -> %s (%s)",
@@ -65,16 +84,7 @@ def refresh_team(
             state.level.label,
             "; ".join(verdict.reasons) or "queue within limits",
         )
-    tick = job_id("tick", installation_id, team)
-    with rt.queue.pipeline(transaction=False) as pipe:  # one round trip for both
-        mark_effects_stale(pipe, installation_id, team)
-        rt.read_schedule(pipe, tick)
-        _, effects_queued, scheduled = pipe.execute()
-    if verdict.next_change_at is not None:
-        _evaluate_again_by(rt, installation_id, team, verdict.next_change_at, scheduled)
-    ensure_effects_pass(rt, installation_id, team, effects_queued)
-    notices.on_light(rt, installation_id, team, previous, state)
-    return verdict
+    return update, verdict
 
 
 def _sweep_stale(

@@ -14,10 +14,10 @@ from stoplight.config.repos import RepoConfigs
 from stoplight.core.changes import MergeGroupChange
 from stoplight.core.marks import Status
 from stoplight.effects.plan import team_url
-from stoplight.effects.statuses import Statuses
-from stoplight.pipeline.runtime import Runtime, job_id
+from stoplight.pipeline.context import InstallationContext
 from stoplight.state import rebuild
 from stoplight.state.installations import Installation, admission_of
+from stoplight.state.keys import job_id
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,9 @@ MERGE_GROUP_DESCRIPTION = "Merge queue entry: Stoplight does not hold merges"
 POST_JOB = "stoplight.jobs.post_merge_group_status"
 
 
-def apply_merge_group_change(rt: Runtime, installation_id: int, change: MergeGroupChange) -> None:
+def apply_merge_group_change(ctx: InstallationContext, change: MergeGroupChange) -> None:
     """Queue the status of a live installation's repository; others' groups are ignored."""
+    rt, installation_id = ctx.runtime, ctx.installation_id
     with rt.redis.pipeline(transaction=False) as reads:
         Installation(rt.redis, installation_id).read_admission(reads, change.repo_id)
         admission = admission_of(*reads.execute())
@@ -42,18 +43,16 @@ def apply_merge_group_change(rt: Runtime, installation_id: int, change: MergeGro
     )
 
 
-def post_merge_group_status(rt: Runtime, installation_id: int, repo: str, sha: str) -> None:
+def post_merge_group_status(ctx: InstallationContext, repo: str, sha: str) -> None:
     """Post `success` on the group's commit unless it shows it already; a write the budget
     puts off is scheduled for the moment it may go. While Redis's lost state is rebuilt,
     the commit's ledger is read from GitHub first (one read), as it may show it already."""
-    if rt.github is None:
-        log.warning("no GitHub App credentials: merge group status on %s skipped", repo)
-        return
+    rt, installation_id = ctx.runtime, ctx.installation_id
     team = RepoConfigs(rt.redis, installation_id).team_of_repository(repo).key
     status = Status(
         "success", MERGE_GROUP_DESCRIPTION, team_url(rt.settings.base_url, installation_id, team)
     )
-    statuses = Statuses(rt.github.installation(installation_id))
+    statuses = ctx.github.statuses
     if rebuild.rebuilding(rt.redis):
         statuses.learn(repo, sha)
     try:

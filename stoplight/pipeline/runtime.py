@@ -1,15 +1,15 @@
-"""What a process needs to do work: settings, Redis, the clock, GitHub, the job queue.
+"""What a process needs to do work: settings, Redis, the clock, GitHub, Slack, the job queue.
 
 Two Redis clients, which are one unless REDIS_QUEUE_URL is set: `redis` for the state (it may
 be a Redis Cluster) and `queue` for the lanes (delivery streams and records, RQ's jobs, the
 effects passes' coordination), which RQ needs on a plain Redis.
 
 Built once per process from the environment (or handed in by tests), never at import time.
+What one installation needs (its stores, its GitHub) is `pipeline.context.InstallationContext`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +23,9 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.clients.github import GitHubApp
 from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
-from stoplight.core.clock import Clock, SystemClock, from_timestamp
+from stoplight.clients.slack import SlackClient
+from stoplight.core.clock import Clock, SystemClock
+from stoplight.effects.writers import SlackWriter
 from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.connection import WORKER, connect
@@ -50,7 +52,9 @@ class Runtime:
     queue: Redis
     clock: Clock
     lanes: Lanes
-    github: GitHubApp | None
+    github: GitHubApp | None  # None: no credentials (see `InstallationContext.of`)
+    # A writer handed in (a test's recorder); else Slack as the settings say when it is used.
+    slack_writer: SlackWriter | None = None
 
     @classmethod
     def create(
@@ -74,6 +78,11 @@ class Runtime:
         if settings.app_id and settings.private_key:
             github = GitHubApp(settings, redis, clock, budget=budget, sleep=sleep)
         return cls(settings, redis, queue, clock, Lanes.on(queue), github)
+
+    @property
+    def slack(self) -> SlackWriter:
+        # Built on use, as a SlackClient is only its settings: it follows the runtime's.
+        return self.slack_writer if self.slack_writer is not None else SlackClient(self.settings)
 
     @property
     def redis_clients(self) -> list[Redis]:
@@ -124,20 +133,8 @@ class Runtime:
 
     def read_schedule(self, pipe: Pipeline, job_id: str) -> None:
         """Queue on the caller's pipeline the read of when the timed job `job_id` is due;
-        `scheduled_moment` takes its reply."""
+        `stoplight.state.replies.scheduled_moment` takes its reply."""
         pipe.zscore(ScheduledJobRegistry(queue=self.lanes.shared).key, job_id)
-
-
-def scheduled_moment(reply: float | None) -> datetime | None:
-    """The moment a timed job is due, from `Runtime.read_schedule`'s reply; None if it is not
-    in the schedule."""
-    return from_timestamp(reply) if reply is not None else None
-
-
-def job_id(kind: str, installation_id: int, *parts: str) -> str:
-    """A stable RQ job id (letters, digits, dashes) for one kind of job on one subject."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
-    return f"{kind}-{installation_id}-{digest}"
 
 
 def _describe(func: str, args: tuple[object, ...]) -> str:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from github import GithubException
 from redis import Redis
 
 from stoplight.clients import slack
@@ -32,6 +31,7 @@ from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.pulls import PullRecord
 from stoplight.effects.command_answers import HELP, no_such_team, no_team_of_yours, team_answer
+from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
 from stoplight.pipeline.slack_people import unknown_person
@@ -251,26 +251,20 @@ def answer_slack_command(rt: Runtime, command_id: str) -> None:
 
 def _may_see(rt: Runtime, team: Team, login: str) -> bool:
     """The pages' rule: who may read one of the team's repositories may see the team."""
+    ctx = InstallationContext.of(rt, team.installation_id)
     _, homes = team_repositories(rt.redis, team.installation_id, team.key)
-    open_pulls = QueueStore(rt.redis, team.installation_id).open_pulls(team.key)
+    open_pulls = ctx.store.open_pulls(team.key)
     names = sorted({record.repo for record in open_pulls} | homes)
-    return any(_may_read(rt, team.installation_id, name, login) for name in names)
+    return any(_may_read(ctx, name, login) for name in names)
 
 
-def _may_read(rt: Runtime, installation_id: int, repo: str, login: str) -> bool:
-    cache = keys.InstallationKeys(installation_id).repository_reader(repo, login)
-    cached = rt.redis.get(cache)
+def _may_read(ctx: InstallationContext, repo: str, login: str) -> bool:
+    cache = ctx.store.keys.repository_reader(repo, login)
+    cached = ctx.redis.get(cache)
     if cached is not None:
         return text(cached) == "1"
-    if rt.github is None:
-        return False
-    repository = rt.github.installation(installation_id).github().get_repo(repo)
-    try:
-        permission = repository.get_collaborator_permission(login)
-    except GithubException as error:
-        if error.status not in (403, 404):  # no such person or repository: they read nothing
-            raise
-        permission = "none"
-    readable = permission != "none"
-    rt.redis.set(cache, "1" if readable else "0", ex=READERS_CACHED_FOR)
+    readable = ctx.github.may_read(repo, login)
+    if readable is None:
+        return False  # nobody can tell (no GitHub): not remembered, so it is asked again
+    ctx.redis.set(cache, "1" if readable else "0", ex=READERS_CACHED_FOR)
     return readable

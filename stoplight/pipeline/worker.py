@@ -37,10 +37,10 @@ from rq.worker import DequeueStrategy, WorkerStatus
 
 from stoplight import metrics
 from stoplight.ops.heal import StateWatch
-from stoplight.ops.sync import ensure_sync_scheduled
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.runtime import Runtime
+from stoplight.pipeline.sync import ensure_sync_scheduled
 from stoplight.state.replies import text
 
 log = logging.getLogger(__name__)

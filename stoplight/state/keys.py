@@ -11,6 +11,7 @@ span slots (docs/scaling.md says so).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 PREFIX = "stoplight"
@@ -323,3 +324,10 @@ class HistoryKeys:
     def held(self) -> str:
         """PRs joining the held lane: "<ms>|<pull key>"."""
         return f"{self.root}:held"
+
+
+def job_id(kind: str, installation_id: int, *parts: str) -> str:
+    """A stable RQ job id (letters, digits, dashes) for one kind of job on one subject: RQ
+    keeps the job under it in Redis, so scheduling the same id again moves the one job."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
+    return f"{kind}-{installation_id}-{digest}"

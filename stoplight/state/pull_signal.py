@@ -15,7 +15,7 @@ from typing import Any
 
 from redis import Redis
 
-from stoplight.config.repos import RepoConfigs
+from stoplight.config.schema import TeamSettings
 from stoplight.core.admission import Entrance, HoldReason, explain, hold_reason
 from stoplight.core.light import Level, evaluate
 from stoplight.core.pulls import PullRecord, Rules
@@ -67,12 +67,13 @@ def load_signal(
     installation_id: int,
     team: str,
     now: datetime,
+    settings: TeamSettings,
     person: str | None = None,
     visible: Callable[[PullRecord], bool] = lambda record: True,
 ) -> Signal | None:
     """The team's signal for a new PR of `person` (None: of someone with no PR waiting);
-    `visible` picks the PRs the reader may be shown. None for a team never seen."""
-    settings = RepoConfigs(redis, installation_id).team(team)
+    `visible` picks the PRs the reader may be shown; `settings` are the team's, as
+    configured. None for a team never seen."""
     view = load_team_view(redis, installation_id, team, now, settings)
     if view is None:
         return None

@@ -7,10 +7,13 @@ gets str; the app's clients never decode, so every string reply arrives as bytes
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar, cast
 
 from redis import Redis
 from redis.client import Pipeline
+
+from stoplight.core.clock import from_timestamp
 
 T = TypeVar("T")
 
@@ -52,3 +55,9 @@ def transaction_value(redis: Redis, write: Callable[[Pipeline], T], *watches: st
     # redis-py types the callable as returning None, though value_from_callable returns its value.
     run = cast(Callable[[Pipeline], None], write)
     return cast(T, redis.transaction(run, *watches, value_from_callable=True))
+
+
+def scheduled_moment(reply: float | None) -> datetime | None:
+    """The moment a timed job is due, from the reply to `Runtime.read_schedule`; None if it is
+    not in the schedule."""
+    return from_timestamp(reply) if reply is not None else None

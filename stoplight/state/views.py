@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 from redis import Redis
 
-from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.agents import agent_name
 from stoplight.core.light import Level, Measures, Policy, Thresholds, assess
@@ -204,17 +203,15 @@ def load_team_view(
     installation_id: int,
     team: str,
     now: datetime,
-    settings: TeamSettings | None = None,
+    settings: TeamSettings,
     shown: int = PULLS_SHOWN,
 ) -> TeamView | None:
-    """The team's view with `settings`, by default its configured ones; None for a team never
-    seen."""
+    """The team's view with `settings` (the caller reads them: the state knows nothing of
+    repository configurations); None for a team never seen."""
     store = QueueStore(redis, installation_id)
     name = store.teams().get(team)
     if name is None:
         return None
-    if settings is None:
-        settings = RepoConfigs(redis, installation_id).team(team)
     return team_view(store, team, name, settings, now, shown)
 
 

@@ -21,6 +21,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
+from stoplight.config.repos import RepoConfigs
 from stoplight.metrics import LANE_METRICS, STATE_METRICS
 from stoplight.ops.healthcheck import HEARTBEAT_WINDOW
 from stoplight.pipeline.lanes import Lanes
@@ -155,7 +156,8 @@ class StateCollector(Collector):
         now = self.now()
         for installation_id in installation_ids(self.redis):
             for team in sorted(QueueStore(self.redis, installation_id).teams()):
-                view = load_team_view(self.redis, installation_id, team, now)
+                settings = RepoConfigs(self.redis, installation_id).team(team)
+                view = load_team_view(self.redis, installation_id, team, now, settings)
                 if view is None:
                     continue
                 values = [str(installation_id), view.key, view.name]

@@ -211,7 +211,8 @@ def _visible_team(installation_id: int, team: str) -> tuple[TeamView, int]:
     if not repositories.any_of(*team_repositories(redis, installation_id, team)):
         abort(404)
     now = current_app.extensions["stoplight"].clock.now()
-    view = load_team_view(redis, installation_id, team, now, shown=PULLS_ON_PAGE)
+    settings = RepoConfigs(redis, installation_id).team(team)
+    view = load_team_view(redis, installation_id, team, now, settings, shown=PULLS_ON_PAGE)
     if view is None:
         abort(404)
     return _only_accessible(view, repositories)

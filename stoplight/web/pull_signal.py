@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from github import GithubException
 from redis import Redis
 
+from stoplight.config.repos import RepoConfigs
 from stoplight.core.pulls import PullRecord
 from stoplight.state import keys
 from stoplight.state.pull_signal import load_signal
@@ -56,7 +57,8 @@ def signal(installation_id: int, team: str) -> Response:
     def shown(record: PullRecord) -> bool:
         return visible is None or visible.any_of({record.repo_id}, {record.repo})
 
-    found = load_signal(redis, installation_id, team, now, person, shown)
+    settings = RepoConfigs(redis, installation_id).team(team)
+    found = load_signal(redis, installation_id, team, now, settings, person, shown)
     if found is None:
         abort(404)
     answer = jsonify(found.as_json())

@@ -30,7 +30,7 @@ from stoplight.core.pulls import PullRecord, pull_key
 from stoplight.effects.labels import Labels
 from stoplight.effects.statuses import Statuses
 from stoplight.events.payloads import PullRequest, Repository, Review
-from stoplight.pipeline.configs import repo_configs
+from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.installations import SYNC_TIMEOUT_SECONDS
 from stoplight.pipeline.lights import refresh_team
 from stoplight.pipeline.runtime import Runtime
@@ -94,7 +94,8 @@ def sync_installation(
         return report
     try:
         client = rt.github.installation(installation_id)
-        store = QueueStore(rt.redis, installation_id)
+        ctx = InstallationContext.of(rt, installation_id)
+        store = ctx.store
         listing = client.read_pages("/installation/repositories", PAGE, item_key="repositories")
         repos = [Repository.model_validate(raw) for raw in listing.items or []]
         Installation(rt.redis, installation_id).grant_exactly(repo.id for repo in repos)
@@ -103,11 +104,11 @@ def sync_installation(
         # Read once, and only if some repository's PR list changed.
         stored_open = functools.cache(functools.partial(_stored_open, store))
         for repo in repos:
-            touched |= _sync_repository(rt, client, store, repo, stored_open, report)
+            touched |= _sync_repository(ctx, client, repo, stored_open, report)
     finally:
         locks.release(lock, f"sync lock of installation {installation_id}")
     for team in sorted(touched):
-        refresh_team(rt, installation_id, team)
+        refresh_team(ctx, team)
         report.teams.add((installation_id, team))
     return report
 
@@ -124,13 +125,13 @@ def _forget_unlisted(store: QueueStore, repos: list[Repository], now: datetime) 
 
 
 def _sync_repository(
-    rt: Runtime,
+    ctx: InstallationContext,
     client: InstallationClient,
-    store: QueueStore,
     repo: Repository,
     stored_open: Callable[[], dict[str, list[PullRecord]]],
     report: SyncReport,
 ) -> set[str]:
+    rt, store = ctx.runtime, ctx.store
     report.repositories += 1
     etag_key = store.keys.pulls_etag(repo.full_name)
     cached = rt.redis.get(etag_key)
@@ -147,11 +148,11 @@ def _sync_repository(
     for raw in listing.items:
         pull = PullRequest.model_validate(raw)
         listed.add(pull.number)
-        touched |= _sync_pull(rt, client, store, repo, pull)
+        touched |= _sync_pull(ctx, client, repo, pull)
         report.pulls += 1
     for record in stored_open().get(repo.full_name, []):
         if record.number not in listed:
-            touched |= _close(rt, store, record)
+            touched |= _close(ctx, record)
             report.closed += 1
     if listing.etag:
         rt.redis.set(etag_key, listing.etag)
@@ -159,15 +160,12 @@ def _sync_repository(
 
 
 def _sync_pull(
-    rt: Runtime,
-    client: InstallationClient,
-    store: QueueStore,
-    repo: Repository,
-    pull: PullRequest,
+    ctx: InstallationContext, client: InstallationClient, repo: Repository, pull: PullRequest
 ) -> set[str]:
+    rt, store = ctx.runtime, ctx.store
     snapshot = pull.snapshot(repo)
     record = store.pull(pull_key(repo.id, pull.number))
-    settings = repo_configs(rt, store.installation_id).assign_team(snapshot.repo)
+    settings = ctx.configs.assign_team(snapshot.repo)
     if (
         record is not None
         and record.updated_at >= snapshot.updated_at
@@ -282,13 +280,13 @@ def _stored_open(store: QueueStore) -> dict[str, list[PullRecord]]:
     return by_repo
 
 
-def _close(rt: Runtime, store: QueueStore, record: PullRecord) -> set[str]:
+def _close(ctx: InstallationContext, record: PullRecord) -> set[str]:
     """A PR the store holds open that GitHub no longer lists: its close was missed."""
-    now = rt.clock.now()
+    store, now = ctx.store, ctx.clock.now()
     fields = record.model_dump(include=set(PullSnapshot.model_fields))
     snapshot = PullSnapshot(**{**fields, "open": False, "updated_at": now})
     change = PullChange(action="closed", pull=snapshot, at=now)
-    settings = repo_configs(rt, store.installation_id).team(record.team)
+    settings = ctx.configs.team(record.team)
     store.apply(change, Team(key=settings.key, name=settings.name), settings.rules, now)
     log.info("%s#%s: closed on GitHub, a missed delivery", record.repo, record.number)
     return {record.team}
