@@ -38,11 +38,11 @@ from stoplight.events import intake
 from stoplight.ops import gate as gate_ops
 from stoplight.ops import terminal
 from stoplight.ops.proxy import WebhookProxy
-from stoplight.ops.redeliver import redeliver_failed
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.web_server import PortTaken, WebServerProcess
 from stoplight.pipeline import dead_letters, runtime, socket_mode
 from stoplight.pipeline.lanes import Lanes
+from stoplight.pipeline.redeliver import redeliver_failed
 from stoplight.pipeline.sync import sync_all as run_sync
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings

@@ -10,13 +10,14 @@ from rq import get_current_job
 from stoplight import logs
 from stoplight.core.clock import from_timestamp
 from stoplight.effects import digest, notices
-from stoplight.ops import heal, redeliver
 from stoplight.pipeline import (
     claims,
     deliveries,
     fanout,
+    heal,
     lights,
     merge_groups,
+    redeliver,
     runtime,
     slack_commands,
     sync,

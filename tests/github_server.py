@@ -175,7 +175,8 @@ def _handler(state: FakeGitHubState) -> type[BaseHTTPRequestHandler]:
 
         def app_installations(self, body: Any) -> tuple[int, Any]:
             # Only those `learn` was told of: a worker's first look at an empty Redis syncs
-            # every installation (see stoplight.ops.heal), and most tests feed deliveries alone.
+            # every installation (see stoplight.pipeline.heal), and most tests feed deliveries
+            # alone.
             with state.lock:
                 return 200, [{"id": installation} for installation in state.repositories]
 

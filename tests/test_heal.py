@@ -12,8 +12,8 @@ from rq.registry import ScheduledJobRegistry
 
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from stoplight.ops.heal import StateWatch
 from stoplight.pipeline import runtime
+from stoplight.pipeline.heal import StateWatch
 from stoplight.pipeline.lanes import delivery_stream
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sync import SCHEDULED_SYNC_PREFIX

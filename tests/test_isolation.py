@@ -45,7 +45,7 @@ def test_every_key_is_scoped_by_installation(rt, github, clock):
     for installation in (1, 2):
         deliver(rt, Pull(repo=Repo(installation_id=installation)).event("opened", clock.now()))
     # The lanes' streams hold every installation's deliveries, as RQ's queues hold its jobs.
-    # The state marker says Redis still holds the app's data, all of it (see ops.heal).
+    # The state marker says Redis still holds the app's data, all of it (see pipeline.heal).
     app_wide = {keys.INSTALLATIONS.encode(), keys.STATE_MARKER.encode()}
     app_wide |= {stream.encode() for stream in rt.lanes.streams}
     for name in rt.redis.scan_iter(match=f"{keys.PREFIX}:*"):

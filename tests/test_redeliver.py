@@ -17,9 +17,8 @@ from stoplight.cli import main
 from stoplight.config import schema
 from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
-from stoplight.ops import redeliver
 from stoplight.ops.redis_server import EmbeddedRedis
-from stoplight.pipeline import runtime
+from stoplight.pipeline import redeliver, runtime
 from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS
 from stoplight.web import create_app, outage
 from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, mark_as_seen, run_jobs

@@ -36,9 +36,9 @@ from rq.utils import now as rq_now
 from rq.worker import DequeueStrategy, WorkerStatus
 
 from stoplight import metrics
-from stoplight.ops.heal import StateWatch
 from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.consumer import DeliveryStreams
+from stoplight.pipeline.heal import StateWatch
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sync import ensure_sync_scheduled
 from stoplight.state.replies import text

@@ -3,7 +3,7 @@
 From the loss until the rebuild's sync is done, the ledgers that tell an effects pass what
 GitHub shows are empty or partial: a pass then would post statuses and labels GitHub already
 shows. So passes wait while the state marker is gone (no worker has noticed yet) or the
-rebuild flag is set (`stoplight.ops.heal` sets it when it queues the rebuild, and clears it
+rebuild flag is set (`stoplight.pipeline.heal` sets it when it queues the rebuild, and clears it
 when the sync is done, then sets the waiting passes going).
 """
 

@@ -18,8 +18,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from stoplight.ops import redeliver
-from stoplight.pipeline import fanout, sync
+from stoplight.pipeline import fanout, redeliver, sync
 from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS, Runtime
 from stoplight.state import keys, rebuild
 
