@@ -39,13 +39,13 @@ from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redeliver import redeliver_failed
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.sync import sync_all as run_sync
-from stoplight.pipeline import dead_letters, runtime, socket_mode
+from stoplight.pipeline import dead_letters, fanout, runtime, socket_mode
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
 from stoplight.state.connection import connect
 from stoplight.state.signal_tokens import TokenStore, every_token, revoke_anywhere
-from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
+from stoplight.state.upgrade import owed_effects, upgrade_keys, upgrade_keys_once
 from stoplight.web import create_app
 from stoplight.web.serving import WebServer
 
@@ -102,6 +102,17 @@ def lanes_to_read(settings: Settings) -> Iterator[Lanes]:
             yield Lanes.on(queue)
 
 
+def resume_owed_effects(rt: runtime.Runtime) -> int:
+    """Queue a pass for each team whose effects are owed (a job of one version may have run
+    on the other: see `stoplight.state.upgrade`); how many teams."""
+    owed: set[tuple[int, str]] = set()
+    for redis in rt.redis_clients:
+        owed |= owed_effects(redis)
+    for installation_id, team in sorted(owed):
+        fanout.resume_effects(rt, installation_id, team)
+    return len(owed)
+
+
 @click.group()
 @click.version_option(package_name="stoplight")
 def main() -> None:
@@ -123,7 +134,8 @@ def serve() -> None:
     configure_logging(settings)
     with redis_for(settings) as settings:
         rt = runtime.Runtime.create(settings)
-        upgrade_keys_once(rt.redis)
+        if upgrade_keys_once(rt.redis):
+            resume_owed_effects(rt)
         log_slack_delivery(settings)
         web = WebServer(create_app(settings), host=settings.host, port=settings.port)
         web.start()
@@ -150,7 +162,8 @@ def worker(burst: bool) -> None:
             "stoplight worker needs REDIS_URL; `stoplight serve` runs everything in one process"
         )
     rt = runtime.Runtime.create(settings)
-    upgrade_keys_once(rt.redis)
+    if upgrade_keys_once(rt.redis):
+        resume_owed_effects(rt)
     log_slack_delivery(settings)
     # A burst worker is gone once the queue is empty: envelopes go to the workers that stay.
     interactions = nullcontext() if burst else socket_mode.opened(rt)
@@ -164,9 +177,13 @@ def migrate() -> None:
     workers also do it at start-up)."""
     settings = load_settings()
     configure_logging(settings)
-    with redis_to_read(settings) as redis:
-        upgrade = upgrade_keys(redis)
+    with redis_for(settings) as settings:
+        rt = runtime.Runtime.create(settings)
+        upgrade = upgrade_keys(rt.redis)
+        resumed = resume_owed_effects(rt)
     click.echo(f"{upgrade.renamed} keys renamed")
+    if resumed:
+        click.echo(f"{resumed} teams' statuses and labels owed: their passes are queued")
     if upgrade.left:
         click.echo(
             f"{upgrade.left} keys of the earlier version left as they were: their new names "

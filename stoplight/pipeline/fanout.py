@@ -75,6 +75,15 @@ def ensure_effects_pass(rt: Runtime, installation_id: int, team: str, queued: in
         pipe.execute()
 
 
+def resume_effects(rt: Runtime, installation_id: int, team: str) -> None:
+    """Queue a pass for effects owed from before an upgrade, whatever the marker says: the job
+    it stands for may have run on an earlier version, which never clears the marker."""
+    with rt.queue.pipeline(transaction=False) as pipe:
+        mark_effects_stale(pipe, installation_id, team)
+        pipe.execute()
+    ensure_effects_pass(rt, installation_id, team, queued=0)
+
+
 def apply_effects(rt: Runtime, installation_id: int, team: str) -> None:
     """Bring the team's statuses and labels in line with its state.
 
