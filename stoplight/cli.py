@@ -173,8 +173,8 @@ def worker(burst: bool) -> None:
 
 @main.command()
 def migrate() -> None:
-    """Rename the keys an earlier version stored to this version's names (run once on upgrade;
-    workers also do it at start-up)."""
+    """Rename the keys an earlier version stored to this version's names and queue the
+    statuses and labels still owed (run once on upgrade; workers also do it at start-up)."""
     settings = load_settings()
     configure_logging(settings)
     with redis_for(settings) as settings:
