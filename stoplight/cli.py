@@ -40,7 +40,7 @@ from stoplight.ops import terminal
 from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.web_server import PortTaken, WebServerProcess
-from stoplight.pipeline import dead_letters, runtime, socket_mode
+from stoplight.pipeline import dead_letters, fanout, runtime, socket_mode
 from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.redeliver import redeliver_failed
 from stoplight.pipeline.sync import sync_all as run_sync
@@ -124,7 +124,8 @@ def serve() -> None:
     configure_logging(settings)
     with redis_for(settings) as settings:
         rt = runtime.Runtime.create(settings)
-        upgrade_keys_once(rt.redis)
+        if upgrade_keys_once(rt.redis):
+            fanout.resume_owed_effects(rt)
         log_slack_delivery(settings)
         try:
             web = WebServerProcess(settings.host, settings.port).start()
@@ -161,7 +162,8 @@ def worker(burst: bool) -> None:
             "stoplight worker needs REDIS_URL; `stoplight serve` runs everything in one command"
         )
     rt = runtime.Runtime.create(settings)
-    upgrade_keys_once(rt.redis)
+    if upgrade_keys_once(rt.redis):
+        fanout.resume_owed_effects(rt)
     log_slack_delivery(settings)
     # A burst worker is gone once the queue is empty: envelopes go to the workers that stay.
     interactions = nullcontext() if burst else socket_mode.opened(rt)
@@ -171,13 +173,17 @@ def worker(burst: bool) -> None:
 
 @main.command()
 def migrate() -> None:
-    """Rename the keys an earlier version stored to this version's names (run once on upgrade;
-    workers also do it at start-up)."""
+    """Rename the keys an earlier version stored to this version's names and queue the
+    statuses and labels still owed (run once on upgrade; workers also do it at start-up)."""
     settings = load_settings()
     configure_logging(settings)
-    with redis_to_read(settings) as redis:
-        upgrade = upgrade_keys(redis)
+    with redis_for(settings) as settings:
+        rt = runtime.Runtime.create(settings)
+        upgrade = upgrade_keys(rt.redis)
+        resumed = fanout.resume_owed_effects(rt)
     click.echo(f"{upgrade.renamed} keys renamed")
+    if resumed:
+        click.echo(f"{resumed} teams' statuses and labels owed: their passes are queued")
     if upgrade.left:
         click.echo(
             f"{upgrade.left} keys of the earlier version left as they were: their new names "

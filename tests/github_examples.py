@@ -8,49 +8,25 @@ the same way when they are absent, so the README's test command works without CI
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-PACKAGE = "@octokit/webhooks-examples"
-VERSION = "7.6.1"
-# Inside the checkout, git-ignored: each checkout tests against its own pinned copy.
-DIRECTORY = Path(__file__).resolve().parents[1] / ".cache" / "webhooks-examples"
-INSTALLED_AT = Path("node_modules", PACKAGE)  # under the install directory
+from tests.npm_packages import CACHE, NotInstalled, NpmPackage
+
+PACKAGE = NpmPackage(
+    "@octokit/webhooks-examples",
+    "7.6.1",
+    CACHE / "webhooks-examples",
+    what="GitHub's example payloads",
+)
 # The package's example sets: github.com's, then each GitHub Enterprise Server release's.
 HOSTS = ("api.github.com", "ghes-31", "ghes-32", "ghes-33", "ghes-34", "ghes-35")
+__all__ = ["HOSTS", "PACKAGE", "NotInstalled", "examples", "hosts", "install"]
 
 
-class NotInstalled(Exception):
-    """The examples are not installed and npm could not install them."""
-
-
-def installed_version(directory: Path) -> str | None:
-    try:
-        return str(json.loads((directory / INSTALLED_AT / "package.json").read_text())["version"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def install(directory: Path = DIRECTORY) -> Path:
+def install(directory: Path = PACKAGE.directory) -> Path:
     """The package installed in `directory`, installed first unless this version already is."""
-    if installed_version(directory) == VERSION:
-        return directory / INSTALLED_AT
-    npm = shutil.which("npm")
-    if npm is None:
-        raise NotInstalled(
-            f"npm is not on PATH: the tests need it to install {PACKAGE}@{VERSION}, "
-            "GitHub's example payloads (apt-get install npm, or see nodejs.org)"
-        )
-    command = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix",
-               str(directory), f"{PACKAGE}@{VERSION}"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or installed_version(directory) != VERSION:
-        raise NotInstalled(
-            f"`{' '.join(command)}` failed (exit {done.returncode}):\n{done.stderr.strip()}"
-        )
-    return directory / INSTALLED_AT
+    return PACKAGE.install(directory)
 
 
 def hosts(package: Path) -> list[str]:
@@ -68,7 +44,4 @@ def examples(package: Path, host: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 if __name__ == "__main__":
-    try:
-        print(f"{PACKAGE}@{VERSION} in {install()}")
-    except NotInstalled as error:
-        raise SystemExit(str(error)) from None
+    PACKAGE.main()

@@ -6,12 +6,14 @@ from datetime import timedelta
 
 from click.testing import CliRunner
 
-from stoplight import cli
+from stoplight import cli, jobs
+from stoplight.pipeline import fanout
+from stoplight.pipeline.context import InstallationContext
 from stoplight.state import keys
 from stoplight.state.history import read_history
 from stoplight.state.review_queue import QueueStore
-from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
-from tests.conftest import deliver
+from stoplight.state.upgrade import owed_effects, upgrade_keys, upgrade_keys_once
+from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull
 
 SHA = "a" * 40
@@ -146,3 +148,68 @@ def test_version_2_team_keys_are_qualified_by_their_files_owner(rt, github, cloc
     deliver(rt, Pull(number=2, head_sha="b" * 40).event("opened", clock.now()))
     assert store.measures("web@octo/shop").waiting == 2  # the queue went on where it was
     assert len(github.statuses()) > statuses
+
+
+def _migrate(redis_server, monkeypatch) -> str:
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    result = CliRunner().invoke(cli.main, ["migrate"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _opened_with_the_pass_queued(rt, clock, monkeypatch) -> None:
+    """A PR opened, its team's effects pass queued and not run yet."""
+    queued_passes = []
+    with monkeypatch.context() as held:
+        held.setattr(jobs, "apply_effects", lambda *team: queued_passes.append(team))
+        deliver(rt, Pull(head_sha=SHA).event("opened", clock.now()))
+    assert queued_passes == [(42, "octo/shop")]
+
+
+def test_effects_an_earlier_worker_owed_are_applied_once_migrate_renames_them(
+    rt, github, clock, redis_server, monkeypatch
+):
+    # During a rollout an earlier worker applies a delivery under its names and queues the
+    # team's effects pass; a new worker takes the job and, reading the new names, finds
+    # nothing owed. Once migrate renames the team's keys, the pass must still be made.
+    _opened_with_the_pass_queued(rt, clock, monkeypatch)
+    team = keys.InstallationKeys(42).team("octo/shop")
+    rt.redis.delete(*LATER_KEYS, team.effects_queued)  # version 1 had no queued-pass marker
+    for name in rt.redis.scan_iter(match="stoplight:i:{42}:*"):
+        rt.redis.rename(name, name.decode().replace("stoplight:i:{42}:", "stoplight:i:42:"))
+    rt.redis.delete(keys.KEY_SCHEMA)
+    fanout.apply_effects(
+        InstallationContext.of(rt, 42), "octo/shop"
+    )  # the new worker, on the earlier worker's job
+    assert github.statuses() == []
+
+    output = _migrate(redis_server, monkeypatch)
+    run_jobs(rt)
+
+    assert "1 teams' statuses and labels owed: their passes are queued" in output
+    assert [(sha, state) for sha, state, _ in github.statuses()] == [(SHA, "success")]
+
+
+def test_effects_a_new_worker_owed_are_applied_after_an_earlier_worker_took_its_job(
+    rt, github, clock, redis_server, monkeypatch
+):
+    # The other way round: the new worker queues the pass, an earlier worker takes the job,
+    # reads the old names and ends, leaving the marker that says a pass is queued.
+    _opened_with_the_pass_queued(rt, clock, monkeypatch)
+    assert rt.queue.exists(keys.InstallationKeys(42).team("octo/shop").effects_queued)
+
+    _migrate(redis_server, monkeypatch)
+    run_jobs(rt)
+
+    assert [(sha, state) for sha, state, _ in github.statuses()] == [(SHA, "success")]
+
+
+def test_owed_effects_are_the_teams_marked_stale_under_the_current_names(rt, github, clock):
+    _opened(rt, github, clock)  # its effects applied: nothing owed
+    assert owed_effects(rt.redis) == set()
+    rt.redis.set(keys.InstallationKeys(7).team("web@octo/app").effects_dirty, 1)
+    rt.redis.set("stoplight:i:7:t:api@octo/app:effects:dirty", 1)  # renamed before it counts
+    rt.redis.set(keys.InstallationKeys(7).team("web@octo/app").effects_lock, "a pass")
+
+    assert owed_effects(rt.redis) == {(7, "web@octo/app")}

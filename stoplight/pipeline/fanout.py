@@ -27,6 +27,7 @@ from stoplight.pipeline.runtime import Runtime
 from stoplight.state import keys, locks, rebuild
 from stoplight.state.claims import ClaimStore, swarm_keys
 from stoplight.state.keys import job_id
+from stoplight.state.upgrade import owed_effects
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,26 @@ def ensure_effects_pass(rt: Runtime, installation_id: int, team: str, queued: in
         rt.enqueue("stoplight.jobs.apply_effects", installation_id, team, pipeline=pipe)
         pipe.set(team_keys.effects_queued, 1, ex=EFFECTS_QUEUED_SECONDS)
         pipe.execute()
+
+
+def resume_effects(rt: Runtime, installation_id: int, team: str) -> None:
+    """Queue a pass for effects owed from before an upgrade, whatever the marker says: the job
+    it stands for may have run on an earlier version, which never clears the marker."""
+    with rt.queue.pipeline(transaction=False) as pipe:
+        mark_effects_stale(pipe, installation_id, team)
+        pipe.execute()
+    ensure_effects_pass(rt, installation_id, team, queued=0)
+
+
+def resume_owed_effects(rt: Runtime) -> int:
+    """Queue a pass for each team whose effects are owed (a job of one version may have run
+    on the other: see `stoplight.state.upgrade`); how many teams."""
+    owed: set[tuple[int, str]] = set()
+    for redis in rt.redis_clients:
+        owed |= owed_effects(redis)
+    for installation_id, team in sorted(owed):
+        resume_effects(rt, installation_id, team)
+    return len(owed)
 
 
 def apply_effects(ctx: InstallationContext, team: str) -> None:

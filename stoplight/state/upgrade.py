@@ -12,6 +12,11 @@ newer process wrote it) or if it expired meanwhile, so the upgrade can run again
 processes at once, and never overwrites anything. RENAME keeps each key's value and time to
 live: review queues, histories and the ledgers of what was written to GitHub carry over as
 they were.
+
+While old and new processes share the data, a job may run on the other version than the one
+that queued it, and read the other names: an effects pass finds its team's stale counter
+under a name it does not read, and ends as if nothing were owed. The counters stay set, so
+`owed_effects` finds the teams whose passes are owed, for the caller to queue them again.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ _UNTAGGED_PATTERN = f"{keys.PREFIX}:i:[0-9]*"
 _SCAN_BATCH = 500
 
 _TEAM_INDEXES = f"{keys.PREFIX}:i:{{*}}:teams"
+_EFFECTS_DIRTY_PATTERN = f"{keys.PREFIX}:i:{{*}}:t:*:effects:dirty"
+_EFFECTS_DIRTY = re.compile(rf"^{keys.PREFIX}:i:\{{(\d+)\}}:t:(.+):effects:dirty$")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # KEYS: a PR's record; ARGV: the record as read, the record with its new team. Written only
@@ -98,6 +105,15 @@ def upgrade_keys_once(redis: Redis) -> Upgrade | None:
     if stored is not None and int(stored) >= KEY_SCHEMA_VERSION:
         return None
     return upgrade_keys(redis)
+
+
+def owed_effects(redis: Redis) -> set[tuple[int, str]]:
+    """The (installation, team) pairs whose effects are marked stale with no pass finished."""
+    owed = set()
+    for name in redis.scan_iter(match=_EFFECTS_DIRTY_PATTERN, count=_SCAN_BATCH):
+        if found := _EFFECTS_DIRTY.match(text(name)):
+            owed.add((int(found[1]), found[2]))
+    return owed
 
 
 def _rename(redis: Redis, names: list[str]) -> tuple[int, int]:
