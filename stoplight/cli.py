@@ -39,13 +39,14 @@ from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redeliver import redeliver_failed
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.sync import sync_all as run_sync
-from stoplight.pipeline import dead_letters, runtime, socket_mode
-from stoplight.pipeline.lanes import Lanes
+from stoplight.pipeline import runtime, socket_mode
 from stoplight.pipeline.worker import run_worker
 from stoplight.settings import Settings
 from stoplight.state.connection import connect
 from stoplight.state.signal_tokens import TokenStore, every_token, revoke_anywhere
 from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
+from stoplight.transport import dead_letters
+from stoplight.transport.lanes import Lanes
 from stoplight.web import create_app
 from stoplight.web.serving import WebServer
 

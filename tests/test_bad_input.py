@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rq.job import Job
 
-from stoplight.pipeline.consumer import DeliveryStreams
-from stoplight.pipeline.lanes import BACKLOG, SHARED, WORKERS_GROUP, delivery_stream
 from stoplight.state import keys
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.lanes import BACKLOG, SHARED, WORKERS_GROUP, delivery_stream
+from stoplight.transport.streams import DeliveryStreams
 from tests.conftest import accept, deliver
 from tests.fakes import Pull, Repo
 

@@ -22,10 +22,11 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from stoplight import cli, metrics
-from stoplight.pipeline import dead_letters, deliveries, poison, runtime
-from stoplight.pipeline.lanes import WORKERS_GROUP, Lanes
+from stoplight.pipeline import deliveries, runtime
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport import dead_letters, poison
+from stoplight.transport.lanes import WORKERS_GROUP, Lanes
 from tests.conftest import UNPACED, accept, run_jobs
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import serve_fake_github

@@ -10,10 +10,10 @@ from rq import Queue
 
 from stoplight.events import intake
 from stoplight.pipeline import deliveries
-from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.deliveries import process_delivery
-from stoplight.pipeline.lanes import SHARED, WORKERS_GROUP
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.lanes import SHARED, WORKERS_GROUP
+from stoplight.transport.streams import DeliveryStreams
 from tests.conftest import accept, run_jobs
 from tests.fakes import Pull, body_of
 

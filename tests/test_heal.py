@@ -15,11 +15,11 @@ from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.ops.heal import StateWatch
 from stoplight.ops.sync import SCHEDULED_SYNC_PREFIX
 from stoplight.pipeline import runtime
-from stoplight.pipeline.lanes import delivery_stream
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.worker import build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.lanes import delivery_stream
 from tests.conftest import UNPACED, accept, api_root, deliver, run_jobs
 from tests.fakes import Pull, body_of, iso
 from tests.test_sync import GitHubReads

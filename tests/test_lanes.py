@@ -8,10 +8,10 @@ from datetime import timedelta
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 
-from stoplight.pipeline.lanes import BACKLOG, SHARE, SHARED, STALE, applying_from
 from stoplight.pipeline.worker import Lane, build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.lanes import BACKLOG, SHARE, SHARED, STALE, applying_from
 from tests.conftest import accept, run_jobs
 from tests.fakes import Pull, Repo, body_of
 

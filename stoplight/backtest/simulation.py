@@ -35,7 +35,6 @@ from stoplight.core.light import Level
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime
-from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.worker import Lane
 from stoplight.settings import Settings
 from stoplight.state import rebuild
@@ -43,6 +42,7 @@ from stoplight.state.history import read_history, retained_for
 from stoplight.state.installations import installation_ids
 from stoplight.state.replies import scores
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.streams import DeliveryStreams
 
 TeamId = tuple[int, str]  # installation, team key
 

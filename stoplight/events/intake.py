@@ -23,9 +23,9 @@ from redis import Redis
 from redis.commands.core import Script
 
 from stoplight.events.routing import installation_id_of
-from stoplight.pipeline.lanes import CHOOSE_LUA, Lanes, choice_arguments
 from stoplight.state import keys
 from stoplight.state.replies import binary, text
+from stoplight.transport.lanes import CHOOSE_LUA, Lanes, choice_arguments
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ from stoplight.core.light import Level
 from stoplight.core.pulls import Phase, PullRecord
 from stoplight.effects.notice_blocks import CLAIM_ACTION
 from stoplight.pipeline.fanout import request_effects
-from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime, job_id
 from stoplight.pipeline.slack_people import unknown_person
 from stoplight.state import keys
@@ -36,6 +35,7 @@ from stoplight.state.claims import ClaimResult, ClaimStore, Outcome
 from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.slack_links import SlackPerson, known_login
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger(__name__)
 

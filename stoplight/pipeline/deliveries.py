@@ -28,7 +28,6 @@ from stoplight.effects.labels import Labels
 from stoplight.events import intake
 from stoplight.events.handlers import router
 from stoplight.events.routing import Delivery
-from stoplight.pipeline import poison
 from stoplight.pipeline.configs import repo_configs
 from stoplight.pipeline.fanout import request_effects
 from stoplight.pipeline.installations import apply_installation_change
@@ -38,6 +37,7 @@ from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sizes import with_excluded_lines
 from stoplight.state.installations import Admission, Installation, admission_of
 from stoplight.state.review_queue import QueueStore, Team
+from stoplight.transport import poison
 
 log = logging.getLogger(__name__)
 

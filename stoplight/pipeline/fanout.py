@@ -20,11 +20,11 @@ from stoplight.config.repos import RepoConfigs
 from stoplight.core.light import Level
 from stoplight.core.pulls import PullRecord
 from stoplight.effects.plan import TeamEffects, TeamMarks
-from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.runtime import Runtime, job_id
 from stoplight.state import keys, locks, rebuild
 from stoplight.state.claims import ClaimStore, swarm_keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.beats import repeating
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from rq.registry import ScheduledJobRegistry
 from stoplight.clients.github import GitHubApp
 from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.core.clock import Clock, SystemClock, from_timestamp
-from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.connection import WORKER, connect
+from stoplight.transport.lanes import Lanes
 
 # Job-level retries for failures the client's quick retries could not absorb, and for jobs
 # whose worker died (RQ retries an abandoned job only if it has retries left). Spaced out to
@@ -88,7 +88,7 @@ class Runtime:
         timeout: int = JOB_TIMEOUT_SECONDS,
         pipeline: Pipeline | None = None,
     ) -> None:
-        """Run `func` soon, in the lane of the job asking (see `stoplight.pipeline.lanes`);
+        """Run `func` soon, in the lane of the job asking (see `stoplight.transport.lanes`);
         with `pipeline`, as part of the caller's transaction."""
         self.lanes.following(get_current_job()).enqueue_call(
             func,

@@ -32,7 +32,6 @@ from stoplight.config.repos import RepoConfigs
 from stoplight.config.schema import TeamSettings
 from stoplight.core.pulls import PullRecord
 from stoplight.effects.command_answers import HELP, no_such_team, no_team_of_yours, team_answer
-from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
 from stoplight.pipeline.slack_people import unknown_person
 from stoplight.settings import Settings
@@ -43,6 +42,7 @@ from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.slack_links import SlackLinks, SlackPerson, listed_login
 from stoplight.state.views import TeamView, WaitingPull, load_team_view, team_repositories
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger(__name__)
 

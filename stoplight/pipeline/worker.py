@@ -9,10 +9,10 @@ dies; a worker that sees the holder's heartbeat stand still frees the lock, and 
 sees a lane's lock free restarts its scheduler to take it (RQ's running scheduler would look
 for free locks only every two minutes, and the lane's retries would wait that long).
 
-Deliveries wait in the lanes' streams (see `stoplight.pipeline.consumer`): between RQ jobs
+Deliveries wait in the lanes' streams (see `stoplight.transport.streams`): between RQ jobs
 the worker applies a batch of them, and an idle worker waits on the streams for a moment
 before it looks at RQ's lanes again. A worker takes from the shared lane and the backlog lane
-in turn (see `stoplight.pipeline.lanes`). It moves a job out of its lane the way RQ does for
+in turn (see `stoplight.transport.lanes`). It moves a job out of its lane the way RQ does for
 a single queue, into the lane's intermediate list, so a worker killed between taking a job
 and starting it leaves the job to be found.
 """
@@ -38,10 +38,10 @@ from rq.worker import DequeueStrategy, WorkerStatus
 from stoplight import metrics
 from stoplight.ops.heal import StateWatch
 from stoplight.ops.sync import ensure_sync_scheduled
-from stoplight.pipeline.beats import repeating
-from stoplight.pipeline.consumer import DeliveryStreams
 from stoplight.pipeline.runtime import Runtime
 from stoplight.state.replies import text
+from stoplight.transport.beats import repeating
+from stoplight.transport.streams import DeliveryStreams
 
 log = logging.getLogger(__name__)
 

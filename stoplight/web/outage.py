@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 
 from stoplight.core.clock import Clock
-from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import JOB_RETRY, REDELIVER_TIMEOUT_SECONDS
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Deliveries set aside after failing 3 times (see `stoplight.pipeline.poison`): kept with
+"""Deliveries set aside after failing 3 times (see `stoplight.transport.poison`): kept with
 what is known of them and why, never tried again unless someone asks
 (`stoplight deadletters --retry ID`).
 
@@ -17,9 +17,9 @@ from redis import Redis
 
 from stoplight.core.text import printable
 from stoplight.events import intake
-from stoplight.pipeline.lanes import Lanes
 from stoplight.state import keys
 from stoplight.state.replies import binary, members
+from stoplight.transport.lanes import Lanes
 
 KEPT = 1000
 

@@ -1,5 +1,5 @@
 """A delivery gets 3 tries, each within a time budget; the third that fails sets it aside
-(see `stoplight.pipeline.dead_letters`), so that it is not tried for ever.
+(see `stoplight.transport.dead_letters`), so that it is not tried for ever.
 
 A try is counted in the delivery's intake record before it starts. A worker that dies while
 applying it (SIGKILL, the kernel's OOM killer) so leaves the count behind, and whoever takes
@@ -24,10 +24,10 @@ import lz4.block
 
 from stoplight import metrics
 from stoplight.events import intake
-from stoplight.pipeline import dead_letters
 from stoplight.pipeline.runtime import Runtime
 from stoplight.settings import Settings
 from stoplight.state import keys
+from stoplight.transport import dead_letters
 
 log = logging.getLogger(__name__)
 

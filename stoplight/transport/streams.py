@@ -10,7 +10,7 @@ claim (the entry id, see `intake.claim`) lets the entry itself apply it again, n
 A delivery whose application raises (GitHub failing while its configuration is read, say)
 passes to an RQ job with retries, `stoplight.jobs.process_delivery`, which applies it as
 deliveries were applied before streams. Each try, here or in that job, is counted and has a
-time budget (see `stoplight.pipeline.poison`): the third that fails, runs out of time or ends
+time budget (see `stoplight.transport.poison`): the third that fails, runs out of time or ends
 with its worker sets the delivery aside. A batch counts a try of each entry as it claims
 them, in its one round trip, so a worker that dies in a batch has also charged a try to the
 entries it had not reached. Entries taken over are tried one at a time, so that happens once
@@ -30,12 +30,13 @@ from redis.exceptions import ResponseError
 
 from stoplight import logs, metrics
 from stoplight.events import intake
-from stoplight.pipeline import deliveries, poison
-from stoplight.pipeline.beats import repeating
-from stoplight.pipeline.lanes import WORKERS_GROUP, applying_from, delivery_stream
+from stoplight.pipeline import deliveries
 from stoplight.pipeline.runtime import JOB_RETRY, Runtime
 from stoplight.state import keys
 from stoplight.state.replies import text
+from stoplight.transport import poison
+from stoplight.transport.beats import repeating
+from stoplight.transport.lanes import WORKERS_GROUP, applying_from, delivery_stream
 
 log = logging.getLogger(__name__)
 
