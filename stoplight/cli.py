@@ -142,7 +142,12 @@ def serve() -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
-def worker(burst: bool) -> None:
+@click.option(
+    "--max-idle-time",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop once idle for this many seconds (no delivery, no job).",
+)
+def worker(burst: bool, max_idle_time: float | None) -> None:
     """A worker (with scheduler) only, for scaling out against a shared REDIS_URL."""
     settings = load_settings()
     configure_logging(settings)
@@ -156,7 +161,7 @@ def worker(burst: bool) -> None:
     # A burst worker is gone once the queue is empty: envelopes go to the workers that stay.
     interactions = nullcontext() if burst else socket_mode.opened(rt)
     with runtime.installed(rt), interactions:
-        run_worker(rt, burst=burst)
+        run_worker(rt, burst=burst, max_idle_seconds=max_idle_time)
 
 
 @main.command()

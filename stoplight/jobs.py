@@ -13,12 +13,12 @@ from stoplight.effects import digest, notices
 from stoplight.ops import heal, redeliver, sync
 from stoplight.pipeline import (
     claims,
-    deliveries,
     fanout,
     lights,
     merge_groups,
     runtime,
     slack_commands,
+    worker,
 )
 
 
@@ -28,7 +28,7 @@ def process_delivery(delivery_id: str, installation_id: int) -> None:
     rt = runtime.current()
     rt.lanes.leave(installation_id, delivery_id)
     with logs.bound(delivery=delivery_id, installation=installation_id):
-        deliveries.process_delivery(rt, delivery_id, job.id)
+        worker.apply_handed_over(rt, delivery_id, installation_id, job.id)
 
 
 def refresh_team(installation_id: int, team: str) -> None:

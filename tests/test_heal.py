@@ -133,7 +133,7 @@ def _run_jobs_before_any_worker_noticed(rt) -> None:
     """Jobs run by a worker whose maintenance has not yet looked for the marker: the few
     seconds between a loss and the next maintenance of any worker."""
     worker = build_worker(rt)
-    worker.state_watch.check = lambda rt: False  # type: ignore[method-assign]
+    worker.maintenance = lambda: False  # its state watch has not looked for the marker
     worker.work(burst=True, with_scheduler=False)
 
 

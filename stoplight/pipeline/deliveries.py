@@ -37,39 +37,12 @@ from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sizes import with_excluded_lines
 from stoplight.state.installations import Admission, Installation, admission_of
 from stoplight.state.review_queue import QueueStore, Team
-from stoplight.transport import poison
 
 log = logging.getLogger(__name__)
 
 
 # Label changes: the expedite label moves a PR; the others matter only to the label ledger.
 LABEL_ACTIONS = frozenset({"labeled", "unlabeled"})
-
-
-def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
-    if not intake.claim(rt.queue, delivery_id, job_id):
-        log.info("delivery %s is another job's: a repeated delivery", delivery_id)
-        return
-    loaded = intake.load(rt.queue, delivery_id)
-    if loaded is None:
-        log.info("delivery %s already processed", delivery_id)
-        return
-    event, body = loaded
-    attempt = poison.count_attempt(rt, delivery_id)
-    if poison.out_of_tries(attempt):
-        poison.set_aside(rt, delivery_id, event, intake.compress(body), attempt, poison.WORKER_DIED)
-        return
-    try:
-        with poison.time_budget(rt.settings.delivery_timeout_seconds):
-            apply_delivery(rt, delivery_id, event, body)
-    except (Exception, poison.TookTooLong) as error:
-        if attempt < poison.MAX_ATTEMPTS:
-            raise  # RQ tries it again later
-        poison.set_aside(
-            rt, delivery_id, event, intake.compress(body), attempt, poison.reason_of(error)
-        )
-        return
-    intake.finish(rt.queue, delivery_id)
 
 
 def apply_delivery(rt: Runtime, delivery_id: str, event: str, body: bytes) -> None:

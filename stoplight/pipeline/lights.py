@@ -20,6 +20,7 @@ from stoplight.pipeline.configs import team_settings
 from stoplight.pipeline.fanout import ensure_effects_pass, mark_effects_stale
 from stoplight.pipeline.runtime import Runtime, job_id, scheduled_moment
 from stoplight.state.review_queue import QueueStore, TeamRead
+from stoplight.transport import jobs
 
 log = logging.getLogger(__name__)
 
@@ -105,4 +106,4 @@ def _evaluate_again_by(
     if scheduled is not None and rt.clock.now() < scheduled <= at:
         return
     tick = job_id("tick", installation_id, team)
-    rt.schedule(at, "stoplight.jobs.refresh_team", installation_id, team, job_id=tick)
+    rt.schedule(at, jobs.refresh_team(installation_id, team), job_id=tick)
