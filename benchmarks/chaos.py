@@ -65,10 +65,10 @@ from stoplight.backtest.history import Recorded
 from stoplight.clients.pacing import WriteBudget
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime, sync
-from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings
 from stoplight.state import keys, rebuild
+from stoplight.transport.lanes import Lanes
 from tests.fakes import body_of, sign, throwaway_private_key
 from tests.github_server import FakeGitHubState, serve_fake_github
 from tests.redis_servers import Server, free_port

@@ -38,8 +38,8 @@ from benchmarks.payload import pull_request_body
 from stoplight.core.clock import SystemClock
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
-from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
+from stoplight.transport.lanes import Lanes
 from stoplight.web import create_app
 from stoplight.web.webhooks import signature, signature_matches
 from tests.fakes import throwaway_private_key

@@ -37,11 +37,11 @@ from stoplight.core.changes import PullChange, PullSnapshot
 from stoplight.core.pulls import Rules
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime
-from stoplight.pipeline.lanes import Lanes
-from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS
 from stoplight.pipeline.worker import build_worker
 from stoplight.settings import Settings
 from stoplight.state.review_queue import QueueStore, Team
+from stoplight.transport.jobs import JOB_RETRY, JOB_TIMEOUT_SECONDS
+from stoplight.transport.lanes import Lanes
 from tests.conftest import UNPACED, WEBHOOK_SECRET, FakeGitHub, accept
 from tests.fakes import FakeClock, Pull, Repo, body_of, throwaway_private_key
 

@@ -47,10 +47,10 @@ from stoplight.core.clock import SystemClock
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline.deliveries import apply_delivery
-from stoplight.pipeline.lanes import Lanes
 from stoplight.pipeline.runtime import Runtime
 from stoplight.settings import Settings
 from stoplight.state import keys
+from stoplight.transport.lanes import Lanes
 from tests.fakes import Pull, Repo, body_of
 
 INSTALLATIONS = (42, 43, 44)

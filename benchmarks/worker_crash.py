@@ -27,9 +27,9 @@ from redis import Redis
 from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
-from stoplight.pipeline.lanes import Lanes
 from stoplight.state.keys import InstallationKeys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.lanes import Lanes
 from tests.fakes import Pull, body_of, throwaway_private_key
 from tests.github_server import FakeGitHubState, serve_fake_github
 

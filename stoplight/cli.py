@@ -40,8 +40,7 @@ from stoplight.ops import terminal
 from stoplight.ops.proxy import WebhookProxy
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.ops.web_server import PortTaken, WebServerProcess
-from stoplight.pipeline import dead_letters, fanout, runtime, socket_mode
-from stoplight.pipeline.lanes import Lanes
+from stoplight.pipeline import fanout, runtime, socket_mode
 from stoplight.pipeline.redeliver import redeliver_failed
 from stoplight.pipeline.sync import sync_all as run_sync
 from stoplight.pipeline.worker import run_worker
@@ -49,6 +48,8 @@ from stoplight.settings import Settings
 from stoplight.state.connection import connect
 from stoplight.state.signal_tokens import TokenStore, every_token, revoke_anywhere
 from stoplight.state.upgrade import upgrade_keys, upgrade_keys_once
+from stoplight.transport import dead_letters
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger("stoplight")
 
@@ -153,7 +154,12 @@ def serve() -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
-def worker(burst: bool) -> None:
+@click.option(
+    "--max-idle-time",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop once idle for this many seconds (no delivery, no job).",
+)
+def worker(burst: bool, max_idle_time: float | None) -> None:
     """A worker (with scheduler) only, for scaling out against a shared REDIS_URL."""
     settings = load_settings()
     configure_logging(settings)
@@ -168,7 +174,7 @@ def worker(burst: bool) -> None:
     # A burst worker is gone once the queue is empty: envelopes go to the workers that stay.
     interactions = nullcontext() if burst else socket_mode.opened(rt)
     with runtime.installed(rt), interactions:
-        run_worker(rt, burst=burst)
+        run_worker(rt, burst=burst, max_idle_seconds=max_idle_time)
 
 
 @main.command()

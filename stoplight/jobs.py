@@ -12,7 +12,6 @@ from stoplight.core.clock import from_timestamp
 from stoplight.effects import digest, notices
 from stoplight.pipeline import (
     claims,
-    deliveries,
     fanout,
     heal,
     lights,
@@ -21,6 +20,7 @@ from stoplight.pipeline import (
     runtime,
     slack_commands,
     sync,
+    worker,
 )
 from stoplight.pipeline.context import InstallationContext
 
@@ -31,7 +31,7 @@ def process_delivery(delivery_id: str, installation_id: int) -> None:
     rt = runtime.current()
     rt.lanes.leave(installation_id, delivery_id)
     with logs.bound(delivery=delivery_id, installation=installation_id):
-        deliveries.process_delivery(rt, delivery_id, job.id)
+        worker.apply_handed_over(rt, delivery_id, installation_id, job.id)
 
 
 def refresh_team(installation_id: int, team: str) -> None:

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rq.job import Job
 
-from stoplight.pipeline.consumer import DeliveryStreams
-from stoplight.pipeline.lanes import BACKLOG, SHARED, WORKERS_GROUP, delivery_stream
+from stoplight.pipeline.worker import delivery_streams
 from stoplight.state import keys
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.lanes import BACKLOG, SHARED, WORKERS_GROUP, delivery_stream
 from tests.conftest import accept, deliver
 from tests.fakes import Pull, Repo
 
@@ -28,7 +28,7 @@ def process(rt, name: str, payload: Any) -> str:
     delivery_id = f"bad-{next(_ids)}"
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     accept(rt, delivery_id, name, body)
-    streams = DeliveryStreams(rt, "bad-input")
+    streams = delivery_streams(rt, "bad-input")
     streams.ensure_groups()
     streams.apply(streams.read())
     return delivery_id

@@ -19,9 +19,11 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline.runtime import Runtime, installed
-from stoplight.pipeline.worker import JOB_HEARTBEAT_TTL, MAINTENANCE_SECONDS, build_worker
+from stoplight.pipeline.worker import build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport import jobs
+from stoplight.transport.worker import JOB_HEARTBEAT_TTL, MAINTENANCE_SECONDS
 from tests.conftest import UNPACED, WEBHOOK_SECRET, accept, deliver
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import FakeGitHubState, serve_fake_github
@@ -119,7 +121,7 @@ def test_worker_killed_mid_fan_out_recovers_without_writing_twice(rt, settings, 
 
 def test_a_dead_workers_job_is_retried_within_a_minute(rt):
     worker = build_worker(rt)
-    rt.enqueue("stoplight.jobs.refresh_team", 42, "octo/shop")
+    rt.enqueue(jobs.refresh_team(42, "octo/shop"))
     job = rt.lanes.shared.jobs[0]
     assert job.retries_left and job.retries_left > 0
     retry_delay = 2  # the first of JOB_RETRY's intervals

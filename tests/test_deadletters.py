@@ -22,10 +22,11 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from stoplight import cli, metrics
-from stoplight.pipeline import dead_letters, deliveries, poison, runtime
-from stoplight.pipeline.lanes import WORKERS_GROUP, Lanes
+from stoplight.pipeline import deliveries, runtime
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport import dead_letters, poison, records
+from stoplight.transport.lanes import WORKERS_GROUP, Lanes
 from tests.conftest import UNPACED, accept, run_jobs
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import serve_fake_github
@@ -110,7 +111,7 @@ def test_a_delivery_that_raises_every_time_is_set_aside_after_3_tries(rt, github
 
 def test_tries_that_raised_and_tries_that_died_count_together(rt, github, tries):
     _accept(rt, "poison-1", 1)
-    rt.redis.hincrby(keys.delivery("poison-1"), poison.ATTEMPTS_FIELD, 1)  # a worker died on it
+    rt.redis.hincrby(keys.delivery("poison-1"), records.ATTEMPTS_FIELD, 1)  # a worker died on it
 
     run_jobs(rt)  # the stream's try (the second) raises; the job's (the third) too
     assert tries == ["poison-1", "poison-1"]
@@ -121,7 +122,7 @@ def test_tries_that_raised_and_tries_that_died_count_together(rt, github, tries)
 def test_a_job_whose_worker_died_on_its_last_try_sets_the_delivery_aside(rt, github, tries):
     _accept(rt, "poison-1", 1)
     run_jobs(rt)  # the stream's try and the job's raise
-    rt.redis.hincrby(keys.delivery("poison-1"), poison.ATTEMPTS_FIELD, 1)  # the third died
+    rt.redis.hincrby(keys.delivery("poison-1"), records.ATTEMPTS_FIELD, 1)  # the third died
     _run_retries(rt)  # as RQ's retry of the abandoned job
 
     assert tries == ["poison-1", "poison-1"]
@@ -213,7 +214,7 @@ def test_deadletters_lists_them_and_retry_puts_one_back(rt, github, tries, monke
     assert dead_letters.listed(rt.redis) == []
     run_jobs(rt)
     assert _waiting(rt.redis) == 1  # applied this time, at its first try
-    assert rt.redis.hget(keys.delivery("poison-1"), poison.ATTEMPTS_FIELD) == b"1"
+    assert rt.redis.hget(keys.delivery("poison-1"), records.ATTEMPTS_FIELD) == b"1"
     assert _settled_streams(rt.redis)
     empty = runner.invoke(cli.main, ["deadletters"])
     assert empty.output == "No deliveries are set aside.\n"

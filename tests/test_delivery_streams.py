@@ -10,10 +10,11 @@ from rq import Queue
 
 from stoplight.events import intake
 from stoplight.pipeline import deliveries
-from stoplight.pipeline.consumer import DeliveryStreams
-from stoplight.pipeline.deliveries import process_delivery
-from stoplight.pipeline.lanes import SHARED, WORKERS_GROUP
+from stoplight.pipeline.worker import apply_handed_over, delivery_streams
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport import records
+from stoplight.transport.lanes import SHARED, WORKERS_GROUP
+from stoplight.transport.streams import DeliveryStreams
 from tests.conftest import accept, run_jobs
 from tests.fakes import Pull, body_of
 
@@ -35,7 +36,7 @@ def _pending(rt) -> int:
 
 @pytest.fixture
 def streams(rt) -> DeliveryStreams:
-    consumer = DeliveryStreams(rt, "worker-a")
+    consumer = delivery_streams(rt, "worker-a")
     consumer.ensure_groups()
     return consumer
 
@@ -51,18 +52,18 @@ def test_deliveries_are_applied_then_acknowledged_and_deleted(rt, github, clock)
     assert rt.lanes.waiting_deliveries() == {"stoplight": 0, "stoplight-backlog": 0}
     assert _pending(rt) == 0
     # The id stays, without a body: a redelivery is still known as a repeat.
-    assert intake.load(rt.redis, "open-1") is None
+    assert records.load(rt.redis, "open-1") is None
     assert rt.redis.exists("stoplight:delivery:open-1")
 
 
 def test_a_claimed_delivery_is_applied_by_its_entry_never_by_another(rt, github, clock, streams):
     delivery_id = _accept_opened(rt, clock, 1)
     [entry] = streams.read()
-    assert intake.claim(rt.redis, delivery_id, entry.entry_id)
-    assert not intake.claim(rt.redis, delivery_id, "job-b")
-    assert intake.claim(rt.redis, delivery_id, entry.entry_id)  # the entry's own retry
+    assert records.claim(rt.redis, delivery_id, entry.entry_id)
+    assert not records.claim(rt.redis, delivery_id, "job-b")
+    assert records.claim(rt.redis, delivery_id, entry.entry_id)  # the entry's own retry
 
-    process_delivery(rt, delivery_id, "job-b")  # another's: it does nothing
+    apply_handed_over(rt, delivery_id, 42, "job-b")  # another's: it does nothing
     assert _waiting(rt) == 0
     streams.apply([entry])
     assert _waiting(rt) == 1
@@ -76,13 +77,13 @@ def test_entries_a_dead_worker_took_are_taken_over_and_applied_once(
     assert len(taken) == 3 and _pending(rt) == 3
 
     # A live worker's batch is not taken over while its entries are fresh...
-    assert DeliveryStreams(rt, "worker-b").reclaim() == 0
+    assert delivery_streams(rt, "worker-b").reclaim() == 0
     # ...and a dead one's is, once idle (here: at once).
-    assert DeliveryStreams(rt, "worker-b", claim_idle_ms=0).reclaim() == 3
+    assert delivery_streams(rt, "worker-b", claim_idle_ms=0).reclaim() == 3
     assert sorted(applied_deliveries) == sorted(ids)
     assert _waiting(rt) == 3 and _pending(rt) == 0
     assert rt.lanes.waiting_deliveries()[SHARED] == 0
-    assert DeliveryStreams(rt, "worker-c", claim_idle_ms=0).reclaim() == 0
+    assert delivery_streams(rt, "worker-c", claim_idle_ms=0).reclaim() == 0
 
 
 def test_a_delivery_that_fails_passes_to_a_job_that_retries_it(rt, github, clock, monkeypatch):
@@ -103,7 +104,7 @@ def test_a_delivery_that_fails_passes_to_a_job_that_retries_it(rt, github, clock
     assert _waiting(rt) == 1
     assert _pending(rt) == 0
     assert Queue(SHARED, connection=rt.redis).count == 0
-    assert intake.load(rt.redis, delivery_id) is None  # the job dropped the body it kept
+    assert records.load(rt.redis, delivery_id) is None  # the job dropped the body it kept
 
 
 def test_a_delivery_an_earlier_version_queued_as_a_job_is_still_applied(rt, github, clock):
@@ -119,7 +120,7 @@ def test_a_delivery_an_earlier_version_queued_as_a_job_is_still_applied(rt, gith
     run_jobs(rt)
 
     assert _waiting(rt) == 1
-    assert intake.load(rt.redis, "queued-before") is None
+    assert records.load(rt.redis, "queued-before") is None
 
 
 def test_an_entry_that_is_no_delivery_is_dropped(rt, streams, caplog):
@@ -137,7 +138,7 @@ def test_streams_deleted_under_a_worker_are_made_again(rt, github, clock, stream
 
 
 def test_stopped_workers_names_leave_the_group_unless_they_hold_deliveries(rt, github, clock):
-    holding, stopped = DeliveryStreams(rt, "died-holding"), DeliveryStreams(rt, "stopped")
+    holding, stopped = delivery_streams(rt, "died-holding"), delivery_streams(rt, "stopped")
     stopped.ensure_groups()
     _accept_opened(rt, clock, 1)
     stopped.apply(stopped.read())  # it applied what it read: nothing pending
@@ -151,8 +152,8 @@ def test_stopped_workers_names_leave_the_group_unless_they_hold_deliveries(rt, g
         return {c["name"].decode() for c in rt.redis.xinfo_consumers(stream, WORKERS_GROUP)}
 
     assert names() == {"stopped", "died-holding"}
-    assert DeliveryStreams(rt, "live").forget_stopped_consumers() == 0  # not idle an hour yet
-    assert DeliveryStreams(rt, "live").forget_stopped_consumers(idle_ms=0) == 1
+    assert delivery_streams(rt, "live").forget_stopped_consumers() == 0  # not idle an hour yet
+    assert delivery_streams(rt, "live").forget_stopped_consumers(idle_ms=0) == 1
     assert names() == {"died-holding"}
     assert second.entry_id in [
         entry["message_id"].decode()

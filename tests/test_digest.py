@@ -21,6 +21,7 @@ from stoplight.pipeline import lights, runtime
 from stoplight.pipeline.context import InstallationContext
 from stoplight.state.claims import ClaimStore, Outcome
 from stoplight.state.views import TeamView, WaitingPull
+from stoplight.transport import jobs
 from tests.conftest import UNPACED, deliver, run_due_jobs
 from tests.fakes import START, FakeClock, Pull
 from tests.slack_fake import FakeSlack
@@ -138,7 +139,7 @@ def scheduled_digests(rt) -> list[datetime]:
     return sorted(
         registry.get_scheduled_time(job)
         for job in Job.fetch_many(registry.get_job_ids(), connection=rt.queue)
-        if job is not None and job.func_name == digest.JOB
+        if job is not None and job.func_name == jobs.send_digest(0, "", 0).path
     )
 
 

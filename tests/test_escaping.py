@@ -18,7 +18,7 @@ from stoplight.core.text import escape_controls, printable
 from stoplight.effects.notice_blocks import NoticeContext, light_notice
 from stoplight.logs import TextFormatter
 from stoplight.ops import terminal
-from stoplight.pipeline import dead_letters
+from stoplight.transport import dead_letters
 from tests.conftest import deliver
 from tests.fakes import START, Pull
 from tests.test_backtest import MONDAY, opened

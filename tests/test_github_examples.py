@@ -22,8 +22,9 @@ from redis import Redis
 from stoplight.events.handlers import router
 from stoplight.events.intake import installation_of
 from stoplight.events.routing import Delivery
-from stoplight.pipeline import dead_letters, deliveries, runtime
+from stoplight.pipeline import deliveries, runtime
 from stoplight.settings import Settings
+from stoplight.transport import dead_letters
 from stoplight.web import create_app
 from tests import github_examples
 from tests.conftest import WEBHOOK_SECRET, FakeGitHub, api_root, run_jobs

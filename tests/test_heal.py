@@ -14,12 +14,12 @@ from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.pipeline import runtime
 from stoplight.pipeline.heal import StateWatch
-from stoplight.pipeline.lanes import delivery_stream
 from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.sync import SCHEDULED_SYNC_PREFIX
 from stoplight.pipeline.worker import build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.lanes import delivery_stream
 from tests.conftest import UNPACED, accept, api_root, deliver, run_jobs
 from tests.fakes import Pull, body_of, iso
 from tests.test_sync import GitHubReads
@@ -133,7 +133,7 @@ def _run_jobs_before_any_worker_noticed(rt) -> None:
     """Jobs run by a worker whose maintenance has not yet looked for the marker: the few
     seconds between a loss and the next maintenance of any worker."""
     worker = build_worker(rt)
-    worker.state_watch.check = lambda rt: False  # type: ignore[method-assign]
+    worker.maintenance = lambda: False  # its state watch has not looked for the marker
     worker.work(burst=True, with_scheduler=False)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rq.utils import import_attribute
 
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport import jobs
 from tests.conftest import deliver, run_jobs
 from tests.fakes import Pull
 
@@ -42,13 +44,34 @@ def test_a_path_an_earlier_version_queued_still_names_the_same_job(path):
     assert list(inspect.signature(function).parameters) == QUEUED_BEFORE[path]
 
 
-def test_every_path_the_code_queues_is_an_entry_point_of_stoplight_jobs():
-    queued = {
-        found
-        for source in PACKAGE.rglob("*.py")
-        for found in re.findall(r"\"(stoplight\.jobs\.\w+)\"", source.read_text())
+def job_functions() -> dict[str, Callable[..., jobs.Job]]:
+    """The transport's typed job functions, by the name of the entry point each returns."""
+    return {
+        name: function
+        for name, function in inspect.getmembers(jobs, inspect.isfunction)
+        if inspect.signature(function).return_annotation in ("Job", jobs.Job)
     }
-    assert queued and queued <= set(QUEUED_BEFORE)
+
+
+def test_every_entry_point_has_a_typed_job_function_with_its_parameters():
+    functions = job_functions()
+    assert {f"{jobs.ENTRY_POINTS}.{name}" for name in functions} == set(QUEUED_BEFORE)
+    for name, function in functions.items():
+        parameters = list(inspect.signature(function).parameters)
+        job = function(*parameters)  # the arguments stand in for themselves
+        assert job.path == f"{jobs.ENTRY_POINTS}.{name}"
+        assert parameters == QUEUED_BEFORE[job.path]
+        assert job.args == tuple(parameters)  # passed on in the entry point's order
+
+
+def test_job_paths_are_spelled_out_only_by_the_transports_job_functions():
+    spelling = re.compile(r"[\"'](stoplight\.jobs\.\w+)[\"']")
+    spelled = {
+        source.relative_to(PACKAGE).as_posix()
+        for source in PACKAGE.rglob("*.py")
+        if spelling.search(source.read_text())
+    }
+    assert spelled == set()
 
 
 def test_a_job_stored_by_path_runs(rt, github, clock):

@@ -8,10 +8,12 @@ from datetime import timedelta
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 
-from stoplight.pipeline.lanes import BACKLOG, SHARE, SHARED, STALE, applying_from
-from stoplight.pipeline.worker import Lane, build_worker
+from stoplight.pipeline.worker import build_worker
 from stoplight.state import keys
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport import jobs
+from stoplight.transport.lanes import BACKLOG, SHARE, SHARED, STALE, applying_from
+from stoplight.transport.worker import take_job
 from tests.conftest import accept, run_jobs
 from tests.fakes import Pull, Repo, body_of
 
@@ -91,10 +93,10 @@ def test_a_job_leaving_the_lane_makes_room(rt, clock):
 
 def test_an_idle_worker_takes_a_job_in_either_lane(rt, clock):
     worker = build_worker(rt)
-    assert Lane.dequeue_any(worker.queues, 5, connection=rt.redis) is None  # never waits
-    rt.lanes.backlog.enqueue_call("stoplight.jobs.refresh_team", args=(1, "flood/app"))
-    taken = worker.dequeue_job_and_maintain_ttl(5)
-    assert taken is not None and taken[1].name == rt.lanes.backlog.name
+    assert take_job(rt.redis, worker.queues) is None  # never waits
+    job = rt.lanes.backlog.enqueue_call("stoplight.jobs.refresh_team", args=(1, "flood/app"))
+    assert worker.work_once()
+    assert job.get_status(refresh=True) == "finished"
 
 
 def test_an_idle_worker_applies_a_delivery_that_arrives_while_it_waits(
@@ -104,16 +106,16 @@ def test_an_idle_worker_applies_a_delivery_that_arrives_while_it_waits(
     worker.delivery_streams.ensure_groups()
     job = rt.lanes.shared.enqueue_call("stoplight.jobs.refresh_team", args=(2, "quiet/app"))
     delivery_id = _open(rt, clock, QUIET, 1)
-    taken = worker.dequeue_job_and_maintain_ttl(5)
+    assert worker.work_once(block_ms=5000)
     assert applied_deliveries == [delivery_id]  # the delivery first, then the job
-    assert taken is not None and taken[0].id == job.id
+    assert job.get_status(refresh=True) == "finished"
 
 
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_retried(rt, github, clock):
-    rt.enqueue("stoplight.jobs.refresh_team", 2, "quiet/app")  # with the jobs' retries
+    rt.enqueue(jobs.refresh_team(2, "quiet/app"))  # with the jobs' retries
     [job] = rt.lanes.shared.jobs
     worker = build_worker(rt)
-    taken = Lane.dequeue_any(worker.queues, None, connection=rt.redis)
+    taken = take_job(rt.redis, worker.queues)
     assert taken is not None
     _, lane = taken
     # The worker dies here: the job is in no lane, but in the lane's intermediate list.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from redis import Redis
 
-from stoplight.events import intake
-from stoplight.pipeline import deliveries
+from stoplight.pipeline.worker import apply_handed_over
 from stoplight.settings import Settings
 from stoplight.state import keys
+from stoplight.transport import records
 from stoplight.web import create_app
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes import sign
@@ -37,5 +37,5 @@ def test_a_recorded_deeply_nested_body_is_ignored_by_its_job(rt):
     # `stoplight replay` records bodies without the web endpoint's check.
     body = b'{"a":' + nested_lists(100_000) + b"}"
     rt.redis.hset(keys.delivery("d-deep"), mapping={"event": "pull_request", "body": body})
-    deliveries.process_delivery(rt, "d-deep", "job-1")
-    assert intake.load(rt.redis, "d-deep") is None  # finished, not left to retry for ever
+    apply_handed_over(rt, "d-deep", 0, "job-1")
+    assert records.load(rt.redis, "d-deep") is None  # finished, not left to retry for ever

@@ -19,7 +19,7 @@ from stoplight.core.light import Level
 from stoplight.effects.plan import DESCRIPTIONS
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import redeliver, runtime
-from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS
+from stoplight.transport.jobs import REDELIVER_TIMEOUT_SECONDS
 from stoplight.web import create_app, outage
 from tests.conftest import API, UNPACED, WEBHOOK_SECRET, api_root, mark_as_seen, run_jobs
 from tests.fakes import Pull, body_of, iso, sign

@@ -18,8 +18,8 @@ from redis.client import Pipeline
 from redis.cluster import key_slot
 from redis.exceptions import ResponseError
 
-from stoplight.pipeline.lanes import delivery_stream
 from stoplight.state import keys
+from stoplight.transport.lanes import delivery_stream
 from tests.conftest import deliver
 from tests.fakes import Pull, Repo
 from tests.test_teams import HEIJUNKA, push

@@ -8,9 +8,9 @@ import pytest
 from prometheus_client import REGISTRY
 from redis import Redis
 
-from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state import keys
+from stoplight.transport.lanes import Lanes
 from stoplight.web import create_app, web_redis
 from stoplight.web.setup import setup_link
 from stoplight.web.webhooks import signature_matches

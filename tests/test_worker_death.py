@@ -12,8 +12,8 @@ from redis import Redis
 from rq.registry import StartedJobRegistry
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
-from stoplight.pipeline.lanes import SHARED
-from stoplight.pipeline.worker import JOB_HEARTBEAT_TTL, SCHEDULER_SILENT_SECONDS, SchedulerWatch
+from stoplight.transport.lanes import SHARED
+from stoplight.transport.worker import JOB_HEARTBEAT_TTL, SCHEDULER_SILENT_SECONDS, SchedulerWatch
 from tests.conftest import accept
 from tests.fakes import FakeClock, Pull, body_of
 from tests.github_server import serve_fake_github

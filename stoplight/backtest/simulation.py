@@ -35,14 +35,14 @@ from stoplight.core.light import Level
 from stoplight.events import intake
 from stoplight.ops.redis_server import EmbeddedRedis
 from stoplight.pipeline import runtime
-from stoplight.pipeline.consumer import DeliveryStreams
-from stoplight.pipeline.worker import Lane
+from stoplight.pipeline.worker import delivery_streams
 from stoplight.settings import Settings
 from stoplight.state import rebuild
 from stoplight.state.history import read_history, retained_for
 from stoplight.state.installations import installation_ids
 from stoplight.state.replies import scores
 from stoplight.state.review_queue import QueueStore
+from stoplight.transport.worker import take_job
 
 TeamId = tuple[int, str]  # installation, team key
 
@@ -168,7 +168,7 @@ class Simulation:
         rebuild.mark_scratch(redis, start)
         self.observer = _Observer(redis)
         self._numbers = itertools.count(1)
-        self.streams = DeliveryStreams(self.rt, "backtest")
+        self.streams = delivery_streams(self.rt, "backtest")
         self.streams.ensure_groups()
 
     def load_configs(self, repos: Iterable[tuple[int, str]], source: ConfigSource) -> None:
@@ -235,7 +235,7 @@ class Simulation:
         lanes = self.rt.lanes.queues
         with runtime.installed(self.rt):
             self.streams.apply_available()
-            while (taken := Lane.dequeue_any(lanes, None, connection=self.redis)) is not None:
+            while (taken := take_job(self.redis, lanes)) is not None:
                 job, lane = taken
                 self.redis.lrem(lane.intermediate_queue_key, 1, job.id)
                 job.perform()

@@ -26,10 +26,10 @@ from stoplight.state.keys import job_id
 from stoplight.state.replies import scheduled_moment
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import load_team_view
+from stoplight.transport import jobs
 
 log = logging.getLogger(__name__)
 
-JOB = "stoplight.jobs.send_digest"
 PULLS_READ = 15  # the waiting, held and stale PRs a digest names, each
 # A claim outlives one post with its quick retries; a worker that dies holding it lets it lapse.
 CLAIM_TTL = timedelta(minutes=2)
@@ -59,7 +59,7 @@ def ensure_scheduled(
         (reply,) = pipe.execute()
     if scheduled_moment(reply) == moment:
         return
-    rt.schedule(moment, JOB, installation_id, team, moment.timestamp(), job_id=digest)
+    rt.schedule(moment, jobs.send_digest(installation_id, team, moment.timestamp()), job_id=digest)
     log.info("team %s: daily digest scheduled for %s", team, f"{moment:%Y-%m-%d %H:%M} UTC")
 
 
@@ -89,8 +89,8 @@ def send_digest(rt: EffectsRuntime, installation_id: int, team: str, moment: dat
         rt.slack.post(settings.slack_channel, message)
     except SlackError as error:
         rt.redis.delete(record)
-        args = (moment.timestamp(),)
-        notices.retry_or_give_up(rt, error, JOB, installation_id, team, *args, subject="digest")
+        job = jobs.send_digest(installation_id, team, moment.timestamp())
+        notices.retry_or_give_up(rt, error, job, installation_id, team, subject="digest")
         return
     rt.redis.set(record, "posted", ex=POSTED_TTL)
     metrics.SLACK_POSTS.inc(rt.redis, "digest")
@@ -161,4 +161,4 @@ def _check_claim_later(
     at = rt.clock.now() + timedelta(milliseconds=lapse) + timedelta(seconds=1)
     # Named by the moment it runs, so it never replaces its own record while it runs.
     again = job_id("digest-claim", installation_id, team, str(at.timestamp()))
-    rt.schedule(at, JOB, installation_id, team, moment.timestamp(), job_id=again)
+    rt.schedule(at, jobs.send_digest(installation_id, team, moment.timestamp()), job_id=again)

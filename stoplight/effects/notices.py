@@ -27,6 +27,8 @@ from stoplight.state import keys
 from stoplight.state.keys import job_id
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import TeamView, load_team_view
+from stoplight.transport import jobs
+from stoplight.transport.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,9 @@ def on_light(
         return  # no Slack, or the team's first light: nothing to announce
     if previous.level != state.level:
         change = LightChange(previous, state)
-        rt.enqueue("stoplight.jobs.send_light_notice", installation_id, team, *change.job_args())
+        rt.enqueue(jobs.send_light_notice(installation_id, team, *change.job_args()))
     elif state.level is Level.RED and slack.mode(rt.settings) == "bot":
-        rt.enqueue("stoplight.jobs.update_red_notice", installation_id, team)
+        rt.enqueue(jobs.update_red_notice(installation_id, team))
 
 
 def send_notice(rt: EffectsRuntime, installation_id: int, team: str, change: LightChange) -> None:
@@ -123,32 +125,32 @@ def send_notice(rt: EffectsRuntime, installation_id: int, team: str, change: Lig
         posted = rt.slack.post(settings.slack_channel, light_notice(view, context))
     except SlackError as error:
         rt.redis.delete(record)
-        job = "stoplight.jobs.send_light_notice"
-        args = change.job_args()
-        retry_or_give_up(rt, error, job, installation_id, team, *args, subject=change.identity)
+        job = jobs.send_light_notice(installation_id, team, *change.job_args())
+        retry_or_give_up(rt, error, job, installation_id, team, subject=change.identity)
         return
     metrics.SLACK_POSTS.inc(rt.redis, "posted")
     _remember(rt, record, Sent(posted, red_fingerprint(view), change.previous))
     log.info("team %s: Slack notice of %s posted", team, change.current.level.label)
     if posted.ts is not None and change.current.level is Level.RED:
         # The queue may have moved while this post was on its way.
-        rt.enqueue("stoplight.jobs.update_red_notice", installation_id, team)
+        rt.enqueue(jobs.update_red_notice(installation_id, team))
 
 
 def update_red_notice(rt: EffectsRuntime, installation_id: int, team: str) -> None:
     """Edit the team's red notice in place when the PRs or counts it shows have changed."""
-    _update_notice(rt, installation_id, team, "stoplight.jobs.update_red_notice", {Level.RED})
+    job = jobs.update_red_notice(installation_id, team)
+    _update_notice(rt, installation_id, team, job, {Level.RED})
 
 
 def update_claimed_notice(rt: EffectsRuntime, installation_id: int, team: str) -> None:
     """Edit the team's yellow or red notice in place after a claim from its buttons, so the
     channel sees who took what."""
-    job = "stoplight.jobs.update_claimed_notice"
+    job = jobs.update_claimed_notice(installation_id, team)
     _update_notice(rt, installation_id, team, job, {Level.YELLOW, Level.RED})
 
 
 def _update_notice(
-    rt: EffectsRuntime, installation_id: int, team: str, job: str, levels: set[Level]
+    rt: EffectsRuntime, installation_id: int, team: str, job: Job, levels: set[Level]
 ) -> None:
     """Edit the notice of the team's light, if it is at one of `levels`; `job` retries it."""
     store = QueueStore(rt.redis, installation_id)
@@ -220,10 +222,7 @@ def _check_claim_later(
     at = rt.clock.now() + timedelta(milliseconds=lapse) + timedelta(seconds=1)
     rt.schedule(
         at,
-        "stoplight.jobs.send_light_notice",
-        installation_id,
-        team,
-        *change.job_args(),
+        jobs.send_light_notice(installation_id, team, *change.job_args()),
         job_id=job_id("slack-claim", installation_id, team, change.identity, str(at.timestamp())),
     )
 
@@ -231,10 +230,10 @@ def _check_claim_later(
 def retry_or_give_up(
     rt: EffectsRuntime,
     error: SlackError,
-    job: str,
+    job: Job,
     installation_id: int,
     team: str,
-    *rest: object,
+    *,
     subject: str,
 ) -> None:
     """Wait as long as Slack asks, give up on what only the operator can fix, else let RQ retry.
@@ -247,7 +246,7 @@ def retry_or_give_up(
         at = rt.clock.now() + timedelta(seconds=error.retry_after)
         log.info("team %s: %s; trying again at %s", team, error, f"{at:%H:%M:%S}")
         retry_id = job_id("slack-retry", installation_id, team, subject, str(at.timestamp()))
-        rt.schedule(at, job, installation_id, team, *rest, job_id=retry_id)
+        rt.schedule(at, job, job_id=retry_id)
         return
     if isinstance(error, SlackRejected):
         _report_once(rt, error)

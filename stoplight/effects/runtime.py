@@ -16,6 +16,7 @@ from redis.client import Pipeline
 from stoplight.core.clock import Clock
 from stoplight.effects.writers import SlackWriter
 from stoplight.settings import Settings
+from stoplight.transport.jobs import Job
 
 
 class EffectsRuntime(Protocol):
@@ -36,11 +37,11 @@ class EffectsRuntime(Protocol):
     @property
     def slack(self) -> SlackWriter: ...
 
-    def enqueue(self, func: str, *args: object, job_id: str | None = None) -> None:
-        """Run the job `func` soon."""
+    def enqueue(self, job: Job, *, job_id: str | None = None) -> None:
+        """Run `job` soon."""
 
-    def schedule(self, at: datetime, func: str, *args: object, job_id: str) -> None:
-        """Run the job `func` at `at`; the same `job_id` again moves it."""
+    def schedule(self, at: datetime, job: Job, *, job_id: str) -> None:
+        """Run `job` at `at`; the same `job_id` again moves it."""
 
     def read_schedule(self, pipe: Pipeline, job_id: str) -> None:
         """Queue on `pipe` the read of when the timed job `job_id` is due."""

@@ -28,18 +28,18 @@ from stoplight.core.pulls import Phase, PullRecord
 from stoplight.effects.notice_blocks import CLAIM_ACTION
 from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.fanout import request_effects
-from stoplight.pipeline.lanes import Lanes
-from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
+from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.slack_people import unknown_person
 from stoplight.state import keys
 from stoplight.state.claims import ClaimResult, ClaimStore, Outcome
 from stoplight.state.keys import job_id
 from stoplight.state.replies import text
 from stoplight.state.slack_links import SlackPerson, known_login
+from stoplight.transport import jobs
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger(__name__)
 
-JOB = "stoplight.jobs.answer_slack_click"
 # Slack accepts answers on a click's response_url for 30 minutes.
 CLICK_TTL = timedelta(minutes=30)
 # GitHub's answer when it cannot request this person: the PR's author, or not a collaborator.
@@ -100,13 +100,11 @@ def queue_click(lanes: Lanes, click: Click, click_id: str) -> bool:
         pipe.watch(record)
         if pipe.exists(record):
             return False
-        lanes.shared.enqueue_call(
-            JOB,
-            args=(click_id, click.installation_id, click.pull_key),
+        jobs.enqueue(
+            lanes.shared,
+            jobs.answer_slack_click(click_id, click.installation_id, click.pull_key),
             job_id=f"slack-click-{click_id}",
             description=f"answer_slack_click({click.installation_id}, {click.pull_key})",
-            retry=JOB_RETRY,
-            timeout=JOB_TIMEOUT_SECONDS,
             pipeline=pipe,
         )  # first: RQ's enqueue on a pipeline opens its transaction
         pipe.hset(
@@ -193,10 +191,7 @@ def _request_review(
     except WriteDeferred as deferred:
         rt.schedule(
             deferred.until,
-            JOB,
-            click_id,
-            installation_id,
-            pull.key,
+            jobs.answer_slack_click(click_id, installation_id, pull.key),
             job_id=job_id("slack-click-deferred", installation_id, click_id),
         )
         return False
@@ -212,7 +207,7 @@ def _request_review(
 def _show_claims(ctx: InstallationContext, team: str) -> None:
     """The notice shows the claims; while red, the swarm labels move to unclaimed PRs."""
     rt, installation_id = ctx.runtime, ctx.installation_id
-    rt.enqueue("stoplight.jobs.update_claimed_notice", installation_id, team)
+    rt.enqueue(jobs.update_claimed_notice(installation_id, team))
     light = ctx.store.light(team)
     if light is not None and light.level is Level.RED:
         request_effects(rt, installation_id, team)

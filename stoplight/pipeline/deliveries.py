@@ -15,38 +15,11 @@ from stoplight import logs
 from stoplight.events import intake
 from stoplight.events.handlers import router
 from stoplight.events.routing import Delivery
-from stoplight.pipeline import poison
 from stoplight.pipeline.apply import apply_change
 from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def process_delivery(rt: Runtime, delivery_id: str, job_id: str) -> None:
-    if not intake.claim(rt.queue, delivery_id, job_id):
-        log.info("delivery %s is another job's: a repeated delivery", delivery_id)
-        return
-    loaded = intake.load(rt.queue, delivery_id)
-    if loaded is None:
-        log.info("delivery %s already processed", delivery_id)
-        return
-    event, body = loaded
-    attempt = poison.count_attempt(rt, delivery_id)
-    if poison.out_of_tries(attempt):
-        poison.set_aside(rt, delivery_id, event, intake.compress(body), attempt, poison.WORKER_DIED)
-        return
-    try:
-        with poison.time_budget(rt.settings.delivery_timeout_seconds):
-            apply_delivery(rt, delivery_id, event, body)
-    except (Exception, poison.TookTooLong) as error:
-        if attempt < poison.MAX_ATTEMPTS:
-            raise  # RQ tries it again later
-        poison.set_aside(
-            rt, delivery_id, event, intake.compress(body), attempt, poison.reason_of(error)
-        )
-        return
-    intake.finish(rt.queue, delivery_id)
 
 
 def apply_delivery(rt: Runtime, delivery_id: str, event: str, body: bytes) -> None:

@@ -21,13 +21,14 @@ from stoplight.core.light import Level, LightState
 from stoplight.core.pulls import PullRecord
 from stoplight.effects import notices
 from stoplight.effects.plan import TeamEffects, TeamMarks
-from stoplight.pipeline.beats import repeating
 from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.runtime import Runtime
 from stoplight.state import keys, locks, rebuild
 from stoplight.state.claims import ClaimStore, swarm_keys
 from stoplight.state.keys import job_id
 from stoplight.state.upgrade import owed_effects
+from stoplight.transport import jobs
+from stoplight.transport.beats import repeating
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def ensure_effects_pass(rt: Runtime, installation_id: int, team: str, queued: in
         return
     team_keys = keys.InstallationKeys(installation_id).team(team)
     with rt.queue.pipeline() as pipe:
-        rt.enqueue("stoplight.jobs.apply_effects", installation_id, team, pipeline=pipe)
+        rt.enqueue(jobs.apply_effects(installation_id, team), pipeline=pipe)
         pipe.set(team_keys.effects_queued, 1, ex=EFFECTS_QUEUED_SECONDS)
         pipe.execute()
 
@@ -147,9 +148,7 @@ def apply_effects(ctx: InstallationContext, team: str) -> None:
             log.info("team %s: GitHub writes resume at %s", team, deferred.until.isoformat())
             rt.schedule(
                 deferred.until,
-                "stoplight.jobs.apply_effects",
-                installation_id,
-                team,
+                jobs.apply_effects(installation_id, team),
                 job_id=job_id("effects-deferred", installation_id, team),
             )
             return
@@ -178,9 +177,7 @@ def _wait_for_rebuild(rt: Runtime, installation_id: int, team: str) -> None:
 def _check_again(rt: Runtime, installation_id: int, team: str, seconds: float) -> None:
     rt.schedule(
         rt.clock.now() + timedelta(seconds=seconds),
-        "stoplight.jobs.apply_effects",
-        installation_id,
-        team,
+        jobs.apply_effects(installation_id, team),
         job_id=job_id("effects-check", installation_id, team),
     )
 

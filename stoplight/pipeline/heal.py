@@ -19,12 +19,13 @@ import time
 from datetime import datetime, timedelta
 
 from stoplight.pipeline import fanout, redeliver, sync
-from stoplight.pipeline.runtime import REDELIVER_TIMEOUT_SECONDS, Runtime
+from stoplight.pipeline.runtime import Runtime
 from stoplight.state import keys, rebuild
+from stoplight.transport import jobs
+from stoplight.transport.jobs import REDELIVER_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
-HEAL_JOB = "stoplight.jobs.heal_lost_state"
 # Deliveries are redelivered from a little before the marker was last seen: the data may
 # have gone just after that look.
 SEEN_MARGIN = timedelta(minutes=1)
@@ -62,8 +63,7 @@ class StateWatch:
             )
         started = since - SEEN_MARGIN if since else None
         rt.enqueue(
-            HEAL_JOB,
-            started.timestamp() if started else None,
+            jobs.heal_lost_state(started.timestamp() if started else None),
             job_id=f"heal-{int(now.timestamp())}",
             timeout=REDELIVER_TIMEOUT_SECONDS,
         )

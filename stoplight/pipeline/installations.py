@@ -11,6 +11,7 @@ from stoplight.pipeline.context import InstallationContext
 from stoplight.pipeline.lights import refresh_team
 from stoplight.state.installations import Installation
 from stoplight.state.keys import job_id
+from stoplight.transport import jobs
 
 # As long as GitHub may redeliver a delivery sent before an uninstall.
 # A sync reads many pages; it may take longer than other jobs (see sync.py).
@@ -35,8 +36,7 @@ def apply_installation_change(ctx: InstallationContext, change: InstallationChan
     if change.action in ("created", "unsuspend", "added") and ctx.github.reachable:
         # New repositories come with open PRs no delivery will tell about: read them.
         rt.enqueue(
-            "stoplight.jobs.sync_installation",
-            installation_id,
+            jobs.sync_installation(installation_id),
             job_id=job_id("sync", installation_id),
             timeout=SYNC_TIMEOUT_SECONDS,
         )

@@ -24,6 +24,7 @@ from stoplight.pipeline.runtime import Runtime
 from stoplight.state.keys import job_id
 from stoplight.state.replies import scheduled_moment
 from stoplight.state.review_queue import LightUpdate, QueueStore, TeamRead
+from stoplight.transport import jobs
 
 log = logging.getLogger(__name__)
 
@@ -115,4 +116,4 @@ def _evaluate_again_by(
     if scheduled is not None and rt.clock.now() < scheduled <= at:
         return
     tick = job_id("tick", installation_id, team)
-    rt.schedule(at, "stoplight.jobs.refresh_team", installation_id, team, job_id=tick)
+    rt.schedule(at, jobs.refresh_team(installation_id, team), job_id=tick)

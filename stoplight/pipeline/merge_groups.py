@@ -18,11 +18,11 @@ from stoplight.pipeline.context import InstallationContext
 from stoplight.state import rebuild
 from stoplight.state.installations import Installation, admission_of
 from stoplight.state.keys import job_id
+from stoplight.transport import jobs
 
 log = logging.getLogger(__name__)
 
 MERGE_GROUP_DESCRIPTION = "Merge queue entry: Stoplight does not hold merges"
-POST_JOB = "stoplight.jobs.post_merge_group_status"
 
 
 def apply_merge_group_change(ctx: InstallationContext, change: MergeGroupChange) -> None:
@@ -35,10 +35,7 @@ def apply_merge_group_change(ctx: InstallationContext, change: MergeGroupChange)
         log.info("merge group on %s ignored: not a repository of a live installation", change.repo)
         return
     rt.enqueue(
-        POST_JOB,
-        installation_id,
-        change.repo,
-        change.head_sha,
+        jobs.post_merge_group_status(installation_id, change.repo, change.head_sha),
         job_id=job_id("merge-group", installation_id, change.repo, change.head_sha),
     )
 
@@ -61,9 +58,6 @@ def post_merge_group_status(ctx: InstallationContext, repo: str, sha: str) -> No
         log.info("merge group status on %s@%s waits until %s", repo, sha[:7], deferred.until)
         rt.schedule(
             deferred.until,
-            POST_JOB,
-            installation_id,
-            repo,
-            sha,
+            jobs.post_merge_group_status(installation_id, repo, sha),
             job_id=job_id("merge-group-deferred", installation_id, repo, sha),
         )

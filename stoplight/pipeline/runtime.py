@@ -18,7 +18,7 @@ from datetime import datetime
 
 from redis import Redis
 from redis.client import Pipeline
-from rq import Retry, get_current_job
+from rq import get_current_job
 from rq.registry import ScheduledJobRegistry
 
 from stoplight.clients.github import GitHubApp
@@ -26,23 +26,11 @@ from stoplight.clients.pacing import GITHUB_BUDGET, WriteBudget
 from stoplight.clients.slack import SlackClient
 from stoplight.core.clock import Clock, SystemClock
 from stoplight.effects.writers import SlackWriter
-from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.connection import WORKER, connect
-
-# Job-level retries for failures the client's quick retries could not absorb, and for jobs
-# whose worker died (RQ retries an abandoned job only if it has retries left). Spaced out to
-# five minutes, they outlast about three hours of GitHub or Slack failing; a job that fails
-# longer ends in RQ's failed registry, and the scheduled sync restores what it missed.
-# RQ takes the intervals from the end of the list as retries run out, so it has one for each.
-_RETRY_INTERVALS = [2, 10, 30, 60, 120] + [300] * 35
-JOB_RETRY = Retry(max=len(_RETRY_INTERVALS), interval=_RETRY_INTERVALS)
-# Every job is short (an effects pass hands over to a fresh job well before this); a short
-# timeout lets a dead worker's job be found and retried within a minute.
-JOB_TIMEOUT_SECONDS = 25
-# Redelivery is the long exception: after a long outage it lists and asks for thousands of
-# deliveries, one request each. Cut short, each retry would start over from the listing.
-REDELIVER_TIMEOUT_SECONDS = 30 * 60
+from stoplight.transport import jobs
+from stoplight.transport.jobs import JOB_TIMEOUT_SECONDS, Job
+from stoplight.transport.lanes import Lanes
 
 
 @dataclass
@@ -91,56 +79,30 @@ class Runtime:
 
     def enqueue(
         self,
-        func: str,
-        *args: object,
+        job: Job,
+        *,
         job_id: str | None = None,
         timeout: int = JOB_TIMEOUT_SECONDS,
         pipeline: Pipeline | None = None,
     ) -> None:
-        """Run `func` soon, in the lane of the job asking (see `stoplight.pipeline.lanes`);
+        """Run `job` soon, in the lane of the job asking (see `stoplight.transport.lanes`);
         with `pipeline`, as part of the caller's transaction."""
-        self.lanes.following(get_current_job()).enqueue_call(
-            func,
-            args=args,
-            job_id=job_id,
-            description=_describe(func, args),
-            retry=JOB_RETRY,
-            timeout=timeout,
-            pipeline=pipeline,
-        )
+        lane = self.lanes.following(get_current_job())
+        jobs.enqueue(lane, job, job_id=job_id, timeout=timeout, pipeline=pipeline)
 
     def schedule(
-        self,
-        at: datetime,
-        func: str,
-        *args: object,
-        job_id: str,
-        timeout: int = JOB_TIMEOUT_SECONDS,
+        self, at: datetime, job: Job, *, job_id: str, timeout: int = JOB_TIMEOUT_SECONDS
     ) -> None:
-        """Run `func` at `at`; scheduling the same job id again moves it instead of adding one.
+        """Run `job` at `at`; scheduling the same job id again moves it instead of adding one.
 
         Timed jobs all wait in the shared lane, so that one id is one schedule.
         """
-        self.lanes.shared.enqueue_at(
-            at,
-            func,
-            *args,
-            job_id=job_id,
-            description=_describe(func, args),
-            retry=JOB_RETRY,
-            job_timeout=timeout,
-        )
+        jobs.schedule_at(self.lanes.shared, at, job, job_id=job_id, timeout=timeout)
 
     def read_schedule(self, pipe: Pipeline, job_id: str) -> None:
         """Queue on the caller's pipeline the read of when the timed job `job_id` is due;
         `stoplight.state.replies.scheduled_moment` takes its reply."""
         pipe.zscore(ScheduledJobRegistry(queue=self.lanes.shared).key, job_id)
-
-
-def _describe(func: str, args: tuple[object, ...]) -> str:
-    # An explicit description spares RQ a repr() of the arguments on every enqueue.
-    name = func.rpartition(".")[2]
-    return f"{name}({', '.join(str(arg) for arg in args)})"
 
 
 _current: Runtime | None = None

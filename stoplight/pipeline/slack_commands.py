@@ -32,8 +32,7 @@ from stoplight.config.schema import TeamSettings
 from stoplight.core.pulls import PullRecord
 from stoplight.effects.command_answers import HELP, no_such_team, no_team_of_yours, team_answer
 from stoplight.pipeline.context import InstallationContext
-from stoplight.pipeline.lanes import Lanes
-from stoplight.pipeline.runtime import JOB_RETRY, JOB_TIMEOUT_SECONDS, Runtime
+from stoplight.pipeline.runtime import Runtime
 from stoplight.pipeline.slack_people import unknown_person
 from stoplight.settings import Settings
 from stoplight.state import keys
@@ -43,10 +42,11 @@ from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.slack_links import SlackLinks, SlackPerson, listed_login
 from stoplight.state.views import TeamView, WaitingPull, load_team_view, team_repositories
+from stoplight.transport import jobs
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger(__name__)
 
-JOB = "stoplight.jobs.answer_slack_command"
 # Slack accepts answers on a command's response_url for 30 minutes.
 COMMAND_TTL = timedelta(minutes=30)
 # GitHub's word on who may read a repository, kept as long as the pages keep theirs.
@@ -210,13 +210,11 @@ def _queue_command(lanes: Lanes, command: Command, login: str) -> None:
     command_id = uuid.uuid4().hex
     record = keys.slack_command(command_id)
     with lanes.redis.pipeline() as pipe:
-        lanes.shared.enqueue_call(
-            JOB,
-            args=(command_id,),
+        jobs.enqueue(
+            lanes.shared,
+            jobs.answer_slack_command(command_id),
             job_id=f"slack-command-{command_id}",
             description="answer_slack_command",
-            retry=JOB_RETRY,
-            timeout=JOB_TIMEOUT_SECONDS,
             pipeline=pipe,
         )  # first: RQ's enqueue on a pipeline must open it
         pipe.hset(

@@ -39,6 +39,7 @@ from stoplight.state import keys, locks
 from stoplight.state.installations import Installation
 from stoplight.state.replies import text
 from stoplight.state.review_queue import QueueStore, Team
+from stoplight.transport import jobs
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ def schedule_next_sync(rt: Runtime) -> None:
     at = (rt.clock.now() + interval).replace(second=0, microsecond=0)
     rt.schedule(
         at,
-        "stoplight.jobs.scheduled_sync",
+        jobs.scheduled_sync(),
         job_id=f"{SCHEDULED_SYNC_PREFIX}{at:%Y%m%d%H%M}",
         timeout=SYNC_TIMEOUT_SECONDS,
     )

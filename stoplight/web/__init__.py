@@ -8,9 +8,9 @@ from flask import Flask
 from redis import Redis
 
 from stoplight.core.clock import Clock, SystemClock
-from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.connection import WEB, connect
+from stoplight.transport.lanes import Lanes
 from stoplight.web.limits import MAX_BODY_BYTES
 from stoplight.web.outage import StorageOutage
 

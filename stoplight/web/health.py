@@ -24,11 +24,11 @@ from rq import Worker
 from stoplight.config.repos import RepoConfigs
 from stoplight.metrics import LANE_METRICS, STATE_METRICS
 from stoplight.ops.healthcheck import HEARTBEAT_WINDOW
-from stoplight.pipeline.lanes import Lanes
 from stoplight.settings import Settings
 from stoplight.state.installations import installation_ids
 from stoplight.state.review_queue import QueueStore
 from stoplight.state.views import load_team_view
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 
 from stoplight.core.clock import Clock
-from stoplight.pipeline.lanes import Lanes
-from stoplight.pipeline.runtime import JOB_RETRY, REDELIVER_TIMEOUT_SECONDS
+from stoplight.transport import jobs
+from stoplight.transport.jobs import REDELIVER_TIMEOUT_SECONDS
+from stoplight.transport.lanes import Lanes
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,11 @@ class StorageOutage:
             if self._since is None or self.lanes is None:
                 return
             start = self._since - OUTAGE_MARGIN
-            self.lanes.shared.enqueue_call(
-                "stoplight.jobs.redeliver_since",
-                args=(start.timestamp(),),
+            jobs.enqueue(
+                self.lanes.shared,
+                jobs.redeliver_since(start.timestamp()),
                 job_id=f"redeliver-{int(start.timestamp())}",
                 description=f"redeliver_since({start.isoformat()})",
-                retry=JOB_RETRY,
                 timeout=REDELIVER_TIMEOUT_SECONDS,
             )
             self._since = None  # only once the run is queued

@@ -1,16 +1,17 @@
-"""The workers' side of the lanes' delivery streams: read in batches, apply, acknowledge.
+"""The transport on Redis: the lanes' delivery streams, read in batches, applied and
+acknowledged, and RQ for the jobs they set off.
 
 Every worker reads both streams as a consumer of one group, so each delivery goes to one
 worker, and a batch costs a few round trips, not an RQ job's dozen per delivery. An entry
 stays pending until its delivery is applied. While a batch runs, a heartbeat re-claims its
 entries every `RENEW_SECONDS`; the entries of a worker that died go idle, and any worker's
 maintenance takes them over once idle for `CLAIM_IDLE_MS` and applies them. The delivery's
-claim (the entry id, see `intake.claim`) lets the entry itself apply it again, never another.
+claim (the entry id, see `records.claim`) lets the entry itself apply it again, never another.
 
 A delivery whose application raises (GitHub failing while its configuration is read, say)
-passes to an RQ job with retries, `stoplight.jobs.process_delivery`, which applies it as
-deliveries were applied before streams. Each try, here or in that job, is counted and has a
-time budget (see `stoplight.pipeline.poison`): the third that fails, runs out of time or ends
+passes to an RQ job with retries, `jobs.process_delivery`, which applies it as deliveries
+were applied before streams. Each try, here or in that job, is counted and has a
+time budget (see `stoplight.transport.poison`): the third that fails, runs out of time or ends
 with its worker sets the delivery aside. A batch counts a try of each entry as it claims
 them, in its one round trip, so a worker that dies in a batch has also charged a try to the
 entries it had not reached. Entries taken over are tried one at a time, so that happens once
@@ -20,31 +21,39 @@ same batch is set aside after two tries of its own.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ResponseError
+from rq import get_current_job
 
-from stoplight import logs, metrics
-from stoplight.events import intake
-from stoplight.pipeline import deliveries, poison
-from stoplight.pipeline.beats import repeating
-from stoplight.pipeline.lanes import WORKERS_GROUP, applying_from, delivery_stream
-from stoplight.pipeline.runtime import JOB_RETRY, Runtime
+from stoplight import metrics
+from stoplight.core.clock import Clock
 from stoplight.state import keys
 from stoplight.state.replies import text
+from stoplight.transport import jobs, poison, records
+from stoplight.transport.applying import apply_batch
+from stoplight.transport.beats import repeating
+from stoplight.transport.jobs import JOB_TIMEOUT_SECONDS, Job
+from stoplight.transport.lanes import WORKERS_GROUP, Lanes, delivery_stream
+from stoplight.transport.protocol import Claimed, DeliveryHandler, Entry, Transport
 
 log = logging.getLogger(__name__)
 
 # XREADGROUP's reply as redis-py gives it: per stream, its entries' ids and fields.
 StreamReplies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]] | None
 
-# Entries read from each stream at a time: enough to spread a read over many deliveries,
-# few enough that the other lane and RQ's jobs wait little.
-BATCH = 25
+# Entries read from each stream at a time: enough to spread a read, its claim, its
+# acknowledgement and the effects jobs the batch sets off over many deliveries (at 25 they
+# cost a worker process a fifth of its time), few enough that the other lane and RQ's jobs
+# wait little (a batch takes about a tenth of a second).
+BATCH = 100
 RENEW_SECONDS = 2
 CLAIM_IDLE_MS = 6000
 # A consumer with nothing pending and silent this long is a stopped worker's name.
@@ -55,14 +64,14 @@ FORGET_IDLE_MS = 3_600_000
 # delivery hash, waiting set per entry; ARGV: entry id, delivery id per entry. Returns, per
 # entry, the number of this try (0: the delivery is another's).
 _TAKE = (
-    intake.CLAIM_LUA
+    records.CLAIM_LUA
     + f"""
 local tries = {{}}
 for i = 1, #KEYS / 2 do
   redis.call('ZREM', KEYS[2 * i], ARGV[2 * i])
   tries[i] = 0
   if claimed(KEYS[2 * i - 1], ARGV[2 * i - 1]) == 1 then
-    tries[i] = redis.call('HINCRBY', KEYS[2 * i - 1], '{poison.ATTEMPTS_FIELD}', 1)
+    tries[i] = redis.call('HINCRBY', KEYS[2 * i - 1], '{records.ATTEMPTS_FIELD}', 1)
   end
 end
 return tries
@@ -70,42 +79,38 @@ return tries
 )
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One delivery as its lane's stream holds it."""
+class DeliveryStreams(Transport):
+    """The transport on Redis: the lanes' streams for deliveries, RQ for jobs."""
 
-    lane: str
-    entry_id: str
-    delivery_id: str
-    event: str
-    installation_id: int
-    compressed_body: bytes
-
-    @property
-    def stream(self) -> str:
-        return delivery_stream(self.lane)
-
-    @property
-    def queued_at(self) -> float:
-        """When intake added it: a stream entry's id starts with Redis's clock in ms."""
-        return int(self.entry_id.split("-", 1)[0]) / 1000
-
-
-class DeliveryStreams:
-    def __init__(self, rt: Runtime, consumer: str, claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
-        self.rt = rt
+    def __init__(
+        self,
+        queue: Redis,
+        consumer: str,
+        apply: DeliveryHandler,
+        *,
+        clock: Clock,
+        metrics_redis: Redis,
+        budget_seconds: int,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
+    ) -> None:
+        self.queue = queue
+        self.lanes = Lanes.on(queue)
         self.consumer = consumer
+        self.apply_delivery = apply
+        self.clock = clock
+        self.metrics_redis = metrics_redis
+        self.budget_seconds = budget_seconds
         self.claim_idle_ms = claim_idle_ms
-        self.lanes = [lane.name for lane in rt.lanes.queues]
-        self._take = rt.queue.register_script(_TAKE)
+        self.lane_names = [lane.name for lane in self.lanes.queues]
+        self._take = queue.register_script(_TAKE)
 
     def ensure_groups(self) -> None:
         """Create the consumer group on each stream (and the stream), once; a group made
         after deliveries arrived still reads them from the start."""
-        for lane in self.lanes:
+        for lane in self.lane_names:
             try:
                 stream = delivery_stream(lane)
-                self.rt.queue.xgroup_create(stream, WORKERS_GROUP, "0", mkstream=True)
+                self.queue.xgroup_create(stream, WORKERS_GROUP, "0", mkstream=True)
             except ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
@@ -113,9 +118,9 @@ class DeliveryStreams:
     def read(self, block_ms: int | None = None) -> list[Entry]:
         """New entries of both lanes, up to BATCH each; with `block_ms`, wait that long for
         one when there are none."""
-        streams: dict[Any, Any] = {delivery_stream(lane): ">" for lane in self.lanes}
+        streams: dict[Any, Any] = {delivery_stream(lane): ">" for lane in self.lane_names}
         try:
-            replies: StreamReplies = self.rt.queue.xreadgroup(  # type: ignore[assignment]
+            replies: StreamReplies = self.queue.xreadgroup(  # type: ignore[assignment]
                 WORKERS_GROUP, self.consumer, streams, count=BATCH, block=block_ms
             )
         except ResponseError as error:
@@ -143,26 +148,35 @@ class DeliveryStreams:
             done += len(entries)
         return done
 
-    def apply(self, entries: Sequence[Entry]) -> None:
+    def claim_batch(self, block_ms: int | None = None) -> list[Claimed]:
+        return self.claim(self.read(block_ms))
+
+    def claim(self, entries: Sequence[Entry]) -> list[Claimed]:
+        """Claim the entries' deliveries and count their tries, in one round trip."""
         if not entries:
-            return
-        started = time.time()
+            return []
+        taken_at = time.time()
         tries = self._claim(entries)
-        with repeating(RENEW_SECONDS, lambda: self._renew(entries), "heartbeat of deliveries"):
-            for entry, attempt in zip(entries, tries, strict=True):
-                if attempt:
-                    self._apply_one(entry, attempt)
-                else:
-                    log.info("delivery %s is another's: a repeated delivery", entry.delivery_id)
-        self._acknowledge(entries, started)
+        return [Claimed(e, t, taken_at) for e, t in zip(entries, tries, strict=True)]
+
+    def apply(self, entries: Sequence[Entry]) -> None:
+        """Claim, apply and acknowledge read entries, keeping them claimed meanwhile."""
+        self.apply_claimed(self.claim(entries))
+
+    def apply_claimed(self, batch: Sequence[Claimed]) -> None:
+        if not batch:
+            return
+        renew = functools.partial(self._renew, [claimed.entry for claimed in batch])
+        with repeating(RENEW_SECONDS, renew, "heartbeat of deliveries"):
+            apply_batch(self, batch, self.apply_delivery, self.budget_seconds)
 
     def reclaim(self) -> int:
         """Take over and apply entries a dead worker left pending; how many."""
         taken = 0
-        for lane in self.lanes:
+        for lane in self.lane_names:
             stream = delivery_stream(lane)
             try:
-                reply = self.rt.queue.xautoclaim(
+                reply = self.queue.xautoclaim(
                     stream, WORKERS_GROUP, self.consumer, self.claim_idle_ms, "0-0", count=BATCH
                 )
             except ResponseError as error:
@@ -185,7 +199,8 @@ class DeliveryStreams:
         """Apply taken-over entries each in a batch of its own, acknowledged once applied:
         should one of them kill this worker too, the others are not charged a try for it.
         They are all kept claimed meanwhile, so no other worker takes them over too."""
-        with repeating(RENEW_SECONDS, lambda: self._renew(entries), "heartbeat of taken over"):
+        renew = functools.partial(self._renew, entries)
+        with repeating(RENEW_SECONDS, renew, "heartbeat of taken over"):
             for entry in entries:
                 self.apply([entry])
 
@@ -194,22 +209,22 @@ class DeliveryStreams:
         own, which would otherwise stay listed for good. Only names with nothing pending go;
         a live worker that was merely quiet joins again at its next read."""
         forgotten = 0
-        for lane in self.lanes:
+        for lane in self.lane_names:
             stream = delivery_stream(lane)
             try:
-                consumers = self.rt.queue.xinfo_consumers(stream, WORKERS_GROUP)
+                consumers = self.queue.xinfo_consumers(stream, WORKERS_GROUP)
             except ResponseError:  # no group yet
                 continue
             for consumer in consumers:
                 name = text(consumer["name"])
                 if consumer["pending"] or consumer["idle"] < idle_ms or name == self.consumer:
                     continue
-                self.rt.queue.xgroup_delconsumer(stream, WORKERS_GROUP, name)
+                self.queue.xgroup_delconsumer(stream, WORKERS_GROUP, name)
                 forgotten += 1
         return forgotten
 
     def _drop(self, stream: str, entry_ids: list[str]) -> None:
-        with self.rt.queue.pipeline(transaction=False) as pipe:
+        with self.queue.pipeline(transaction=False) as pipe:
             pipe.xack(stream, WORKERS_GROUP, *entry_ids)
             pipe.xdel(stream, *entry_ids)
             pipe.execute()
@@ -225,56 +240,55 @@ class DeliveryStreams:
             args += [entry.entry_id, entry.delivery_id]
         return [int(mine) for mine in self._take(keys_, args)]
 
-    def _apply_one(self, entry: Entry, attempt: int) -> None:
-        bound = logs.bound(delivery=entry.delivery_id, installation=entry.installation_id)
-        with bound, applying_from(entry.lane):
-            if poison.out_of_tries(attempt):
-                self._set_aside(entry, attempt, poison.WORKER_DIED)
-                return
-            try:
-                body = intake.decompress(entry.compressed_body)
-                with poison.time_budget(self.rt.settings.delivery_timeout_seconds):
-                    deliveries.apply_delivery(self.rt, entry.delivery_id, entry.event, body)
-            except (Exception, poison.TookTooLong) as error:
-                if attempt >= poison.MAX_ATTEMPTS:
-                    self._set_aside(entry, attempt, poison.reason_of(error))
-                    return
-                log.exception("delivery %s failed; a job will retry it", entry.delivery_id)
-                self._hand_over(entry)
+    def enqueue(
+        self,
+        job: Job,
+        *,
+        job_id: str | None = None,
+        timeout: int = JOB_TIMEOUT_SECONDS,
+        pipeline: Pipeline | None = None,
+    ) -> None:
+        lane = self.lanes.following(get_current_job())
+        jobs.enqueue(lane, job, job_id=job_id, timeout=timeout, pipeline=pipeline)
 
-    def _set_aside(self, entry: Entry, attempt: int, reason: str) -> None:
-        poison.set_aside(
-            self.rt, entry.delivery_id, entry.event, entry.compressed_body, attempt, reason
-        )
+    def schedule_at(
+        self, at: datetime, job: Job, *, job_id: str, timeout: int = JOB_TIMEOUT_SECONDS
+    ) -> None:
+        jobs.schedule_at(self.lanes.shared, at, job, job_id=job_id, timeout=timeout)
 
-    def _hand_over(self, entry: Entry) -> None:
+    def set_aside(self, claimed: Claimed, reason: str) -> None:
+        at = self.clock.now()
+        poison.set_aside(self.queue, self.metrics_redis, claimed.entry, claimed.attempt, reason, at)
+
+    def hand_over(self, claimed: Claimed) -> None:
+        entry = claimed.entry
         job_id = f"delivery-{entry.delivery_id}"
-        intake.hand_over(self.rt.queue, entry.delivery_id, entry.compressed_body, job_id)
-        self.rt.lanes.following(None).enqueue_call(
-            "stoplight.jobs.process_delivery",
-            args=(entry.delivery_id, entry.installation_id),
+        records.hand_over(self.queue, entry.delivery_id, entry.compressed_body, job_id)
+        jobs.enqueue(
+            self.lanes.following(None),
+            jobs.process_delivery(entry.delivery_id, entry.installation_id),
             job_id=job_id,
             description=f"process_delivery({entry.event} {entry.delivery_id})",
-            retry=JOB_RETRY,
-            timeout=poison.job_timeout(self.rt.settings),
+            timeout=poison.job_timeout_seconds(self.budget_seconds),
         )
 
     def _renew(self, entries: Sequence[Entry]) -> None:
         """Reset the entries' idle time: a live worker's batch is not taken over."""
-        with self.rt.queue.pipeline(transaction=False) as pipe:
+        with self.queue.pipeline(transaction=False) as pipe:
             for stream, ids in _ids_by_stream(entries).items():
                 pipe.xclaim(stream, WORKERS_GROUP, self.consumer, 0, list[Any](ids), justid=True)
             pipe.execute()
 
-    def _acknowledge(self, entries: Sequence[Entry], started: float) -> None:
+    def acknowledge(self, batch: Sequence[Claimed]) -> None:
         """Acknowledge and delete the entries (their bodies go with them), and count how long
-        each waited until the batch started, in one round trip."""
-        with self.rt.queue.pipeline(transaction=False) as pipe:
+        each waited until its batch was claimed, in one round trip."""
+        entries = [claimed.entry for claimed in batch]
+        with self.queue.pipeline(transaction=False) as pipe:
             for stream, ids in _ids_by_stream(entries).items():
                 pipe.xack(stream, WORKERS_GROUP, *ids)
                 pipe.xdel(stream, *ids)
-            for lane in self.lanes:
-                waits = [started - entry.queued_at for entry in entries if entry.lane == lane]
+            for lane in self.lane_names:
+                waits = [c.taken_at - c.entry.queued_at for c in batch if c.entry.lane == lane]
                 metrics.JOB_LATENCY.observe_many(pipe, waits, lane)
             pipe.execute()
 

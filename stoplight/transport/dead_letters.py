@@ -1,4 +1,4 @@
-"""Deliveries set aside after failing 3 times (see `stoplight.pipeline.poison`): kept with
+"""Deliveries set aside after failing 3 times (see `stoplight.transport.poison`): kept with
 what is known of them and why, never tried again unless someone asks
 (`stoplight deadletters --retry ID`).
 
@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from redis import Redis
 
 from stoplight.core.text import printable
-from stoplight.events import intake
-from stoplight.pipeline.lanes import Lanes
 from stoplight.state import keys
 from stoplight.state.replies import binary, members
+from stoplight.transport import records
+from stoplight.transport.lanes import Lanes
 
 KEPT = 1000
 
@@ -103,11 +103,11 @@ def retry(lanes: Lanes, delivery_id: str, now: datetime) -> DeadLetter | None:
     # Its intake record says the id was seen and counts its tries: without it, intake takes
     # the delivery as new and its tries start from nothing.
     redis.delete(keys.delivery(delivery_id))
-    intake.accept(
+    records.record_and_queue(
         lanes,
         delivery_id,
         letter.event,
-        intake.decompress(binary(body)),
+        records.decompress(binary(body)),
         installation_id=letter.installation_id,
         now=now,
     )

@@ -1,5 +1,5 @@
 """A delivery gets 3 tries, each within a time budget; the third that fails sets it aside
-(see `stoplight.pipeline.dead_letters`), so that it is not tried for ever.
+(see `stoplight.transport.dead_letters`), so that it is not tried for ever.
 
 A try is counted in the delivery's intake record before it starts. A worker that dies while
 applying it (SIGKILL, the kernel's OOM killer) so leaves the count behind, and whoever takes
@@ -18,25 +18,37 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from types import FrameType
+from typing import Protocol
 
 import lz4.block
+import orjson
+from redis import Redis
 
 from stoplight import metrics
-from stoplight.events import intake
-from stoplight.pipeline import dead_letters
-from stoplight.pipeline.runtime import Runtime
-from stoplight.settings import Settings
-from stoplight.state import keys
+from stoplight.transport import dead_letters, records
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-ATTEMPTS_FIELD = "attempts"  # in the delivery's intake record
 WORKER_DIED = "worker died while applying it"
 # RQ's own timeout on a delivery's job is a backstop: the budget inside the job comes first.
 JOB_GRACE_SECONDS = 10
 _REASON_LENGTH = 500
+
+
+class SetAside(Protocol):
+    """What a dead letter keeps of a delivery: a stream entry, or one an RQ job held."""
+
+    @property
+    def delivery_id(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def installation_id(self) -> int: ...
+    @property
+    def compressed_body(self) -> bytes: ...
 
 
 class TookTooLong(BaseException):
@@ -80,14 +92,9 @@ def _expire(seconds: int) -> Callable[[int, FrameType | None], None]:
     return expired
 
 
-def job_timeout(settings: Settings) -> int:
-    """RQ's timeout for a job that applies a delivery."""
-    return settings.delivery_timeout_seconds + JOB_GRACE_SECONDS
-
-
-def count_attempt(rt: Runtime, delivery_id: str) -> int:
-    """Count a try of the delivery before it starts; the number of this try."""
-    return int(rt.queue.hincrby(keys.delivery(delivery_id), ATTEMPTS_FIELD, 1))
+def job_timeout_seconds(budget_seconds: int) -> int:
+    """RQ's timeout for a job that applies a delivery within `budget_seconds`."""
+    return budget_seconds + JOB_GRACE_SECONDS
 
 
 def out_of_tries(attempt: int) -> bool:
@@ -103,44 +110,46 @@ def reason_of(error: BaseException) -> str:
 
 
 def set_aside(
-    rt: Runtime, delivery_id: str, event: str, compressed_body: bytes, attempt: int, reason: str
+    queue: Redis,
+    metrics_redis: Redis,
+    delivery: SetAside,
+    attempt: int,
+    reason: str,
+    at: datetime,
 ) -> None:
     """Put the delivery in the dead-letter list, count it, say so, and drop its body from its
     intake record (the id stays, so GitHub redelivering it is a repeat)."""
-    installation_id, repo = _named_in(compressed_body)
     letter = dead_letters.DeadLetter(
-        delivery_id=delivery_id,
-        event=event,
-        installation_id=installation_id,
-        repo=repo,
+        delivery_id=delivery.delivery_id,
+        event=delivery.event,
+        installation_id=delivery.installation_id,
+        repo=_repository_in(delivery.compressed_body),
         reason=reason,
         attempts=min(attempt, MAX_ATTEMPTS),
-        at=rt.clock.now(),
+        at=at,
     )
-    dead_letters.keep(rt.queue, letter, compressed_body)
-    intake.finish(rt.queue, delivery_id)
-    metrics.DEAD_LETTERS.inc(rt.redis, metrics.event_label(event))
+    dead_letters.keep(queue, letter, delivery.compressed_body)
+    records.finish(queue, delivery.delivery_id)
+    metrics.DEAD_LETTERS.inc(metrics_redis, metrics.event_label(delivery.event))
     log.error(
         "delivery %s (%s, %s) set aside after %d tries: %s; `stoplight deadletters --retry %s` "
         "puts it back",
-        delivery_id,
-        event,
-        repo or f"installation {installation_id}",
+        letter.delivery_id,
+        letter.event,
+        letter.repo or f"installation {letter.installation_id}",
         letter.attempts,
         reason,
-        delivery_id,
+        letter.delivery_id,
     )
 
 
-def _named_in(compressed_body: bytes) -> tuple[int, str | None]:
-    """The installation and repository a delivery names, as far as its body can be read: a
-    poison body may be anything."""
+def _repository_in(compressed_body: bytes) -> str | None:
+    """The repository a delivery names, as far as its body can be read: a poison body may be
+    anything."""
     try:
-        payload = intake.parse_body(intake.decompress(compressed_body))
+        payload = orjson.loads(records.decompress(compressed_body))
     except (ValueError, lz4.block.LZ4BlockError):
-        return 0, None
-    if not isinstance(payload, dict):
-        return 0, None
-    repository = payload.get("repository")
+        return None
+    repository = payload.get("repository") if isinstance(payload, dict) else None
     repo = repository.get("full_name") if isinstance(repository, dict) else None
-    return intake.installation_of(payload), repo if isinstance(repo, str) else None
+    return repo if isinstance(repo, str) else None

@@ -37,26 +37,25 @@ SHARE = 10
 STALE = timedelta(minutes=10)
 _STALE_MS = int(STALE.total_seconds() * 1000)
 
-# Lua that sets `shared` to whether a delivery goes to the shared lane, counting it there.
-# `waiting`: the installation's waiting deliveries (sorted set, by ms); `delivery`, `now_ms`,
-# `stale_before_ms`, `share`, `lifetime_ms`: its id, the time, and the settings below. Intake
-# runs it inside its own script, so recording a delivery stays one round trip.
+# Lua defining `in_shared_lane(waiting, delivery, now_ms, stale_before_ms, share,
+# lifetime_ms)`: whether a delivery goes to the shared lane, counting it there. `waiting`:
+# the installation's waiting deliveries (sorted set, by ms); the others: the delivery's id,
+# the time, and the settings below (`choice_arguments`). Intake calls it inside its own
+# script, so recording a delivery stays one round trip.
 CHOOSE_LUA = """
-redis.call('ZREMRANGEBYSCORE', waiting, '-inf', stale_before_ms)
-local shared = true
-if not redis.call('ZSCORE', waiting, delivery) then
-  if redis.call('ZCARD', waiting) >= tonumber(share) then
-    shared = false
-  else
-    redis.call('ZADD', waiting, now_ms, delivery)
-    redis.call('PEXPIRE', waiting, lifetime_ms)
-  end
+local function in_shared_lane(waiting, delivery, now_ms, stale_before_ms, share, lifetime_ms)
+  redis.call('ZREMRANGEBYSCORE', waiting, '-inf', stale_before_ms)
+  if redis.call('ZSCORE', waiting, delivery) then return true end
+  if redis.call('ZCARD', waiting) >= tonumber(share) then return false end
+  redis.call('ZADD', waiting, now_ms, delivery)
+  redis.call('PEXPIRE', waiting, lifetime_ms)
+  return true
 end
 """
 
 
 def choice_arguments(delivery_id: str, now: datetime) -> list[str | int]:
-    """The values CHOOSE_LUA reads after `waiting`, in order."""
+    """The arguments `in_shared_lane` takes after `waiting`, in order."""
     now_ms = int(now.timestamp() * 1000)
     return [delivery_id, now_ms, now_ms - _STALE_MS, SHARE, _STALE_MS]
 
