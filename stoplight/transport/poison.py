@@ -130,7 +130,8 @@ def set_aside(
     )
     dead_letters.keep(queue, letter, delivery.compressed_body)
     records.finish(queue, delivery.delivery_id)
-    metrics.DEAD_LETTERS.inc(metrics_redis, metrics.event_label(delivery.event))
+    # Intake records only the events the app handles, so the event is a bounded label.
+    metrics.DEAD_LETTERS.inc(metrics_redis, delivery.event)
     log.error(
         "delivery %s (%s, %s) set aside after %d tries: %s; `stoplight deadletters --retry %s` "
         "puts it back",

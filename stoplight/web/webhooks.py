@@ -76,7 +76,8 @@ class WebhookIntake:
             f"{answer.code} {HTTPStatus(answer.code).phrase}",
             [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
         )
-        metrics.count_delivery(event, answer.outcome, time.perf_counter() - started)
+        known = router.handles_event(event)
+        metrics.count_delivery(event, known, answer.outcome, time.perf_counter() - started)
         return [body]
 
     def receive(self, environ: WSGIEnvironment, event: str) -> Answer:
